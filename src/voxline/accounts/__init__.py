@@ -1,0 +1,1 @@
+"""Partner accounts: creation, API keys, limits, telephony connections and the /config view."""

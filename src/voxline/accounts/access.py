@@ -1,0 +1,70 @@
+"""Who may call and how often: bearer-key authentication and per-key rate limits in one short transaction."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from voxline.context import Context
+from voxline.core import errors, keys
+from voxline.store import partners as partner_store
+from voxline.store import ratelimit as ratelimit_store
+from voxline.store.partners import Principal
+
+GENERAL = "general"
+CALLS = "calls"
+WINDOW_SECS = 60
+
+
+@dataclass(frozen=True)
+class RateState:
+    limit: int
+    remaining: int
+    reset_in: int
+
+
+async def admit(ctx: Context, authorization: str | None, bucket: str) -> tuple[Principal, RateState]:
+    """Return the caller's principal after counting this request, or raise UNAUTHORIZED / RATE_LIMITED."""
+    presented = _bearer(authorization)
+    if presented is None or keys.mode_of(presented) is None:
+        raise errors.Unauthorized()
+    key_hash = keys.hash_key(presented)
+    now = time.time()
+    window = int(now // WINDOW_SECS)
+    async with ctx.db.transaction() as s:
+        principal = await partner_store.principal_for_hash(s, key_hash)
+        if principal is None:
+            raise errors.Unauthorized()
+        limit = _limit_for(ctx, principal, bucket)
+        count = await ratelimit_store.hit(s, f"{principal.key_id}:{bucket}", window)
+    reset_in = max(1, int((window + 1) * WINDOW_SECS - now + 0.999))
+    state = RateState(limit, max(0, limit - count), reset_in)
+    if count > limit:
+        raise errors.RateLimited(
+            f"Rate limit of {limit} requests per minute exceeded for this key; retry in {reset_in} s.",
+            headers={"Retry-After": str(reset_in), **rate_headers(state)},
+        )
+    return principal, state
+
+
+def rate_headers(state: RateState) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(state.limit),
+        "X-RateLimit-Remaining": str(state.remaining),
+        "X-RateLimit-Reset": str(state.reset_in),
+    }
+
+
+def _limit_for(ctx: Context, principal: Principal, bucket: str) -> int:
+    if bucket == CALLS:
+        return principal.calls_rate_limit_per_min or ctx.settings.calls_rate_limit_per_min
+    return principal.rate_limit_per_min or ctx.settings.rate_limit_per_min
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

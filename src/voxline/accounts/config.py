@@ -1,0 +1,58 @@
+"""GET /config: the partner's limits, allowed providers and what is configured, with no secret in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxline.context import Context
+from voxline.core.timefmt import utcnow
+from voxline.store import connections as connection_store
+from voxline.store import partners as store
+from voxline.telephony.registry import PROVIDERS
+from voxline.voice import catalog
+
+
+async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
+    async with ctx.db.transaction() as s:
+        partner = await store.get_partner(s, partner_id)
+        agent_count = await store.count_live_agents(s, partner_id)
+        connections = await connection_store.for_partner(s, partner_id)
+    telephony: dict[str, Any] = {}
+    for provider in PROVIDERS:
+        mine = [c for c in connections if c.provider == provider]
+        default = next((c for c in mine if c.is_default), mine[0] if mine else None)
+        usable = [c for c in mine if c.status == "ACTIVE" and c.from_number]
+        telephony[provider] = {
+            "configured": bool(usable),
+            "from_number": default.from_number if default else None,
+            "credential_hint": default.credential_hint if default else None,
+            "connection_count": len(mine),
+        }
+    voices = catalog.voices()
+    return {
+        "partner_id": partner.id,
+        "name": partner.name,
+        "display_name": partner.display_name,
+        "status": partner.status,
+        "agent_limit": partner.agent_limit,
+        "current_agent_count": agent_count,
+        "concurrency_limit": partner.concurrency_limit,
+        "allowed_voices": [v.id for v in voices],
+        "allowed_languages": sorted({v.language for v in voices}),
+        "allowed_telephony_providers": partner.allowed_providers,
+        "voicemail_detection_enabled": partner.voicemail_detection_enabled,
+        "rate_limits": {
+            "general_per_min": partner.rate_limit_per_min or ctx.settings.rate_limit_per_min,
+            "calls_per_min": partner.calls_rate_limit_per_min or ctx.settings.calls_rate_limit_per_min,
+        },
+        # Webhook endpoints are managed by the webhooks feature; until one exists, none are configured.
+        "webhook": {"configured": False, "url": None, "secret": None},
+        "webhooks": [],
+        "telephony": telephony,
+    }
+
+
+async def set_voicemail_detection(ctx: Context, partner_id: str, enabled: bool) -> bool:
+    async with ctx.db.transaction() as s:
+        await store.update_partner(s, partner_id, {"voicemail_detection_enabled": enabled, "updated_at": utcnow()})
+    return enabled

@@ -1,0 +1,83 @@
+"""/calls: start an outbound call, read calls, see concurrency."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from voxline.api.deps import CallsCaller, CtxDep
+from voxline.api.responses import errors as documented
+from voxline.api.schemas import CallDetail, CallList, ConcurrencyOut, Envelope, StartCallBody, StartedCall
+from voxline.calls import query, start, views
+from voxline.core import errors
+from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
+
+router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403, 409))
+
+
+@router.post("/start", response_model=Envelope[StartedCall], summary="Start an outbound call")
+async def start_call(
+    body: StartCallBody,
+    ctx: CtxDep,
+    caller: CallsCaller,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="Retry-safe key: the same key and body within 24 h return the original call",
+        ),
+    ] = None,
+) -> dict:
+    key = start.check_idempotency_key(idempotency_key)
+    req = start.StartRequest(body.agent_id, body.to_number, body.provider, body.variables, body.connection_id)
+    started = await start.start_call(ctx, caller, req, key)
+    if started.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return {"success": True, "data": views.start_view(started.call)}
+
+
+@router.get("/concurrency", response_model=Envelope[ConcurrencyOut], summary="Current call concurrency")
+async def concurrency(ctx: CtxDep, caller: CallsCaller) -> dict:
+    c = await query.concurrency(ctx, caller.partner_id)
+    data = {
+        "limit": c.limit,
+        "limit_source": "partner",
+        "active": c.active,
+        "remaining": max(0, c.limit - c.active),
+        "statuses_counted": [s.value.upper() for s in ACTIVE_STATUSES],
+    }
+    return {"success": True, "data": data}
+
+
+@router.get("", response_model=Envelope[CallList], summary="List calls, newest first")
+async def list_calls(
+    ctx: CtxDep,
+    caller: CallsCaller,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: Annotated[
+        str | None,
+        Query(description="pending, ringing, in_progress, completed, failed, no_answer, busy, canceled (any case)"),
+    ] = None,
+) -> dict:
+    wanted = None
+    if status is not None:
+        try:
+            wanted = CallStatus(status.lower()).value
+        except ValueError:
+            raise errors.ValidationError(
+                f"status must be one of: {', '.join(s.value for s in CallStatus)}.",
+                details=[{"field": "status", "code": "VALIDATION_ERROR", "message": "unknown status"}],
+            ) from None
+    calls, total = await query.list_calls(ctx, caller.partner_id, wanted, limit, offset)
+    data = {"calls": [views.call_view(c) for c in calls], "total": total, "limit": limit, "offset": offset}
+    return {"success": True, "data": data}
+
+
+@router.get("/{call_id}", response_model=Envelope[CallDetail], summary="Get a call with its session")
+async def get_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> dict:
+    call, session = await query.get_call(ctx, caller.partner_id, call_id)
+    return {"success": True, "data": views.call_detail_view(call, session)}

@@ -1,0 +1,117 @@
+"""/config and /telephony/connections: account settings and carrier credentials."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from voxline.accounts import config as config_service
+from voxline.accounts import telephony
+from voxline.api.deps import CtxDep, GeneralCaller
+from voxline.api.responses import errors as documented
+from voxline.api.schemas import (
+    ConfigOut,
+    ConnectionCreate,
+    ConnectionEnvelope,
+    ConnectionList,
+    ConnectionPatch,
+    Envelope,
+    Message,
+    ProviderCredentialsBody,
+    ProviderCredentialsOut,
+    VoicemailSetting,
+    VoicemailSettingOut,
+)
+
+config_router = APIRouter(prefix="/config", tags=["config"], responses=documented(403, 409))
+connections_router = APIRouter(prefix="/telephony/connections", tags=["telephony"], responses=documented(403, 409))
+
+
+@config_router.get("", response_model=Envelope[ConfigOut], summary="Account configuration and limits")
+async def get_config(ctx: CtxDep, caller: GeneralCaller) -> dict:
+    return {"success": True, "data": await config_service.partner_config(ctx, caller.partner_id)}
+
+
+@config_router.put(
+    "/telephony/{provider}",
+    response_model=Envelope[ProviderCredentialsOut],
+    summary="Set or update a provider's credentials (its default connection)",
+)
+async def put_provider_credentials(
+    provider: str, body: Annotated[ProviderCredentialsBody, Body()], ctx: CtxDep, caller: GeneralCaller
+) -> dict:
+    provider = telephony.require_provider(provider)
+    conn = await telephony.put_default(ctx, caller.partner_id, provider, dict(body.model_extra or {}))
+    data: dict[str, Any] = {
+        **conn.public_settings,
+        "provider": provider,
+        "configured": bool(conn.from_number),
+        "connection_id": conn.id,
+        "from_number": conn.from_number,
+        "credential_hint": conn.credential_hint,
+        "message": f"{provider.capitalize()} credentials updated successfully.",
+    }
+    return {"success": True, "data": data}
+
+
+@config_router.put(
+    "/voicemail-detection",
+    response_model=Envelope[VoicemailSettingOut],
+    summary="Turn account-level voicemail detection on or off",
+)
+async def put_voicemail_detection(body: VoicemailSetting, ctx: CtxDep, caller: GeneralCaller) -> dict:
+    enabled = await config_service.set_voicemail_detection(ctx, caller.partner_id, body.enabled)
+    return {"success": True, "data": {"voicemail_detection_enabled": enabled}}
+
+
+def _credential_fields(extra: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(extra or {})
+
+
+@connections_router.post("", response_model=Envelope[ConnectionEnvelope], summary="Create a telephony connection")
+async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: GeneralCaller) -> dict:
+    conn = await telephony.create(
+        ctx, caller.partner_id, body.provider, body.name, body.is_default, _credential_fields(body.model_extra)
+    )
+    return {"success": True, "data": {"connection": telephony.view(conn)}}
+
+
+@connections_router.get("", response_model=Envelope[ConnectionList], summary="List telephony connections")
+async def list_connections(
+    ctx: CtxDep, caller: GeneralCaller, provider: Annotated[str | None, Query(max_length=20)] = None
+) -> dict:
+    if provider is not None:
+        provider = telephony.require_provider(provider)
+    conns = await telephony.list_for(ctx, caller.partner_id, provider)
+    return {"success": True, "data": {"connections": [telephony.view(c) for c in conns]}}
+
+
+@connections_router.get("/{connection_id}", response_model=Envelope[ConnectionEnvelope], summary="Get a connection")
+async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+    conn = await telephony.get(ctx, caller.partner_id, connection_id)
+    return {"success": True, "data": {"connection": telephony.view(conn)}}
+
+
+@connections_router.patch(
+    "/{connection_id}",
+    response_model=Envelope[ConnectionEnvelope],
+    summary="Rename, enable/disable, make default, or update credentials",
+)
+async def patch_connection(connection_id: str, body: ConnectionPatch, ctx: CtxDep, caller: GeneralCaller) -> dict:
+    conn = await telephony.patch(
+        ctx,
+        caller.partner_id,
+        connection_id,
+        name=body.name,
+        status=body.status,
+        is_default=body.is_default,
+        fields=_credential_fields(body.model_extra),
+    )
+    return {"success": True, "data": {"connection": telephony.view(conn)}}
+
+
+@connections_router.delete("/{connection_id}", response_model=Envelope[Message], summary="Delete a connection")
+async def delete_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+    await telephony.delete(ctx, caller.partner_id, connection_id)
+    return {"success": True, "data": {"message": "Connection deleted successfully"}}

@@ -1,0 +1,40 @@
+"""Request dependencies: the running context and the authenticated, rate-counted caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from voxline.accounts import access
+from voxline.context import Context
+from voxline.store.partners import Principal
+
+# auto_error=False: a missing key is answered by our own 401 envelope, not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer rg_live_…`")
+
+
+def get_ctx(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+def _principal_for(bucket: str):  # noqa: ANN202
+    async def dependency(
+        request: Request,
+        response: Response,
+        _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        ctx: Context = request.app.state.ctx
+        principal, state = await access.admit(ctx, request.headers.get("authorization"), bucket)
+        response.headers.update(access.rate_headers(state))
+        return principal
+
+    return dependency
+
+
+GeneralCaller = Annotated[Principal, Depends(_principal_for(access.GENERAL))]
+CallsCaller = Annotated[Principal, Depends(_principal_for(access.CALLS))]

@@ -1,0 +1,18 @@
+"""/sessions/{id}: one conversation run, with transcript and latency when it has ended."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from voxline.api.deps import CtxDep, GeneralCaller
+from voxline.api.responses import errors as documented
+from voxline.api.schemas import Envelope, SessionOut
+from voxline.calls import query, views
+
+router = APIRouter(prefix="/sessions", tags=["sessions"], responses=documented())
+
+
+@router.get("/{session_id}", response_model=Envelope[SessionOut], summary="Get a session")
+async def get_session(session_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+    session, call = await query.get_session(ctx, caller.partner_id, session_id)
+    return {"success": True, "data": views.session_view(session, call)}

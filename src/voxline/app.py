@@ -1,0 +1,83 @@
+"""create_app(): the FastAPI application, its routers and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from voxline import __version__, housekeeping
+from voxline.api import errors as api_errors
+from voxline.api.agents import router as agents_router
+from voxline.api.body_guard import BodyGuard
+from voxline.api.calls import router as calls_router
+from voxline.api.config import config_router, connections_router
+from voxline.api.sessions import router as sessions_router
+from voxline.context import Context
+from voxline.settings import Settings
+
+API_PREFIX = "/api/v2"
+
+
+def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
+    settings = settings or (ctx.settings if ctx else Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = ctx is None
+        app.state.ctx = ctx or Context.build(settings)
+        sweeper = asyncio.create_task(housekeeping.run(app.state.ctx))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if own:
+                await app.state.ctx.close()
+
+    app = FastAPI(
+        title="Voxline API",
+        version=__version__,
+        description="Outbound AI voice calls. Wire-compatible with the Vocobase v2 API.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    if ctx is not None:
+        app.state.ctx = ctx
+    api_errors.install(app)
+    for router in (agents_router, calls_router, sessions_router, config_router, connections_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {"success": True, "data": {"status": "ok", "version": __version__}}
+
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.openapi = _openapi_without_422(app)
+    return app
+
+
+def _openapi_without_422(app: FastAPI):  # noqa: ANN202
+    """FastAPI documents a 422 it never sends here (validation answers 400 in our envelope): drop it."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi

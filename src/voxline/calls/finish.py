@@ -1,0 +1,66 @@
+"""Finishing a session: the one way a conversation ends, whatever ended it.
+
+It writes the session's final state and the session.completed event in one transaction, so the event
+(and later its webhook deliveries) exists if and only if the session is finished. Finishing twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from voxline.calls.views import completed_event_data
+from voxline.context import Context
+from voxline.core.ids import new_id
+from voxline.core.timefmt import iso, utcnow
+from voxline.store import calls as store
+from voxline.store.models import SessionEvent
+
+SESSION_COMPLETED = "session.completed"
+
+
+@dataclass
+class SessionOutcome:
+    status: str = "completed"
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    latency: dict[str, Any] | None = None
+    duration_seconds: int | None = None
+    credits_used: float | None = None
+    recording_path: str | None = None
+    extraction: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome) -> SessionEvent | None:
+    """Finalize the session and emit session.completed; returns None when it was already finished."""
+    now = utcnow()
+    async with ctx.db.transaction() as s:
+        session = await store.get_session_by_id(s, session_id)
+        if session is None:
+            raise LookupError(f"no session {session_id}")
+        if session.processing_complete:
+            return None
+        session.status = outcome.status
+        session.transcript = outcome.transcript
+        session.latency = outcome.latency
+        session.duration_seconds = outcome.duration_seconds
+        session.credits_used = outcome.credits_used
+        session.recording_path = outcome.recording_path
+        session.extraction = outcome.extraction
+        session.started_at = outcome.started_at or session.started_at
+        session.ended_at = outcome.ended_at or now
+        session.processing_complete = True
+        session.pipeline_completed_at = now
+        call = await store.get_call_by_id(s, session.call_id) if session.call_id else None
+        event = SessionEvent(
+            id=new_id(),
+            partner_id=session.partner_id,
+            session_id=session.id,
+            event_type=SESSION_COMPLETED,
+            payload={"event": SESSION_COMPLETED, "timestamp": iso(now), "data": completed_event_data(session, call)},
+            created_at=now,
+        )
+        await store.add_event(s, event)
+        return event

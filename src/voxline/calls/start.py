@@ -1,0 +1,245 @@
+"""POST /calls/start: check everything, then store the call, its session and its dial-queue row at once.
+
+All checks run inside one transaction whose last step takes the partner's lock and counts active calls,
+so N parallel starts against a limit of L create exactly L calls on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from voxline.context import Context
+from voxline.core import errors
+from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
+from voxline.core.ids import is_uuid, new_id
+from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
+from voxline.core.timefmt import utcnow
+from voxline.store import agents as agent_store
+from voxline.store import calls as call_store
+from voxline.store import connections as connection_store
+from voxline.store import idempotency as idempotency_store
+from voxline.store import partners as partner_store
+from voxline.store.models import Call, DialJob, IdempotencyKey, Session, TelephonyConnection
+from voxline.store.partners import Principal
+
+MAX_IDEMPOTENCY_KEY = 255
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    agent_id: str
+    to_number: str
+    provider: str
+    variables: dict[str, Any]
+    connection_id: str | None
+
+
+@dataclass(frozen=True)
+class Started:
+    call: Call
+    replayed: bool
+
+
+def request_hash(req: StartRequest) -> str:
+    canonical = json.dumps(
+        {
+            "agent_id": req.agent_id,
+            "to_number": req.to_number,
+            "provider": req.provider,
+            "variables": req.variables,
+            "connection_id": req.connection_id,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise errors.InvalidIdempotencyKey(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters.")
+    return key
+
+
+def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
+    extra = undeclared(req.variables, declared)
+    if extra:
+        raise errors.UndeclaredVariable(
+            f"Variables not declared on the agent: {', '.join(extra)}. Declared: {', '.join(declared) or 'none'}.",
+            details=[
+                {"field": f"variables.{n}", "code": "UNDECLARED_VARIABLE", "message": "not declared"} for n in extra
+            ],
+        )
+    values: dict[str, str] = {}
+    for name, value in req.variables.items():
+        if value is None or not isinstance(value, str | int | float | bool):
+            raise errors.InvalidVariableValue(f"variables.{name} must be a string, number or boolean.")
+        text = stringify(value)
+        if len(text) > MAX_VALUE_CHARS:
+            raise errors.InvalidVariableValue(f"variables.{name} is longer than {MAX_VALUE_CHARS} characters.")
+        values[name] = text
+    return values
+
+
+async def _resolve_connection(s, partner_id: str, req: StartRequest) -> TelephonyConnection:  # noqa: ANN001
+    if req.connection_id is not None:
+        conn = await connection_store.get(s, partner_id, req.connection_id) if is_uuid(req.connection_id) else None
+        if conn is None:
+            raise errors.ConnectionNotFound()
+        if conn.provider != req.provider:
+            raise errors.ConnectionProviderMismatch(
+                f"Connection {conn.id} is a {conn.provider} connection, not {req.provider}."
+            )
+        if conn.status != "ACTIVE":
+            raise errors.ConnectionInactive(f"Connection {conn.id} is {conn.status}.")
+        if not conn.from_number:
+            raise errors.ProviderNotConfigured(f"Connection {conn.id} has no caller id configured.")
+        return conn
+    active = [c for c in await connection_store.active_for(s, partner_id, req.provider) if c.from_number]
+    if not active:
+        raise errors.ProviderNotConfigured(
+            f"No {req.provider} credentials are configured; use PUT /config/telephony/{req.provider} "
+            "or POST /telephony/connections."
+        )
+    if len(active) > 1:
+        raise errors.ConnectionRequired(
+            f"This account has {len(active)} active {req.provider} connections; pass connection_id to choose one."
+        )
+    return active[0]
+
+
+async def start_call(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None) -> Started:
+    digest = request_hash(req) if idem_key else ""
+    try:
+        return await _start(ctx, principal, req, idem_key, digest)
+    except IntegrityError:
+        if not idem_key:
+            raise
+        # A concurrent request with the same key committed first: answer with its call.
+        async with ctx.db.transaction() as s:
+            record = await idempotency_store.find(s, principal.partner_id, idem_key)
+            if record is None:
+                raise
+            return await _replay(s, principal.partner_id, record, digest)
+
+
+async def _replay(s, partner_id: str, record: IdempotencyKey, digest: str) -> Started:  # noqa: ANN001
+    if record.request_hash != digest:
+        raise errors.IdempotencyConflict()
+    call = await call_store.get_call(s, partner_id, record.call_id)
+    return Started(call, replayed=True)
+
+
+async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None, digest: str) -> Started:
+    partner_id = principal.partner_id
+    now = utcnow()
+    async with ctx.db.transaction() as s:
+        if idem_key:
+            record = await idempotency_store.find(s, partner_id, idem_key)
+            if record is not None:
+                if now - record.created_at < timedelta(seconds=ctx.settings.idempotency_ttl_secs):
+                    return await _replay(s, partner_id, record, digest)
+                await idempotency_store.forget(s, record)
+
+        agent = await agent_store.get(s, partner_id, req.agent_id) if is_uuid(req.agent_id) else None
+        if agent is None:
+            raise errors.AgentNotFound()
+        partner = await partner_store.get_partner(s, partner_id)
+        if req.provider not in partner.allowed_providers:
+            raise errors.ProviderNotAllowed(
+                f"Provider {req.provider!r} is not enabled for this account "
+                f"(allowed: {', '.join(partner.allowed_providers) or 'none'})."
+            )
+        conn = await _resolve_connection(s, partner_id, req)
+        values = _string_values(req, list(agent.variables))
+
+        call_id, session_id = new_id(), new_id()
+        session = Session(
+            id=session_id,
+            partner_id=partner_id,
+            agent_id=agent.id,
+            call_id=call_id,
+            agent_name=agent.agent_name,
+            status="pending",
+            rendered_prompt=render(agent.prompt, values),
+            rendered_intro=render(agent.intro_message, values),
+            variables=dict(req.variables),
+            transcript=[],
+            latency=None,
+            duration_seconds=None,
+            credits_used=None,
+            recording_path=None,
+            extraction=None,
+            processing_complete=False,
+            pipeline_completed_at=None,
+            started_at=None,
+            ended_at=None,
+            created_at=now,
+        )
+        call = Call(
+            id=call_id,
+            partner_id=partner_id,
+            agent_id=agent.id,
+            session_id=session_id,
+            connection_id=conn.id,
+            provider=req.provider,
+            sandbox=principal.mode == "test",
+            direction="outbound",
+            from_number=conn.from_number,
+            to_number=req.to_number,
+            status=CallStatus.PENDING.value,
+            disposition=None,
+            answered_by=None,
+            carrier_call_id=None,
+            error_message=None,
+            duration_seconds=None,
+            started_at=None,
+            ended_at=None,
+            created_at=now,
+            updated_at=now,
+        )
+        job = DialJob(
+            id=new_id(),
+            call_id=call_id,
+            partner_id=partner_id,
+            connection_id=conn.id,
+            status="queued",
+            attempts=0,
+            available_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            last_error=None,
+            created_at=now,
+        )
+        await call_store.add_started_call(s, call, session, job)
+        if idem_key:
+            await idempotency_store.add(
+                s,
+                IdempotencyKey(
+                    id=new_id(),
+                    partner_id=partner_id,
+                    key=idem_key,
+                    request_hash=digest,
+                    call_id=call_id,
+                    created_at=now,
+                ),
+            )
+        # Last: hold the partner lock only for the count and the commit.
+        locked = await partner_store.lock_partner(s, partner_id)
+        active = await call_store.count_active(s, partner_id, _ACTIVE, cap=locked.concurrency_limit + 1)
+        if active > locked.concurrency_limit:
+            raise errors.ConcurrencyLimit(
+                f"Concurrency limit reached: {locked.concurrency_limit} calls are already pending, ringing "
+                "or in progress. Retry when one ends (see GET /calls/concurrency).",
+                headers={"Retry-After": "5"},
+            )
+        return Started(call, replayed=False)

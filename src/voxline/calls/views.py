@@ -1,0 +1,109 @@
+"""The JSON shapes of calls and sessions, shared by GET /calls, GET /sessions and the session.completed event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxline.core.timefmt import iso
+from voxline.store.models import Call, Session
+
+
+def start_view(call: Call) -> dict[str, Any]:
+    return {
+        "call_id": call.id,
+        "session_id": call.session_id,
+        "status": call.status,
+        "provider": call.provider,
+        "from_number": call.from_number,
+        "to_number": call.to_number,
+        "agent_id": call.agent_id,
+    }
+
+
+def call_view(call: Call) -> dict[str, Any]:
+    return {
+        "call_id": call.id,
+        "agent_id": call.agent_id,
+        "session_id": call.session_id,
+        "connection_id": call.connection_id,
+        "direction": call.direction,
+        "from_number": call.from_number,
+        "to_number": call.to_number,
+        "status": call.status,
+        "provider": call.provider,
+        "disposition": call.disposition,
+        "answered_by": call.answered_by,
+        "sandbox": call.sandbox,
+        "duration_seconds": call.duration_seconds,
+        "error_message": call.error_message,
+        "started_at": iso(call.started_at),
+        "ended_at": iso(call.ended_at),
+        "created_at": iso(call.created_at),
+    }
+
+
+def recording_url(session: Session) -> str | None:
+    # Signed links for recordings arrive with the voice runtime; until a recording exists there is none.
+    return None
+
+
+def session_view(session: Session, call: Call | None = None) -> dict[str, Any]:
+    return {
+        "session_id": session.id,
+        "agent_id": session.agent_id,
+        "agent_name": session.agent_name,
+        "call_id": session.call_id,
+        "status": session.status,
+        "duration_seconds": session.duration_seconds,
+        "credits_used": session.credits_used,
+        "transcript": session.transcript,
+        "latency": session.latency,
+        "recording_url": recording_url(session),
+        "variables": session.variables,
+        "extraction": session.extraction,
+        "processing_complete": session.processing_complete,
+        "pipeline_completed_at": iso(session.pipeline_completed_at),
+        "started_at": iso(session.started_at),
+        "ended_at": iso(session.ended_at),
+    }
+
+
+def call_detail_view(call: Call, session: Session) -> dict[str, Any]:
+    out = call_view(call)
+    out["variables"] = session.variables
+    out["session"] = session_view(session, call)
+    return out
+
+
+def completed_event_data(session: Session, call: Call | None) -> dict[str, Any]:
+    """`data` of session.completed, as the v2 webhook documents it."""
+    data = {
+        "session_id": session.id,
+        "agent_id": session.agent_id,
+        "agent_name": session.agent_name,
+        "duration_seconds": session.duration_seconds,
+        "credits_used": session.credits_used,
+        "processing_complete": session.processing_complete,
+        "pipeline_completed_at": iso(session.pipeline_completed_at),
+        "transcript": session.transcript,
+        "latency": session.latency,
+        "recording_url": recording_url(session),
+        "variables": session.variables or {},
+    }
+    if session.extraction is not None:
+        data["extraction"] = session.extraction
+    if call is not None:
+        data["call"] = {
+            "call_id": call.id,
+            "from_number": call.from_number,
+            "to_number": call.to_number,
+            "direction": call.direction,
+            "provider": call.provider,
+            "status": call.status,
+            "disposition": call.disposition,
+            "answered_by": call.answered_by,
+            "error_message": call.error_message,
+            "started_at": iso(call.started_at),
+            "ended_at": iso(call.ended_at),
+        }
+    return data

@@ -1,0 +1,245 @@
+"""`voxline serve | migrate | partner … | key …`: run the server and manage accounts from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from voxline.accounts import partners
+from voxline.context import Context
+from voxline.core import keys
+from voxline.settings import Settings
+from voxline.store import migrate as migrations
+
+T = TypeVar("T")
+app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True)
+partner_app = typer.Typer(help="Create and change partner accounts.", no_args_is_help=True)
+key_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
+app.add_typer(partner_app, name="partner")
+app.add_typer(key_app, name="key")
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(work)
+
+
+async def _with_ctx(fn, *args: Any) -> Any:  # noqa: ANN001
+    ctx = Context.build(_settings())
+    try:
+        return await fn(ctx, *args)
+    finally:
+        await ctx.close()
+
+
+def _account_call(fn, *args: Any) -> Any:  # noqa: ANN001
+    settings = _settings()
+    migrations.upgrade(settings.resolved_database_url, settings.database_schema)
+    try:
+        return _run(_with_ctx(fn, *args))
+    except partners.AccountError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and exit."""
+    settings = _settings()
+    migrations.upgrade(settings.resolved_database_url, settings.database_schema)
+    console.print("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes")] = 1,
+) -> None:
+    """Apply migrations, then serve the API."""
+    import uvicorn
+
+    settings = _settings()
+    migrations.upgrade(settings.resolved_database_url, settings.database_schema)
+    settings.resolved_encryption_key  # noqa: B018 - create the key file before workers race for it
+    uvicorn.run(
+        "voxline.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def _limits(
+    concurrency: int | None,
+    agent_limit: int | None,
+    rate_limit: int | None,
+    calls_rate_limit: int | None,
+    providers: str | None,
+    voicemail: bool | None = None,
+    status: str | None = None,
+) -> partners.Limits:
+    return partners.Limits(
+        concurrency=concurrency,
+        agent_limit=agent_limit,
+        rate_limit_per_min=rate_limit,
+        calls_rate_limit_per_min=calls_rate_limit,
+        providers=partners.parse_providers(providers) if providers is not None else None,
+        voicemail_detection=voicemail,
+        status=status,
+    )
+
+
+ProvidersOpt = Annotated[
+    str | None, typer.Option("--providers", help="Comma list: twilio,plivo,exotel,vobiz,mcube,sip")
+]
+ConcurrencyOpt = Annotated[int | None, typer.Option("--concurrency", help="Simultaneous active calls (default 5)")]
+AgentLimitOpt = Annotated[int | None, typer.Option("--agent-limit", help="Maximum agents (default 10)")]
+RateOpt = Annotated[int | None, typer.Option("--rate-limit", help="General requests/min per key")]
+CallsRateOpt = Annotated[int | None, typer.Option("--calls-rate-limit", help="/calls/* requests/min per key")]
+
+
+@partner_app.command("create")
+def partner_create(
+    name: str,
+    providers: ProvidersOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    agent_limit: AgentLimitOpt = None,
+    rate_limit: RateOpt = None,
+    calls_rate_limit: CallsRateOpt = None,
+    test_key: Annotated[bool, typer.Option("--test", help="Issue an rg_test_ (sandbox) key instead")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a partner and print its first API key (shown once)."""
+    try:
+        limits = _limits(concurrency, agent_limit, rate_limit, calls_rate_limit, providers)
+    except partners.AccountError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def work(ctx: Context) -> partners.IssuedKey:
+        issued = await partners.create_partner(ctx, name, limits)
+        if test_key:
+            issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
+        return issued
+
+    issued = _account_call(work)
+    _print_key(issued, as_json, f"partner {name} created")
+
+
+@partner_app.command("update")
+def partner_update(
+    partner: str,
+    providers: ProvidersOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    agent_limit: AgentLimitOpt = None,
+    rate_limit: RateOpt = None,
+    calls_rate_limit: CallsRateOpt = None,
+    voicemail_detection: Annotated[
+        bool | None, typer.Option("--voicemail-detection/--no-voicemail-detection", help="Account-level VMD")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="active or suspended")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a partner's limits, providers or status."""
+    try:
+        limits = _limits(concurrency, agent_limit, rate_limit, calls_rate_limit, providers, voicemail_detection, status)
+    except partners.AccountError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    p = _account_call(partners.update_partner, partner, limits)
+    info = {
+        "partner_id": p.id,
+        "name": p.name,
+        "status": p.status,
+        "concurrency_limit": p.concurrency_limit,
+        "agent_limit": p.agent_limit,
+        "rate_limit_per_min": p.rate_limit_per_min,
+        "calls_rate_limit_per_min": p.calls_rate_limit_per_min,
+        "allowed_providers": p.allowed_providers,
+        "voicemail_detection_enabled": p.voicemail_detection_enabled,
+    }
+    if as_json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            console.print(f"{k:28} {v}")
+
+
+@partner_app.command("list")
+def partner_list(as_json: JsonOpt = False) -> None:
+    """List partners."""
+    rows = _account_call(partners.list_partners)
+    if as_json:
+        print(json.dumps([{"partner_id": p.id, "name": p.name, "status": p.status} for p in rows]))
+        return
+    table = Table("partner_id", "name", "status", "concurrency", "agents", "providers")
+    for p in rows:
+        table.add_row(
+            p.id, p.name, p.status, str(p.concurrency_limit), str(p.agent_limit), ",".join(p.allowed_providers)
+        )
+    console.print(table)
+
+
+@key_app.command("create")
+def key_create(
+    partner: str,
+    test: Annotated[
+        bool, typer.Option("--test", help="rg_test_ key: calls go to the built-in carrier emulators")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a new API key for a partner (shown once)."""
+    issued = _account_call(partners.create_key, partner, keys.TEST if test else keys.LIVE)
+    _print_key(issued, as_json, "key created")
+
+
+@key_app.command("revoke")
+def key_revoke(key_prefix: str, as_json: JsonOpt = False) -> None:
+    """Revoke the key that starts with KEY_PREFIX (e.g. rg_live_AbCdEfGh)."""
+    key = _account_call(partners.revoke_key, key_prefix)
+    if as_json:
+        print(json.dumps({"key_id": key.id, "prefix": key.prefix, "revoked": True}))
+    else:
+        console.print(f"revoked {key.prefix}…")
+
+
+def _print_key(issued: partners.IssuedKey, as_json: bool, headline: str) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "partner_id": issued.partner_id,
+                    "key_id": issued.key_id,
+                    "api_key": issued.api_key,
+                    "prefix": issued.prefix,
+                    "mode": issued.mode,
+                }
+            )
+        )
+        return
+    console.print(f"[green]{headline}[/green]")
+    console.print(f"partner_id  {issued.partner_id}")
+    console.print(f"api_key     {issued.api_key}   [dim](shown once: store it now)[/dim]", soft_wrap=True)
+    if issued.mode == keys.TEST:
+        console.print("[dim]test key: calls go to the built-in carrier emulators (sandbox)[/dim]")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,198 @@
+"""Every error the API can answer, one type per code. Raised by use-cases, shaped once by `api/errors.py`.
+
+The HTTP status travels with the error because the v2 API fixes it per code (UNAUTHORIZED is always 401).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status: int = 400
+    code: str = "VALIDATION_ERROR"
+    default_message: str = "The request is invalid."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+# 400: the request itself is wrong
+class ValidationError(ApiError):
+    code = "VALIDATION_ERROR"
+
+
+class InvalidJson(ApiError):
+    code = "INVALID_JSON"
+    default_message = "The request body is not valid JSON."
+
+
+class InvalidContentType(ApiError):
+    code = "INVALID_CONTENT_TYPE"
+    default_message = "Send the body as JSON with Content-Type: application/json."
+
+
+class BodyTooLarge(ApiError):
+    code = "BODY_TOO_LARGE"
+    default_message = "The request body is larger than 1 MiB."
+
+
+class UnknownField(ApiError):
+    code = "UNKNOWN_FIELD"
+
+
+class MissingField(ApiError):
+    code = "MISSING_FIELD"
+
+
+class InvalidType(ApiError):
+    code = "INVALID_TYPE"
+
+
+class StringTooLong(ApiError):
+    code = "STRING_TOO_LONG"
+
+
+class EmptyUpdate(ApiError):
+    code = "EMPTY_UPDATE"
+    default_message = "Send at least one field to update."
+
+
+class InvalidPhoneNumber(ApiError):
+    code = "INVALID_PHONE_NUMBER"
+
+
+class InvalidVoice(ApiError):
+    code = "INVALID_VOICE"
+    default_message = "voice_id is not a voice of this deployment; see GET /agent/voices."
+
+
+class InvalidVariables(ApiError):
+    code = "INVALID_VARIABLES"
+
+
+class UndeclaredVariable(ApiError):
+    code = "UNDECLARED_VARIABLE"
+
+
+class InvalidVariableValue(ApiError):
+    code = "INVALID_VARIABLE_VALUE"
+
+
+class UnknownProvider(ApiError):
+    code = "UNKNOWN_PROVIDER"
+
+
+class ProviderNotConfigured(ApiError):
+    code = "PROVIDER_NOT_CONFIGURED"
+
+
+class ConnectionRequired(ApiError):
+    code = "CONNECTION_ID_REQUIRED"
+
+
+class ConnectionProviderMismatch(ApiError):
+    code = "CONNECTION_PROVIDER_MISMATCH"
+
+
+class ConnectionInactive(ApiError):
+    code = "CONNECTION_INACTIVE"
+
+
+class InvalidIdempotencyKey(ApiError):
+    code = "INVALID_IDEMPOTENCY_KEY"
+
+
+# 401 / 403
+class Unauthorized(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+    default_message = "Missing or invalid API key. Send it as 'Authorization: Bearer rg_live_…'."
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+    default_message = "This account may not do that."
+
+
+class ProviderNotAllowed(ApiError):
+    status = 403
+    code = "PROVIDER_NOT_ALLOWED"
+
+
+class AgentLimitReached(ApiError):
+    status = 403
+    code = "AGENT_LIMIT_REACHED"
+
+
+# 404 / 405 / 409
+class NotFound(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not found."
+
+
+class AgentNotFound(ApiError):
+    status = 404
+    code = "AGENT_NOT_FOUND"
+    default_message = "No agent with that id in this account."
+
+
+class ConnectionNotFound(ApiError):
+    status = 404
+    code = "CONNECTION_NOT_FOUND"
+    default_message = "No telephony connection with that id in this account."
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "That method is not allowed on this path."
+
+
+class AgentNameTaken(ApiError):
+    status = 409
+    code = "AGENT_NAME_TAKEN"
+
+
+class ConnectionNameTaken(ApiError):
+    status = 409
+    code = "CONNECTION_NAME_TAKEN"
+
+
+class ConnectionInUse(ApiError):
+    status = 409
+    code = "CONNECTION_IN_USE"
+
+
+class IdempotencyConflict(ApiError):
+    status = 409
+    code = "IDEMPOTENCY_CONFLICT"
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+# 429
+class ConcurrencyLimit(ApiError):
+    status = 429
+    code = "CONCURRENCY_LIMIT"
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "RATE_LIMITED"
+
+
+class InternalError(ApiError):
+    status = 500
+    code = "INTERNAL_ERROR"
+    default_message = "Something went wrong on our side; nothing was changed."

@@ -1,0 +1,45 @@
+"""Agents of a partner; soft-deleted rows are invisible to every query here."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxline.store.models import Agent
+
+
+def _live(partner_id: str):  # noqa: ANN202
+    return (Agent.partner_id == partner_id, Agent.deleted_at.is_(None))
+
+
+async def add(s: AsyncSession, agent: Agent) -> None:
+    s.add(agent)
+    await s.flush()
+
+
+async def get(s: AsyncSession, partner_id: str, agent_id: str) -> Agent | None:
+    stmt = select(Agent).where(Agent.id == agent_id, *_live(partner_id))
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def name_in_use(s: AsyncSession, partner_id: str, name: str, except_id: str | None = None) -> bool:
+    stmt = select(Agent.id).where(Agent.agent_name == name, *_live(partner_id))
+    if except_id:
+        stmt = stmt.where(Agent.id != except_id)
+    return (await s.execute(stmt.limit(1))).first() is not None
+
+
+async def page(s: AsyncSession, partner_id: str, limit: int, offset: int) -> tuple[list[Agent], int]:
+    total = (await s.execute(select(func.count()).select_from(Agent).where(*_live(partner_id)))).scalar_one()
+    stmt = (
+        select(Agent)
+        .where(*_live(partner_id))
+        .order_by(Agent.created_at.desc(), Agent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await s.execute(stmt)).scalars()), total
+
+
+async def flush(s: AsyncSession) -> None:
+    await s.flush()

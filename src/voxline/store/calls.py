@@ -1,0 +1,82 @@
+"""Calls, their sessions, the dial queue and session events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxline.store.models import Call, DialJob, Session, SessionEvent
+
+
+async def add_started_call(s: AsyncSession, call: Call, session: Session, job: DialJob) -> None:
+    s.add_all([session, call])
+    await s.flush()
+    s.add(job)
+    await s.flush()
+
+
+async def count_active(s: AsyncSession, partner_id: str, statuses: Sequence[str], cap: int) -> int:
+    """Active calls of the partner, counted up to `cap` (enough to decide a limit, cheap on big tables)."""
+    inner = select(Call.id).where(Call.partner_id == partner_id, Call.status.in_(list(statuses))).limit(cap).subquery()
+    return (await s.execute(select(func.count()).select_from(inner))).scalar_one()
+
+
+async def get_call(s: AsyncSession, partner_id: str, call_id: str) -> Call | None:
+    stmt = select(Call).where(Call.id == call_id, Call.partner_id == partner_id)
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def get_call_by_id(s: AsyncSession, call_id: str) -> Call | None:
+    return await s.get(Call, call_id)
+
+
+async def get_session(s: AsyncSession, partner_id: str, session_id: str) -> Session | None:
+    stmt = select(Session).where(Session.id == session_id, Session.partner_id == partner_id)
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def get_session_by_id(s: AsyncSession, session_id: str) -> Session | None:
+    return await s.get(Session, session_id)
+
+
+async def page(s: AsyncSession, partner_id: str, status: str | None, limit: int, offset: int) -> tuple[list[Call], int]:
+    conditions = [Call.partner_id == partner_id]
+    if status:
+        conditions.append(Call.status == status)
+    total = (await s.execute(select(func.count()).select_from(Call).where(*conditions))).scalar_one()
+    stmt = select(Call).where(*conditions).order_by(Call.created_at.desc(), Call.id.desc()).limit(limit).offset(offset)
+    return list((await s.execute(stmt)).scalars()), total
+
+
+async def has_active_on_connection(s: AsyncSession, connection_id: str, statuses: Sequence[str]) -> bool:
+    stmt = select(Call.id).where(Call.connection_id == connection_id, Call.status.in_(list(statuses))).limit(1)
+    return (await s.execute(stmt)).first() is not None
+
+
+async def add_event(s: AsyncSession, event: SessionEvent) -> bool:
+    """Record an event once per (session, type); a second finalisation of the same session adds nothing."""
+    existing = await s.execute(
+        select(SessionEvent.id).where(
+            SessionEvent.session_id == event.session_id, SessionEvent.event_type == event.event_type
+        )
+    )
+    if existing.first() is not None:
+        return False
+    s.add(event)
+    await s.flush()
+    return True
+
+
+async def events_for_session(s: AsyncSession, session_id: str) -> list[SessionEvent]:
+    stmt = select(SessionEvent).where(SessionEvent.session_id == session_id).order_by(SessionEvent.created_at)
+    return list((await s.execute(stmt)).scalars())
+
+
+async def dial_job_for_call(s: AsyncSession, call_id: str) -> DialJob | None:
+    return (await s.execute(select(DialJob).where(DialJob.call_id == call_id))).scalar_one_or_none()
+
+
+async def flush(s: AsyncSession) -> None:
+    await s.flush()

@@ -1,0 +1,41 @@
+"""Alembic environment: runs migrations on the async engine named by the Alembic config."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from voxline.store.db import Database
+from voxline.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection) -> None:  # noqa: ANN001
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    schema = config.attributes.get("schema")
+    db = Database(config.get_main_option("sqlalchemy.url"), schema)
+    try:
+        if db.is_postgres and schema:
+            async with db.engine.begin() as conn:
+                await conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        async with db.engine.connect() as conn:
+            conn: AsyncConnection
+            await conn.run_sync(_run)
+            await conn.commit()
+    finally:
+        await db.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_async())

@@ -1,0 +1,101 @@
+"""Partners (accounts) and their API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxline.store.models import Agent, ApiKey, Partner
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's partner with the limits that govern the request."""
+
+    partner_id: str
+    key_id: str
+    mode: str
+    rate_limit_per_min: int | None
+    calls_rate_limit_per_min: int | None
+
+
+async def add_partner(s: AsyncSession, partner: Partner) -> Partner:
+    s.add(partner)
+    await s.flush()
+    return partner
+
+
+async def get_partner(s: AsyncSession, partner_id: str, *, for_update: bool = False) -> Partner | None:
+    stmt = select(Partner).where(Partner.id == partner_id)
+    if for_update:
+        # NO KEY UPDATE: does not conflict with the KEY SHARE locks that inserts referencing the partner take.
+        stmt = stmt.with_for_update(key_share=True)
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def find_partner(s: AsyncSession, id_or_name: str) -> Partner | None:
+    stmt = select(Partner).where(or_(Partner.id == id_or_name, Partner.name == id_or_name))
+    return (await s.execute(stmt)).scalars().first()
+
+
+async def list_partners(s: AsyncSession) -> list[Partner]:
+    return list((await s.execute(select(Partner).order_by(Partner.created_at))).scalars())
+
+
+async def update_partner(s: AsyncSession, partner_id: str, values: dict[str, Any]) -> None:
+    await s.execute(update(Partner).where(Partner.id == partner_id).values(**values))
+
+
+async def lock_partner(s: AsyncSession, partner_id: str) -> Partner:
+    """Serialise work that checks a per-partner limit (FOR UPDATE on PostgreSQL; SQLite is already serial)."""
+    partner = await get_partner(s, partner_id, for_update=True)
+    assert partner is not None
+    return partner
+
+
+async def count_live_agents(s: AsyncSession, partner_id: str) -> int:
+    stmt = select(func.count()).select_from(Agent).where(Agent.partner_id == partner_id, Agent.deleted_at.is_(None))
+    return (await s.execute(stmt)).scalar_one()
+
+
+async def add_key(s: AsyncSession, key: ApiKey) -> None:
+    s.add(key)
+    await s.flush()
+
+
+async def principal_for_hash(s: AsyncSession, key_hash: str) -> Principal | None:
+    stmt = (
+        select(
+            ApiKey.id,
+            ApiKey.key_hash,
+            ApiKey.mode,
+            Partner.id,
+            Partner.rate_limit_per_min,
+            Partner.calls_rate_limit_per_min,
+        )
+        .join(Partner, Partner.id == ApiKey.partner_id)
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None), Partner.status == "active")
+    )
+    row = (await s.execute(stmt)).first()
+    if row is None:
+        return None
+    key_id, _stored_hash, mode, partner_id, rate, calls_rate = row
+    return Principal(partner_id, key_id, mode, rate, calls_rate)
+
+
+async def keys_with_prefix(s: AsyncSession, prefix: str) -> list[ApiKey]:
+    stmt = select(ApiKey).where(ApiKey.prefix.startswith(prefix, autoescape=True))
+    return list((await s.execute(stmt)).scalars())
+
+
+async def revoke_key(s: AsyncSession, key_id: str, when: datetime) -> None:
+    await s.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=when))
+
+
+async def list_keys(s: AsyncSession, partner_id: str) -> list[ApiKey]:
+    stmt = select(ApiKey).where(ApiKey.partner_id == partner_id).order_by(ApiKey.created_at)
+    return list((await s.execute(stmt)).scalars())

@@ -1,0 +1,1 @@
+"""The live call: voice catalog today; the Pipecat pipeline per call joins it."""
