@@ -1,0 +1,179 @@
+"""Shared fixtures: every integration test runs once on an SQLite file and once on PostgreSQL.
+
+PostgreSQL tests use a fresh schema per run in the `test` database, dropped at the end, so runs never
+see each other's rows. Each test makes its own partners, and every query is partner-scoped, so tests
+need no truncation between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+
+from voxline.accounts import partners
+from voxline.app import create_app
+from voxline.context import Context
+from voxline.core import keys
+from voxline.settings import Settings
+from voxline.store.migrate import upgrade
+from voxline.voice.catalog import voices
+
+PG_URL = os.environ.get("VOXLINE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+VOICE_ID = voices()[0].id
+BACKENDS = ["sqlite", "postgres"]
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    schema: str | None
+    data_dir: Path
+
+    def settings(self, **overrides) -> Settings:
+        values = dict(
+            data_dir=self.data_dir,
+            database_url=self.url,
+            database_schema=self.schema,
+            rate_limit_per_min=1_000_000,
+            calls_rate_limit_per_min=1_000_000,
+            public_base_url="http://127.0.0.1:8000",
+        )
+        values.update(overrides)
+        return Settings(**values)
+
+    def env(self) -> dict[str, str]:
+        """Environment for a `voxline` subprocess pointed at this database."""
+        env = {**os.environ, "VOXLINE_DATA_DIR": str(self.data_dir), "VOXLINE_DATABASE_URL": self.url}
+        if self.schema:
+            env["VOXLINE_DATABASE_SCHEMA"] = self.schema
+        return env
+
+
+async def _drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture(scope="session", params=BACKENDS)
+async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
+    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
+    if request.param == "sqlite":
+        db = Database("sqlite", f"sqlite+aiosqlite:///{data_dir / 'voxline.db'}", None, data_dir)
+    else:
+        db = Database("postgres", PG_URL, f"vxtest_{uuid.uuid4().hex[:12]}", data_dir)
+    await asyncio.to_thread(upgrade, db.url, db.schema)
+    yield db
+    if db.schema:
+        await _drop_schema(db.schema)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ctx(database: Database) -> AsyncIterator[Context]:
+    context = Context.build(database.settings())
+    yield context
+    await context.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def app(ctx: Context):
+    application = create_app(ctx=ctx)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v2") as c:
+        yield c
+
+
+@dataclass
+class Tenant:
+    partner_id: str
+    api_key: str
+    name: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture
+def make_partner(ctx: Context):
+    """Create a partner (all providers allowed, generous limits unless given) and its live key."""
+
+    async def make(mode: str = keys.LIVE, **limits) -> Tenant:
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        issued = await partners.create_partner(ctx, name, partners.Limits(**limits))
+        if mode == keys.TEST:
+            issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
+        return Tenant(issued.partner_id, issued.api_key, name)
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def tenant(make_partner) -> Tenant:
+    return await make_partner(concurrency=50)
+
+
+TWILIO_CREDS = {
+    "account_sid": "AC" + "0123456789abcdef" * 2,
+    "auth_token": "0123456789abcdef" * 2,
+    "from_number": "+14155551234",
+}
+
+
+async def create_agent(client: httpx.AsyncClient, tenant: Tenant, **fields) -> dict:
+    body = {
+        "agent_name": f"agent-{uuid.uuid4().hex[:8]}",
+        "prompt": "You are calling {{callee_name}} to confirm an appointment.",
+        "voice_id": VOICE_ID,
+        "intro_message": "Hello {{callee_name}}!",
+    }
+    body.update(fields)
+    r = await client.post("/agent", json=body, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+async def configure_twilio(client: httpx.AsyncClient, tenant: Tenant, **overrides) -> dict:
+    r = await client.put("/config/telephony/twilio", json={**TWILIO_CREDS, **overrides}, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+@dataclass
+class Ready:
+    """A partner with an agent and a configured Twilio account: ready to start calls."""
+
+    tenant: Tenant
+    agent: dict
+
+
+@pytest_asyncio.fixture
+async def ready(client, tenant) -> Ready:
+    agent = await create_agent(client, tenant)
+    await configure_twilio(client, tenant)
+    return Ready(tenant, agent)
+
+
+def start_body(ready: Ready, **fields) -> dict:
+    body = {"agent_id": ready.agent["id"], "to_number": "+919876543210", "provider": "twilio",
+            "variables": {"callee_name": "Sajal"}}
+    body.update(fields)
+    return body
