@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from voxline import __version__, housekeeping
 from voxline.api import errors as api_errors
@@ -22,6 +22,16 @@ from voxline.settings import Settings
 API_PREFIX = "/api/v2"
 
 
+def api_routers() -> list[APIRouter]:
+    """Routers served under /api/v2."""
+    return [agents_router, calls_router, sessions_router, config_router, connections_router]
+
+
+def background_services() -> list[Callable[[Context], Awaitable[None]]]:
+    """Long-running loops started with the server and cancelled at shutdown (each must survive its own errors)."""
+    return [housekeeping.run]
+
+
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
     settings = settings or (ctx.settings if ctx else Settings())
 
@@ -29,13 +39,15 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = ctx is None
         app.state.ctx = ctx or Context.build(settings)
-        sweeper = asyncio.create_task(housekeeping.run(app.state.ctx))
+        tasks = [asyncio.create_task(run(app.state.ctx)) for run in background_services()]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if own:
                 await app.state.ctx.close()
 
@@ -51,7 +63,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     if ctx is not None:
         app.state.ctx = ctx
     api_errors.install(app)
-    for router in (agents_router, calls_router, sessions_router, config_router, connections_router):
+    for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
