@@ -1,0 +1,33 @@
+"""The seam between a carrier's media edge (`telephony/`) and the conversation (`voice/`).
+
+A carrier module accepts the media websocket in its own protocol, reads the handshake (stream and call
+ids), builds the Pipecat serializer for its wire format, and hands a `MediaChannel` to the runtime. The
+runtime holds the conversation on that channel until the call ends. Carriers never know which runtime
+runs; the runtime never knows which carrier it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pipecat.serializers.base_serializer import FrameSerializer
+    from starlette.websockets import WebSocket
+
+
+@dataclass
+class MediaChannel:
+    websocket: WebSocket  # accepted; the carrier's handshake messages already consumed
+    serializer: FrameSerializer  # the carrier's wire format, set up with this stream's ids
+    wire_sample_rate: int  # audio rate on the wire (8000 for every carrier we speak)
+    provider: str
+    call_id: str
+    session_id: str
+    answered_by: str | None = None  # carrier AMD verdict when known at connect time
+    extra: dict[str, Any] = field(default_factory=dict)  # carrier-specific facts (stream sid, custom params)
+
+
+class CallRuntime(Protocol):
+    async def run(self, channel: MediaChannel) -> None:
+        """Hold the conversation until either side ends it. Must return when the websocket closes."""
