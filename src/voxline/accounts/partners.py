@@ -125,8 +125,7 @@ async def revoke_key(ctx: Context, prefix: str) -> ApiKey:
             raise AccountError(f"{len(matches)} keys start with {prefix!r}; give more characters")
         key = matches[0]
         if key.revoked_at is None:
-            key.revoked_at = utcnow()
-            await store.revoke_key(s, key.id, key.revoked_at)
+            await store.revoke_key(s, key, utcnow())
         return key
 
 

@@ -92,8 +92,9 @@ async def keys_with_prefix(s: AsyncSession, prefix: str) -> list[ApiKey]:
     return list((await s.execute(stmt)).scalars())
 
 
-async def revoke_key(s: AsyncSession, key_id: str, when: datetime) -> None:
-    await s.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=when))
+async def revoke_key(s: AsyncSession, key: ApiKey, when: datetime) -> None:
+    key.revoked_at = when
+    await s.flush()
 
 
 async def list_keys(s: AsyncSession, partner_id: str) -> list[ApiKey]:
