@@ -42,6 +42,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_secs: int = 24 * 3600
 
+    # Webhooks (session.completed delivery)
+    webhook_timeout_secs: float = Field(default=10.0, gt=0, description="Per-attempt timeout; 2xx in time = success")
+    webhook_retry_schedule: str = Field(
+        default="1,2,4",
+        description="Seconds to wait before each retry, comma-separated (default: the v2 API's 1,2,4 = 4 attempts); "
+        "'extended' adds a tail up to 6 h: 1,2,4,30,120,600,1800,3600,7200,21600",
+    )
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1, description="Each delay is scaled by 1 ± this")
+    webhook_allow_http: bool = Field(default=False, description="Development only: allow http:// webhook URLs")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow webhook targets on private/loopback networks for every key"
+    )
+    webhook_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process")
+    webhook_max_in_flight: int = Field(default=256, ge=1, description="Concurrent posts per process")
+    webhook_max_in_flight_per_endpoint: int = Field(
+        default=16, ge=1, description="Concurrent posts to one endpoint, so a slow receiver can't take every slot"
+    )
+    webhook_poll_interval_secs: float = Field(default=0.25, gt=0, description="Idle check for due deliveries")
+    webhook_lease_secs: float = Field(
+        default=60.0, gt=0, description="A claimed delivery becomes due again this long after a worker vanished"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

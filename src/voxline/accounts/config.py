@@ -10,6 +10,7 @@ from voxline.store import connections as connection_store
 from voxline.store import partners as store
 from voxline.telephony.registry import PROVIDERS
 from voxline.voice import catalog
+from voxline.webhooks import endpoints as webhook_endpoints
 
 
 async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
@@ -29,6 +30,7 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
             "connection_count": len(mine),
         }
     voices = catalog.voices()
+    webhook, webhooks = await webhook_endpoints.config_state(ctx, partner_id)
     return {
         "partner_id": partner.id,
         "name": partner.name,
@@ -45,9 +47,8 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
             "general_per_min": partner.rate_limit_per_min or ctx.settings.rate_limit_per_min,
             "calls_per_min": partner.calls_rate_limit_per_min or ctx.settings.calls_rate_limit_per_min,
         },
-        # Webhook endpoints are managed by the webhooks feature; until one exists, none are configured.
-        "webhook": {"configured": False, "url": None, "secret": None},
-        "webhooks": [],
+        "webhook": webhook,
+        "webhooks": webhooks,
         "telephony": telephony,
     }
 

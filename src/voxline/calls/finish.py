@@ -16,6 +16,7 @@ from voxline.core.ids import new_id
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import calls as store
 from voxline.store.models import SessionEvent
+from voxline.webhooks import outbox
 
 SESSION_COMPLETED = "session.completed"
 
@@ -62,5 +63,8 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
             payload={"event": SESSION_COMPLETED, "timestamp": iso(now), "data": completed_event_data(session, call)},
             created_at=now,
         )
-        await store.add_event(s, event)
-        return event
+        if await store.add_event(s, event):
+            # Same transaction: the event's webhook deliveries exist if and only if the session is finished.
+            await outbox.enqueue(s, event)
+    outbox.wake()
+    return event

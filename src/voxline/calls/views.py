@@ -75,8 +75,24 @@ def call_detail_view(call: Call, session: Session) -> dict[str, Any]:
     return out
 
 
+def _event_transcript(transcript: list[Any] | None) -> list[dict[str, Any]]:
+    """Transcript turns as the webhook documents them: every turn carries `latency_ms` (null when unknown)."""
+    return [{**turn, "latency_ms": turn.get("latency_ms")} for turn in transcript or [] if isinstance(turn, dict)]
+
+
+def _event_latency(session: Session, transcript: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`latency {min_ms, max_ms, avg_ms}`: as recorded, else derived from the turns' latency_ms."""
+    if session.latency is not None:
+        return session.latency
+    values = [t["latency_ms"] for t in transcript if isinstance(t.get("latency_ms"), int | float)]
+    if not values:
+        return None
+    return {"min_ms": min(values), "max_ms": max(values), "avg_ms": round(sum(values) / len(values))}
+
+
 def completed_event_data(session: Session, call: Call | None) -> dict[str, Any]:
-    """`data` of session.completed, as the v2 webhook documents it."""
+    """`data` of session.completed, as the v2 webhook documents it (also for calls that never connected)."""
+    transcript = _event_transcript(session.transcript)
     data = {
         "session_id": session.id,
         "agent_id": session.agent_id,
@@ -85,8 +101,8 @@ def completed_event_data(session: Session, call: Call | None) -> dict[str, Any]:
         "credits_used": session.credits_used,
         "processing_complete": session.processing_complete,
         "pipeline_completed_at": iso(session.pipeline_completed_at),
-        "transcript": session.transcript,
-        "latency": session.latency,
+        "transcript": transcript,
+        "latency": _event_latency(session, transcript),
         "recording_url": recording_url(session),
         "variables": session.variables or {},
     }
@@ -102,6 +118,8 @@ def completed_event_data(session: Session, call: Call | None) -> dict[str, Any]:
             "status": call.status,
             "disposition": call.disposition,
             "answered_by": call.answered_by,
+            "connection_id": call.connection_id,
+            "duration_seconds": call.duration_seconds,
             "error_message": call.error_message,
             "started_at": iso(call.started_at),
             "ended_at": iso(call.ended_at),

@@ -112,6 +112,23 @@ class InvalidIdempotencyKey(ApiError):
     code = "INVALID_IDEMPOTENCY_KEY"
 
 
+class InvalidWebhookUrl(ApiError):
+    code = "INVALID_WEBHOOK_URL"
+
+
+class UnsafeWebhookUrl(ApiError):
+    code = "UNSAFE_WEBHOOK_URL"
+
+
+class InvalidWebhookLabel(ApiError):
+    code = "INVALID_WEBHOOK_LABEL"
+
+
+class ReservedWebhookLabel(ApiError):
+    code = "RESERVED_WEBHOOK_LABEL"
+    default_message = "The label 'default' is reserved for PUT /config/webhook."
+
+
 # 401 / 403
 class Unauthorized(ApiError):
     status = 401
@@ -135,6 +152,12 @@ class AgentLimitReached(ApiError):
     code = "AGENT_LIMIT_REACHED"
 
 
+class WebhookLimitReached(ApiError):
+    status = 403
+    code = "WEBHOOK_LIMIT_REACHED"
+    default_message = "An account may have at most 5 webhook endpoints."
+
+
 # 404 / 405 / 409
 class NotFound(ApiError):
     status = 404
@@ -152,6 +175,18 @@ class ConnectionNotFound(ApiError):
     status = 404
     code = "CONNECTION_NOT_FOUND"
     default_message = "No telephony connection with that id in this account."
+
+
+class WebhookNotFound(ApiError):
+    status = 404
+    code = "WEBHOOK_NOT_FOUND"
+    default_message = "No webhook endpoint with that id in this account."
+
+
+class WebhookDeliveryNotFound(ApiError):
+    status = 404
+    code = "WEBHOOK_DELIVERY_NOT_FOUND"
+    default_message = "No delivery with that id for this webhook endpoint."
 
 
 class MethodNotAllowed(ApiError):
@@ -173,6 +208,17 @@ class ConnectionNameTaken(ApiError):
 class ConnectionInUse(ApiError):
     status = 409
     code = "CONNECTION_IN_USE"
+
+
+class WebhookLabelTaken(ApiError):
+    status = 409
+    code = "WEBHOOK_LABEL_TAKEN"
+
+
+class WebhookDeliveryPending(ApiError):
+    status = 409
+    code = "WEBHOOK_DELIVERY_PENDING"
+    default_message = "This delivery is still pending; it will be attempted again on its own."
 
 
 class IdempotencyConflict(ApiError):

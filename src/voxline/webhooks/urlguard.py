@@ -1,0 +1,205 @@
+"""Where a webhook may point: HTTPS to public addresses for live keys, no SSRF into our own network.
+
+A URL is checked when it is saved and again, after DNS, right before every post; the post then connects to
+the very address that was checked (the name is kept for Host and TLS), so a name that re-resolves to an
+internal address between the check and the connection (DNS rebinding) gains nothing.
+Sandbox (rg_test_) endpoints may also target loopback, over http, for local receivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from voxline.core import errors
+from voxline.core.keys import TEST
+
+MAX_URL_CHARS = 2048
+_DNS_TIMEOUT_SECS = 3.0
+_CACHE_TTL_SECS = 30.0
+_cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Policy:
+    mode: str
+    allow_http: bool = False
+    allow_private: bool = False
+
+    @property
+    def sandbox(self) -> bool:
+        return self.mode == TEST
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked destination: connect to `address`, but speak to `host` (Host header, TLS name)."""
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str
+
+    @property
+    def pinned_url(self) -> str:
+        ip = ipaddress.ip_address(self.address)
+        netloc = f"[{ip}]" if ip.version == 6 else str(ip)
+        return f"{self.scheme}://{netloc}:{self.port}{self.path}"
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+def _parse(url: str) -> _Parsed:
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
+        raise errors.InvalidWebhookUrl(f"url must be 1-{MAX_URL_CHARS} characters.")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise errors.InvalidWebhookUrl("url must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise errors.InvalidWebhookUrl(f"url is not a valid URL: {exc}.") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise errors.InvalidWebhookUrl("url must start with https://.")
+    if not parts.hostname:
+        raise errors.InvalidWebhookUrl("url has no host.")
+    if parts.username is not None or parts.password is not None:
+        raise errors.InvalidWebhookUrl("url must not carry credentials; the signature authenticates us.")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return _Parsed(scheme, parts.hostname.lower().rstrip("."), port or (443 if scheme == "https" else 80), path)
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return _unmapped(ip)
+
+
+def _unmapped(ip: IPAddress) -> IPAddress:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def address_refusal(ip: IPAddress, policy: Policy) -> str | None:
+    """Why this address may not be a target under `policy`, or None if it may."""
+    ip = _unmapped(ip)
+    if policy.allow_private:
+        return None
+    if ip.is_loopback:
+        return None if policy.sandbox else "a loopback address"
+    if ip.is_link_local:
+        return "a link-local or cloud metadata address"
+    if ip.is_unspecified or ip.is_multicast:
+        return "not a unicast address"
+    if not ip.is_global:
+        return "a private or reserved address"
+    return None
+
+
+def _refuse(url_host: str, ip: IPAddress, reason: str) -> errors.ApiError:
+    shown = url_host if str(ip) == url_host else f"{url_host} ({ip})"
+    return errors.UnsafeWebhookUrl(f"url points to {shown}, {reason}; webhooks must go to a public HTTPS address.")
+
+
+def _check_scheme(parsed: _Parsed, policy: Policy, addresses: list[IPAddress]) -> None:
+    if parsed.scheme == "https" or policy.allow_http:
+        return
+    loopback_only = bool(addresses) and all(ip.is_loopback for ip in addresses)
+    if policy.sandbox and loopback_only:
+        return
+    if policy.sandbox:
+        raise errors.InvalidWebhookUrl("url must use https:// (sandbox keys may use http:// only for loopback).")
+    raise errors.InvalidWebhookUrl("url must use https://.")
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
+    key = (host, port)
+    cached = _cache.get(key)
+    if cached and cached[0] > time.monotonic():
+        return [ipaddress.ip_address(a) for a in cached[1]]
+    loop = asyncio.get_running_loop()
+    infos = await asyncio.wait_for(
+        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), _DNS_TIMEOUT_SECS
+    )
+    found = []
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 zone id
+        if address not in found:
+            found.append(address)
+    _cache[key] = (time.monotonic() + _CACHE_TTL_SECS, found)
+    return [_unmapped(ipaddress.ip_address(a)) for a in found]
+
+
+async def check_for_save(url: str, policy: Policy) -> str:
+    """Validate a URL a partner wants to save; returns it unchanged. A name that does not resolve yet is
+    accepted (the delivery-time check still guards it); one that resolves anywhere non-public is refused."""
+    parsed = _parse(url)
+    try:
+        addresses = await _resolve(parsed.host, parsed.port)
+    except (OSError, TimeoutError, UnicodeError):
+        addresses = []
+    _check_scheme(parsed, policy, addresses)
+    for ip in addresses:
+        reason = address_refusal(ip, policy)
+        if reason:
+            raise _refuse(parsed.host, ip, reason)
+    return url
+
+
+class TargetError(Exception):
+    """The delivery cannot be attempted; `permanent` ones go straight to the dead letters."""
+
+    def __init__(self, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+async def resolve_target(url: str, policy: Policy) -> Target:
+    """Check a saved URL again at delivery time and choose the address to connect to."""
+    try:
+        parsed = _parse(url)
+    except errors.ApiError as exc:
+        raise TargetError(exc.message, permanent=True) from None
+    try:
+        addresses = await _resolve(parsed.host, parsed.port)
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        raise TargetError(f"could not resolve {parsed.host}: {exc or type(exc).__name__}", permanent=False) from None
+    if not addresses:
+        raise TargetError(f"{parsed.host} has no address", permanent=False)
+    try:
+        _check_scheme(parsed, policy, addresses)
+    except errors.ApiError as exc:
+        raise TargetError(exc.message, permanent=True) from None
+    for ip in addresses:
+        reason = address_refusal(ip, policy)
+        if reason:
+            raise TargetError(_refuse(parsed.host, ip, reason).message, permanent=True)
+    return Target(parsed.scheme, parsed.host, parsed.port, str(addresses[0]), parsed.path)

@@ -1,0 +1,287 @@
+"""The delivery worker: claims due outbox rows, posts them signed, records the outcome, schedules retries.
+
+Any number of these run side by side (one per server process). Each keeps at most `webhook_max_in_flight`
+posts open and at most `webhook_max_in_flight_per_endpoint` to any one endpoint, so a receiver that hangs
+for the full timeout holds a few slots of its own and nobody else's. Outcomes are written in batches.
+Posting happens on the event loop with no lock held on any table the calls path uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+
+from voxline import __version__
+from voxline.context import Context
+from voxline.core.crypto import DecryptionError
+from voxline.core.ids import new_id
+from voxline.core.timefmt import iso, utcnow
+from voxline.store import webhooks as store
+from voxline.store.webhooks import ClaimedDelivery, Outcome
+from voxline.webhooks import outbox, signer
+from voxline.webhooks.backoff import next_delay, parse_schedule
+from voxline.webhooks.endpoints import open_secret, policy
+from voxline.webhooks.urlguard import TargetError, resolve_target
+
+log = logging.getLogger("voxline.webhooks")
+
+USER_AGENT = f"Voxline-Webhooks/{__version__}"
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_ERROR_CHARS = 500
+RESULT_BATCH = 500
+SHUTDOWN_GRACE_SECS = 2.0
+
+
+def _schedule(text: str) -> tuple[float, ...]:
+    try:
+        return parse_schedule(text)
+    except ValueError:
+        log.error("invalid VOXLINE_WEBHOOK_RETRY_SCHEDULE %r; using the default 1,2,4", text)
+        return parse_schedule("default")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{new_id()[:8]}"
+
+
+class DeliveryWorker:
+    def __init__(self, ctx: Context, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.name = name or worker_name()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._per_endpoint: Counter[str] = Counter()
+        self._tokens: dict[str, str] = {}
+        self._results: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._slot_freed = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+
+    # ---- the loop ----
+    async def run(self) -> None:
+        flag = outbox.listen()
+        settings = self.ctx.settings
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            timeout=httpx.Timeout(settings.webhook_timeout_secs),
+            limits=httpx.Limits(
+                max_connections=settings.webhook_max_in_flight, max_keepalive_connections=settings.webhook_max_in_flight
+            ),
+        )
+        writer = asyncio.create_task(self._write_results())
+        try:
+            while True:
+                try:
+                    await self._tick(flag)
+                except Exception:  # never let one bad turn stop deliveries for everyone
+                    log.exception("webhook worker turn failed")
+                    await asyncio.sleep(1.0)
+        finally:
+            outbox.unlisten(flag)
+            await self._shutdown(writer)
+
+    async def _tick(self, flag: asyncio.Event) -> None:
+        settings = self.ctx.settings
+        if not settings.webhook_worker_enabled:
+            await asyncio.sleep(settings.webhook_poll_interval_secs)
+            return
+        room = settings.webhook_max_in_flight - len(self._tasks)
+        if room <= 0 or (self._tasks and room < max(1, settings.webhook_max_in_flight // 4)):
+            # Let a batch's worth of slots free up rather than claiming one row per finished post.
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), settings.webhook_poll_interval_secs)
+            if room <= 0:
+                return
+        flag.clear()
+        try:
+            claimed = await self._claim(room)
+        except Exception:  # the database may be briefly away; nothing is lost, rows stay due
+            log.exception("webhook claim failed")
+            await asyncio.sleep(1.0)
+            return
+        for item in claimed:
+            self._start(item)
+        if len(claimed) < room:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flag.wait(), settings.webhook_poll_interval_secs)
+
+    async def _claim(self, room: int) -> list[ClaimedDelivery]:
+        settings = self.ctx.settings
+        cap = settings.webhook_max_in_flight_per_endpoint
+        busy = [endpoint for endpoint, n in self._per_endpoint.items() if n >= cap]
+        now = utcnow()
+        token = new_id()
+        async with self.ctx.db.transaction() as s:
+            candidates = await store.due_candidates(s, now=now, limit=min(room * 4, 2000), skip_endpoints=busy)
+            picked: list[str] = []
+            taken: Counter[str] = Counter()
+            for delivery_id, endpoint_id in candidates:
+                if len(picked) >= room:
+                    break
+                if delivery_id in self._tasks or self._per_endpoint[endpoint_id] + taken[endpoint_id] >= cap:
+                    continue
+                taken[endpoint_id] += 1
+                picked.append(delivery_id)
+            lease_until = now + timedelta(seconds=settings.webhook_lease_secs)
+            claimed = await store.lease(s, picked, lease_until=lease_until, token=token)
+        for item in claimed:
+            self._tokens[item.id] = token
+        return claimed
+
+    def _start(self, item: ClaimedDelivery) -> None:
+        self._per_endpoint[item.endpoint_id] += 1
+        task = asyncio.create_task(self._deliver(item))
+        self._tasks[item.id] = task
+        task.add_done_callback(lambda _t, item=item: self._done(item))
+
+    def _done(self, item: ClaimedDelivery) -> None:
+        self._tasks.pop(item.id, None)
+        self._per_endpoint[item.endpoint_id] -= 1
+        if self._per_endpoint[item.endpoint_id] <= 0:
+            del self._per_endpoint[item.endpoint_id]
+        self._slot_freed.set()
+
+    # ---- one attempt ----
+    async def _deliver(self, item: ClaimedDelivery) -> None:
+        attempt = item.attempts + 1
+        try:
+            code, error, permanent = await self._post(item, attempt)
+        except Exception as exc:  # a bug here must cost one attempt, not the delivery
+            log.exception("webhook delivery %s failed unexpectedly", item.id)
+            code, error, permanent = None, f"internal error: {type(exc).__name__}", False
+        now = utcnow()
+        ok = error is None
+        status = store.DELIVERED
+        next_at = now
+        if not ok:
+            settings = self.ctx.settings
+            delay = None if permanent else next_delay(_schedule(settings.webhook_retry_schedule), attempt,
+                                                       settings.webhook_retry_jitter)
+            if delay is None:
+                status = store.DEAD
+                log.warning("webhook delivery %s to endpoint %s dead after %d attempts: %s",
+                            item.id, item.endpoint_id, attempt, error)
+            else:
+                status = store.PENDING
+                next_at = now + timedelta(seconds=delay)
+        self._results.put_nowait(
+            Outcome(
+                delivery_id=item.id,
+                endpoint_id=item.endpoint_id,
+                token=self._tokens.pop(item.id, ""),
+                status=status,
+                attempts=attempt,
+                next_attempt_at=next_at,
+                attempted_at=now,
+                status_code=code,
+                error=error[:MAX_ERROR_CHARS] if error else None,
+                worker=self.name,
+            )
+        )
+
+    async def _post(self, item: ClaimedDelivery, attempt: int) -> tuple[int | None, str | None, bool]:
+        """(HTTP status, error or None on success, whether the failure is permanent)."""
+        assert self._client is not None
+        timeout = self.ctx.settings.webhook_timeout_secs
+        try:
+            target = await resolve_target(item.url, policy(self.ctx, item.mode))
+            secret = open_secret(self.ctx, item.endpoint_id, item.secret_enc)
+        except TargetError as exc:
+            return None, str(exc), exc.permanent
+        except DecryptionError:
+            return None, "endpoint secret cannot be decrypted with this deployment's key", True
+        body = signer.encode_body(item.payload)
+        headers = signer.headers(secret, iso(utcnow()) or "", body, item.event_id, item.event_type, attempt)
+        headers["Host"] = target.host_header
+        headers["User-Agent"] = USER_AGENT
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            async with asyncio.timeout(timeout):
+                request = self._client.build_request(
+                    "POST", target.pinned_url, content=body, headers=headers, extensions=extensions
+                )
+                response = await self._client.send(request, stream=True)
+                try:
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_RESPONSE_BYTES:
+                            break
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            return None, f"no response within {timeout:g} s", False
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, False
+        except OSError as exc:
+            return None, f"{type(exc).__name__}: {exc}", False
+        if 200 <= response.status_code < 300:
+            return response.status_code, None, False
+        return response.status_code, f"HTTP {response.status_code}", False
+
+    # ---- outcomes ----
+    async def _write_results(self) -> None:
+        while True:
+            first = await self._results.get()
+            batch = [first]
+            while len(batch) < RESULT_BATCH and not self._results.empty():
+                batch.append(self._results.get_nowait())
+            await self._write(batch)
+
+    async def _write(self, batch: list[Outcome]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with self.ctx.db.transaction() as s:
+                    await store.record_outcomes(s, batch)
+                if any(o.status == store.PENDING for o in batch):
+                    outbox.wake()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the outcomes and try again; if we die, leases make the rows due again
+                log.exception("writing %d webhook outcomes failed; retrying", len(batch))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _shutdown(self, writer: asyncio.Task[None]) -> None:
+        """Finish what is in flight for a moment, hand back the rest, write every outcome we have."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=SHUTDOWN_GRACE_SECS)
+        unfinished = list(self._tasks.values())
+        for task in unfinished:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        pending: list[Outcome] = []
+        while not self._results.empty():
+            pending.append(self._results.get_nowait())
+        try:
+            if pending:
+                async with self.ctx.db.transaction() as s:
+                    await store.record_outcomes(s, pending)
+            by_token: dict[str, list[str]] = {}
+            for delivery_id, token in self._tokens.items():
+                by_token.setdefault(token, []).append(delivery_id)
+            for token, ids in by_token.items():
+                async with self.ctx.db.transaction() as s:
+                    await store.release(s, ids, token, utcnow())
+        except Exception:  # leases expire on their own; this only makes the next start quicker
+            log.exception("webhook worker shutdown bookkeeping failed")
+        if self._client is not None:
+            await self._client.aclose()
+
+
+async def run(ctx: Context) -> None:
+    """Background service: deliver webhooks until cancelled."""
+    await DeliveryWorker(ctx).run()
