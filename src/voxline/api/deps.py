@@ -15,7 +15,7 @@ from voxline.store.partners import Principal
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer rg_live_…`")
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
     return request.app.state.ctx
 
 

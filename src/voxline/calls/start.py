@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
+from voxline.calls.views import start_view
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
@@ -25,7 +27,7 @@ from voxline.store import calls as call_store
 from voxline.store import connections as connection_store
 from voxline.store import idempotency as idempotency_store
 from voxline.store import partners as partner_store
-from voxline.store.models import Call, DialJob, IdempotencyKey, Session, TelephonyConnection
+from voxline.store.models import IdempotencyKey
 from voxline.store.partners import Principal
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -43,7 +45,7 @@ class StartRequest:
 
 @dataclass(frozen=True)
 class Started:
-    call: Call
+    view: dict[str, Any]  # the seed's response shape
     replayed: bool
 
 
@@ -90,9 +92,9 @@ def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
     return values
 
 
-async def _resolve_connection(s, partner_id: str, req: StartRequest) -> TelephonyConnection:  # noqa: ANN001
+async def _resolve_connection(s, partner_id: str, req: StartRequest) -> Row:  # noqa: ANN001
     if req.connection_id is not None:
-        conn = await connection_store.get(s, partner_id, req.connection_id) if is_uuid(req.connection_id) else None
+        conn = await connection_store.one_for_call(s, partner_id, req.connection_id)
         if conn is None:
             raise errors.ConnectionNotFound()
         if conn.provider != req.provider:
@@ -104,7 +106,7 @@ async def _resolve_connection(s, partner_id: str, req: StartRequest) -> Telephon
         if not conn.from_number:
             raise errors.ProviderNotConfigured(f"Connection {conn.id} has no caller id configured.")
         return conn
-    active = [c for c in await connection_store.active_for(s, partner_id, req.provider) if c.from_number]
+    active = [c for c in await connection_store.dialable(s, partner_id, req.provider) if c.from_number]
     if not active:
         raise errors.ProviderNotConfigured(
             f"No {req.provider} credentials are configured; use PUT /config/telephony/{req.provider} "
@@ -136,7 +138,7 @@ async def _replay(s, partner_id: str, record: IdempotencyKey, digest: str) -> St
     if record.request_hash != digest:
         raise errors.IdempotencyConflict()
     call = await call_store.get_call(s, partner_id, record.call_id)
-    return Started(call, replayed=True)
+    return Started(start_view(call), replayed=True)
 
 
 async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None, digest: str) -> Started:
@@ -150,96 +152,95 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
                     return await _replay(s, partner_id, record, digest)
                 await idempotency_store.forget(s, record)
 
-        agent = await agent_store.get(s, partner_id, req.agent_id) if is_uuid(req.agent_id) else None
+        agent = await agent_store.for_call(s, partner_id, req.agent_id) if is_uuid(req.agent_id) else None
         if agent is None:
             raise errors.AgentNotFound()
-        partner = await partner_store.get_partner(s, partner_id)
-        if req.provider not in partner.allowed_providers:
+        if req.provider not in agent.allowed_providers:
             raise errors.ProviderNotAllowed(
                 f"Provider {req.provider!r} is not enabled for this account "
-                f"(allowed: {', '.join(partner.allowed_providers) or 'none'})."
+                f"(allowed: {', '.join(agent.allowed_providers) or 'none'})."
             )
         conn = await _resolve_connection(s, partner_id, req)
         values = _string_values(req, list(agent.variables))
 
         call_id, session_id = new_id(), new_id()
-        session = Session(
-            id=session_id,
-            partner_id=partner_id,
-            agent_id=agent.id,
-            call_id=call_id,
-            agent_name=agent.agent_name,
-            status="pending",
-            rendered_prompt=render(agent.prompt, values),
-            rendered_intro=render(agent.intro_message, values),
-            variables=dict(req.variables),
-            transcript=[],
-            latency=None,
-            duration_seconds=None,
-            credits_used=None,
-            recording_path=None,
-            extraction=None,
-            processing_complete=False,
-            pipeline_completed_at=None,
-            started_at=None,
-            ended_at=None,
-            created_at=now,
-        )
-        call = Call(
-            id=call_id,
-            partner_id=partner_id,
-            agent_id=agent.id,
-            session_id=session_id,
-            connection_id=conn.id,
-            provider=req.provider,
-            sandbox=principal.mode == "test",
-            direction="outbound",
-            from_number=conn.from_number,
-            to_number=req.to_number,
-            status=CallStatus.PENDING.value,
-            disposition=None,
-            answered_by=None,
-            carrier_call_id=None,
-            error_message=None,
-            duration_seconds=None,
-            started_at=None,
-            ended_at=None,
-            created_at=now,
-            updated_at=now,
-        )
-        job = DialJob(
-            id=new_id(),
-            call_id=call_id,
-            partner_id=partner_id,
-            connection_id=conn.id,
-            status="queued",
-            attempts=0,
-            available_at=now,
-            claimed_by=None,
-            claimed_until=None,
-            last_error=None,
-            created_at=now,
-        )
-        await call_store.add_started_call(s, call, session, job)
+        session = {
+            "id": session_id,
+            "partner_id": partner_id,
+            "agent_id": agent.id,
+            "call_id": call_id,
+            "agent_name": agent.agent_name,
+            "status": "pending",
+            "rendered_prompt": render(agent.prompt, values),
+            "rendered_intro": render(agent.intro_message, values),
+            "variables": dict(req.variables),
+            "transcript": [],
+            "latency": None,
+            "duration_seconds": None,
+            "credits_used": None,
+            "recording_path": None,
+            "extraction": None,
+            "processing_complete": False,
+            "pipeline_completed_at": None,
+            "started_at": None,
+            "ended_at": None,
+            "created_at": now,
+        }
+        call = {
+            "id": call_id,
+            "partner_id": partner_id,
+            "agent_id": agent.id,
+            "session_id": session_id,
+            "connection_id": conn.id,
+            "provider": req.provider,
+            "sandbox": principal.mode == "test",
+            "direction": "outbound",
+            "from_number": conn.from_number,
+            "to_number": req.to_number,
+            "status": CallStatus.PENDING.value,
+            "disposition": None,
+            "answered_by": None,
+            "carrier_call_id": None,
+            "error_message": None,
+            "duration_seconds": None,
+            "started_at": None,
+            "ended_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        job = {
+            "id": new_id(),
+            "call_id": call_id,
+            "partner_id": partner_id,
+            "connection_id": conn.id,
+            "status": "queued",
+            "attempts": 0,
+            "available_at": now,
+            "claimed_by": None,
+            "claimed_until": None,
+            "last_error": None,
+            "created_at": now,
+        }
+        await call_store.insert_started_call(s, call, session, job)
         if idem_key:
             await idempotency_store.add(
                 s,
-                IdempotencyKey(
-                    id=new_id(),
-                    partner_id=partner_id,
-                    key=idem_key,
-                    request_hash=digest,
-                    call_id=call_id,
-                    created_at=now,
-                ),
+                {
+                    "id": new_id(),
+                    "partner_id": partner_id,
+                    "key": idem_key,
+                    "request_hash": digest,
+                    "call_id": call_id,
+                    "created_at": now,
+                },
             )
         # Last: hold the partner lock only for the count and the commit.
-        locked = await partner_store.lock_partner(s, partner_id)
-        active = await call_store.count_active(s, partner_id, _ACTIVE, cap=locked.concurrency_limit + 1)
-        if active > locked.concurrency_limit:
+        limit = await partner_store.lock_concurrency_limit(s, partner_id)
+        active = await call_store.count_active(s, partner_id, _ACTIVE, cap=limit + 1)
+        if active > limit:
             raise errors.ConcurrencyLimit(
-                f"Concurrency limit reached: {locked.concurrency_limit} calls are already pending, ringing "
+                f"Concurrency limit reached: {limit} calls are already pending, ringing "
                 "or in progress. Retry when one ends (see GET /calls/concurrency).",
                 headers={"Retry-After": "5"},
             )
-        return Started(call, replayed=False)
+        return Started(start_view(call | {"session_id": session_id}), replayed=False)

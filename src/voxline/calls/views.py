@@ -8,15 +8,17 @@ from voxline.core.timefmt import iso
 from voxline.store.models import Call, Session
 
 
-def start_view(call: Call) -> dict[str, Any]:
+def start_view(call: Call | dict[str, Any]) -> dict[str, Any]:
+    """The seed's response to /calls/start, from a stored call or the row just inserted."""
+    get = call.get if isinstance(call, dict) else lambda k: getattr(call, k)
     return {
-        "call_id": call.id,
-        "session_id": call.session_id,
-        "status": call.status,
-        "provider": call.provider,
-        "from_number": call.from_number,
-        "to_number": call.to_number,
-        "agent_id": call.agent_id,
+        "call_id": get("id"),
+        "session_id": get("session_id"),
+        "status": get("status"),
+        "provider": get("provider"),
+        "from_number": get("from_number"),
+        "to_number": get("to_number"),
+        "agent_id": get("agent_id"),
     }
 
 
@@ -43,8 +45,10 @@ def call_view(call: Call) -> dict[str, Any]:
 
 
 def recording_url(session: Session) -> str | None:
-    # Signed links for recordings arrive with the voice runtime; until a recording exists there is none.
-    return None
+    """A fresh signed, expiring link to the session's recording (None without a recording)."""
+    from voxline.voice.recording import link_for
+
+    return link_for(session.recording_path)
 
 
 def session_view(session: Session, call: Call | None = None) -> dict[str, Any]:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxline.store.models import Agent
+from voxline.store.models import Agent, Partner
+
+_FOR_CALL = (
+    select(Agent.id, Agent.agent_name, Agent.prompt, Agent.intro_message, Agent.variables, Partner.allowed_providers)
+    .join(Partner, Partner.id == Agent.partner_id)
+    .where(Agent.id == bindparam("agent_id"), Agent.partner_id == bindparam("partner_id"), Agent.deleted_at.is_(None))
+)
 
 
 def _live(partner_id: str):  # noqa: ANN202
@@ -20,6 +27,12 @@ async def add(s: AsyncSession, agent: Agent) -> None:
 async def get(s: AsyncSession, partner_id: str, agent_id: str) -> Agent | None:
     stmt = select(Agent).where(Agent.id == agent_id, *_live(partner_id))
     return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def for_call(s: AsyncSession, partner_id: str, agent_id: str) -> Row | None:
+    """What starting a call needs of the agent, with the partner's allowed providers, in one round trip."""
+    conn = await s.connection()
+    return (await conn.execute(_FOR_CALL, {"agent_id": agent_id, "partner_id": partner_id})).first()
 
 
 async def name_in_use(s: AsyncSession, partner_id: str, name: str, except_id: str | None = None) -> bool:

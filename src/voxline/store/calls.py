@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.store.models import Call, DialJob, Session, SessionEvent
 
+# Built once: /calls/start is the hot path, and building statements per request costs more than running them.
+_INSERT_SESSION = insert(Session.__table__)
+_INSERT_CALL = insert(Call.__table__)
+_INSERT_JOB = insert(DialJob.__table__)
+_COUNT_ACTIVE = select(func.count()).select_from(
+    select(Call.id)
+    .where(Call.partner_id == bindparam("partner_id"), Call.status.in_(bindparam("statuses", expanding=True)))
+    .limit(bindparam("cap"))
+    .subquery()
+)
 
-async def add_started_call(s: AsyncSession, call: Call, session: Session, job: DialJob) -> None:
-    s.add_all([session, call])
-    await s.flush()
-    s.add(job)
-    await s.flush()
+
+async def insert_started_call(
+    s: AsyncSession, call: dict[str, Any], session: dict[str, Any], job: dict[str, Any]
+) -> None:
+    """Write a new call, its session and its dial-queue row (plain inserts: no unit-of-work bookkeeping)."""
+    conn = await s.connection()
+    await conn.execute(_INSERT_SESSION, session)
+    await conn.execute(_INSERT_CALL, call)
+    await conn.execute(_INSERT_JOB, job)
 
 
 async def count_active(s: AsyncSession, partner_id: str, statuses: Sequence[str], cap: int) -> int:
     """Active calls of the partner, counted up to `cap` (enough to decide a limit, cheap on big tables)."""
-    inner = select(Call.id).where(Call.partner_id == partner_id, Call.status.in_(list(statuses))).limit(cap).subquery()
-    return (await s.execute(select(func.count()).select_from(inner))).scalar_one()
+    conn = await s.connection()
+    result = await conn.execute(_COUNT_ACTIVE, {"partner_id": partner_id, "statuses": list(statuses), "cap": cap})
+    return result.scalar_one()
 
 
 async def get_call(s: AsyncSession, partner_id: str, call_id: str) -> Call | None:

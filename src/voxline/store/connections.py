@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.store.models import TelephonyConnection
+
+_C = TelephonyConnection
+_DIALABLE = (
+    select(_C.id, _C.provider, _C.status, _C.from_number)
+    .where(_C.partner_id == bindparam("partner_id"), _C.provider == bindparam("provider"), _C.status == "ACTIVE")
+    .order_by(_C.created_at)
+)
+_ONE_FOR_CALL = select(_C.id, _C.provider, _C.status, _C.from_number).where(
+    _C.partner_id == bindparam("partner_id"), _C.id == bindparam("connection_id")
+)
 
 
 async def add(s: AsyncSession, conn: TelephonyConnection) -> None:
@@ -26,6 +37,17 @@ async def for_partner(s: AsyncSession, partner_id: str, provider: str | None = N
         stmt = stmt.where(TelephonyConnection.provider == provider)
     stmt = stmt.order_by(TelephonyConnection.created_at, TelephonyConnection.id)
     return list((await s.execute(stmt)).scalars())
+
+
+async def dialable(s: AsyncSession, partner_id: str, provider: str) -> list[Row]:
+    """Active connections of a provider (id, provider, status, from_number): the candidates for a new call."""
+    conn = await s.connection()
+    return list(await conn.execute(_DIALABLE, {"partner_id": partner_id, "provider": provider}))
+
+
+async def one_for_call(s: AsyncSession, partner_id: str, connection_id: str) -> Row | None:
+    conn = await s.connection()
+    return (await conn.execute(_ONE_FOR_CALL, {"partner_id": partner_id, "connection_id": connection_id})).first()
 
 
 async def active_for(s: AsyncSession, partner_id: str, provider: str) -> list[TelephonyConnection]:

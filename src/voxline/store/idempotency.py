@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.store.models import IdempotencyKey
+
+_INSERT = insert(IdempotencyKey.__table__)
 
 
 async def find(s: AsyncSession, partner_id: str, key: str) -> IdempotencyKey | None:
@@ -15,9 +18,9 @@ async def find(s: AsyncSession, partner_id: str, key: str) -> IdempotencyKey | N
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
-async def add(s: AsyncSession, record: IdempotencyKey) -> None:
-    s.add(record)
-    await s.flush()
+async def add(s: AsyncSession, record: dict[str, Any]) -> None:
+    conn = await s.connection()
+    await conn.execute(_INSERT, record)
 
 
 async def forget(s: AsyncSession, record: IdempotencyKey) -> None:

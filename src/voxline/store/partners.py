@@ -6,10 +6,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.store.models import Agent, ApiKey, Partner
+
+_PRINCIPAL = (
+    select(ApiKey.id, ApiKey.mode, Partner.id, Partner.rate_limit_per_min, Partner.calls_rate_limit_per_min)
+    .join(Partner, Partner.id == ApiKey.partner_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None), Partner.status == "active")
+)
+# NO KEY UPDATE: does not conflict with the KEY SHARE locks that inserts referencing the partner take.
+_LOCK_LIMIT = (
+    select(Partner.concurrency_limit).where(Partner.id == bindparam("partner_id")).with_for_update(key_share=True)
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,12 @@ async def update_partner(s: AsyncSession, partner_id: str, values: dict[str, Any
     await s.execute(update(Partner).where(Partner.id == partner_id).values(**values))
 
 
+async def lock_concurrency_limit(s: AsyncSession, partner_id: str) -> int:
+    """Take the partner's lock (FOR NO KEY UPDATE on PostgreSQL; SQLite is already serial) and read its limit."""
+    conn = await s.connection()
+    return (await conn.execute(_LOCK_LIMIT, {"partner_id": partner_id})).scalar_one()
+
+
 async def lock_partner(s: AsyncSession, partner_id: str) -> Partner:
     """Serialise work that checks a per-partner limit (FOR UPDATE on PostgreSQL; SQLite is already serial)."""
     partner = await get_partner(s, partner_id, for_update=True)
@@ -68,22 +84,11 @@ async def add_key(s: AsyncSession, key: ApiKey) -> None:
 
 
 async def principal_for_hash(s: AsyncSession, key_hash: str) -> Principal | None:
-    stmt = (
-        select(
-            ApiKey.id,
-            ApiKey.key_hash,
-            ApiKey.mode,
-            Partner.id,
-            Partner.rate_limit_per_min,
-            Partner.calls_rate_limit_per_min,
-        )
-        .join(Partner, Partner.id == ApiKey.partner_id)
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None), Partner.status == "active")
-    )
-    row = (await s.execute(stmt)).first()
+    conn = await s.connection()
+    row = (await conn.execute(_PRINCIPAL, {"key_hash": key_hash})).first()
     if row is None:
         return None
-    key_id, _stored_hash, mode, partner_id, rate, calls_rate = row
+    key_id, mode, partner_id, rate, calls_rate = row
     return Principal(partner_id, key_id, mode, rate, calls_rate)
 
 

@@ -1,0 +1,102 @@
+"""POST /calls/start throughput and latency against one real `voxline serve` process.
+
+Starts the server on SQLite and on PostgreSQL (a fresh schema), creates a partner with raised rate and
+concurrency limits, then drives /calls/start from concurrent keep-alive clients for a fixed time and
+reports requests/s and p50/p99 latency. The load generator runs on the same 2-core machine.
+
+    python bench/api_start.py [--seconds 20] [--clients 32] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import PG_URL, fresh_schema, print_table, summary_ms, write_json  # noqa: E402
+from tests.e2e.server import free_port, serving  # noqa: E402
+
+VOICE_ID = "6176b5f2-e8df-572a-92e9-54414a621127"
+TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "0123456789abcdef" * 2,
+          "from_number": "+14155551234"}
+
+
+def server_env(backend: str, data_dir: str) -> tuple[dict[str, str], str | None]:
+    env = {**os.environ, "VOXLINE_DATA_DIR": data_dir, "VOXLINE_LOG_LEVEL": "warning"}
+    schema = None
+    if backend == "postgres":
+        schema = fresh_schema()
+        env.update(VOXLINE_DATABASE_URL=PG_URL, VOXLINE_DATABASE_SCHEMA=schema)
+    return env, schema
+
+
+def cli_json(env: dict[str, str], *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "voxline", *args, "--json"], env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+async def drive(base: str, key: str, seconds: float, clients: int) -> dict:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as http:
+        async with http.post("/api/v2/agent", json={"agent_name": "bench", "prompt": "Call {{callee_name}}",
+                                                    "voice_id": VOICE_ID}) as r:
+            agent_id = (await r.json())["data"]["id"]
+        async with http.put("/api/v2/config/telephony/twilio", json=TWILIO) as r:
+            assert r.status == 200
+        body = json.dumps({"agent_id": agent_id, "to_number": "+919876543210", "provider": "twilio",
+                           "variables": {"callee_name": "Sajal"}})
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                async with http.post("/api/v2/calls/start", data=body) as r:
+                    await r.read()
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                if r.status == 200:
+                    latencies.append(time.perf_counter() - t0)
+
+        t_start = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(clients)])
+        elapsed = time.perf_counter() - t_start
+    return {"requests_per_s": round(len(latencies) / elapsed, 1), "ok": len(latencies), "statuses": statuses,
+            "seconds": round(elapsed, 1), **summary_ms(latencies)}
+
+
+def run_backend(backend: str, seconds: float, clients: int) -> dict:
+    with tempfile.TemporaryDirectory() as data_dir:
+        env, _schema = server_env(backend, data_dir)
+        key = cli_json(env, "partner", "create", "bench", "--rate-limit", "10000000", "--calls-rate-limit",
+                       "10000000", "--concurrency", "100000")["api_key"]
+        with serving(env, free_port()) as base:
+            result = asyncio.run(drive(base, key, seconds, clients))
+    return {"backend": backend, "clients": clients, **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    rows = [run_backend(b, args.seconds, args.clients) for b in args.backends.split(",")]
+    print_table("POST /calls/start, one server process (load generator on the same machine)", rows,
+                ["backend", "clients", "requests_per_s", "p50_ms", "p90_ms", "p99_ms", "ok", "statuses"])
+    write_json("api_start", {"goal": ">= 500 starts/s with p99 < 50 ms on PostgreSQL", "runs": rows})
+
+
+if __name__ == "__main__":
+    main()
