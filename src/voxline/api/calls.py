@@ -36,7 +36,7 @@ async def start_call(
     started = await start.start_call(ctx, caller, req, key)
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return {"success": True, "data": views.start_view(started.call)}
+    return {"success": True, "data": started.view}
 
 
 @router.get("/concurrency", response_model=Envelope[ConcurrencyOut], summary="Current call concurrency")
