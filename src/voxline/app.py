@@ -16,9 +16,12 @@ from voxline.api.body_guard import BodyGuard
 from voxline.api.calls import router as calls_router
 from voxline.api.config import config_router, connections_router
 from voxline.api.sessions import router as sessions_router
+from voxline.api.voice import calls_router as voice_calls_router
+from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
 from voxline.context import Context
 from voxline.settings import Settings
+from voxline.voice import recording
 from voxline.webhooks import worker as webhook_worker
 
 API_PREFIX = "/api/v2"
@@ -26,12 +29,21 @@ API_PREFIX = "/api/v2"
 
 def api_routers() -> list[APIRouter]:
     """Routers served under /api/v2."""
-    return [agents_router, calls_router, sessions_router, config_router, connections_router, webhooks_router]
+    return [
+        agents_router,
+        calls_router,
+        sessions_router,
+        config_router,
+        connections_router,
+        webhooks_router,
+        voice_calls_router,
+        recordings_router,
+    ]
 
 
 def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     """Long-running loops started with the server and cancelled at shutdown (each must survive its own errors)."""
-    return [housekeeping.run, webhook_worker.run]
+    return [housekeeping.run, webhook_worker.run, recording.keep_registered]
 
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:

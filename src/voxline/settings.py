@@ -42,6 +42,34 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_secs: int = 24 * 3600
 
+    # The live conversation (voice/): which engines hold a call. Empty LLM base URL = the scripted brain.
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM); unset = scripted brain"
+    )
+    llm_api_key: str | None = Field(default=None, description="Key for the LLM endpoint (never logged)")
+    llm_model: str = Field(default="gpt-4o-mini", description="Model name sent to the LLM endpoint")
+    stt_engine: str = Field(
+        default="whisper-local", pattern=r"^(whisper-local|deepgram|openai)$", description="Speech-to-text engine"
+    )
+    stt_api_key: str | None = Field(default=None, description="Key for a cloud STT engine")
+    tts_engines: str = Field(
+        default="piper",
+        description="Comma list of text-to-speech engines whose voices agents may use: piper,openai,cartesia,elevenlabs",
+    )
+    openai_api_key: str | None = Field(default=None, description="Key for OpenAI STT/TTS")
+    cartesia_api_key: str | None = None
+    elevenlabs_api_key: str | None = None
+    deepgram_api_key: str | None = None
+    vad_stop_secs: float = Field(default=0.4, ge=0.1, le=2.0, description="Silence that ends the callee's turn")
+    turn_detector: str = Field(
+        default="vad", pattern=r"^(vad|smart-turn)$", description="vad = silence only; smart-turn = Pipecat's model"
+    )
+    silence_timeout_secs: float = Field(default=30.0, gt=0, description="End the call after this long with no speech")
+    recording_link_ttl_secs: int = Field(default=7 * 24 * 3600, ge=60, description="Life of a signed recording link")
+    carrier_hangup_grace_secs: float = Field(
+        default=5.0, ge=0, description="After the farewell, wait this long for the carrier to close, then hang up"
+    )
+
     # Webhooks (session.completed delivery)
     webhook_timeout_secs: float = Field(default=10.0, gt=0, description="Per-attempt timeout; 2xx in time = success")
     webhook_retry_schedule: str = Field(

@@ -32,6 +32,8 @@ class SessionOutcome:
     extraction: dict[str, Any] | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    disposition: str | None = None  # written on the call when given (e.g. voicemail)
+    answered_by: str | None = None  # human | machine | unknown, written on the call when given
 
 
 async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome) -> SessionEvent | None:
@@ -55,6 +57,13 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
         session.processing_complete = True
         session.pipeline_completed_at = now
         call = await store.get_call_by_id(s, session.call_id) if session.call_id else None
+        if call is not None:
+            if outcome.disposition is not None:
+                call.disposition = outcome.disposition
+            if outcome.answered_by is not None:
+                call.answered_by = outcome.answered_by
+            if outcome.duration_seconds is not None and call.duration_seconds is None:
+                call.duration_seconds = outcome.duration_seconds
         event = SessionEvent(
             id=new_id(),
             partner_id=session.partner_id,

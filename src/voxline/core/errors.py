@@ -112,6 +112,11 @@ class InvalidIdempotencyKey(ApiError):
     code = "INVALID_IDEMPOTENCY_KEY"
 
 
+class ExtractionNotConfigured(ApiError):
+    code = "EXTRACTION_NOT_CONFIGURED"
+    default_message = "This call's agent has no extraction_config; set one with PUT /agent/{id} first."
+
+
 class InvalidWebhookUrl(ApiError):
     code = "INVALID_WEBHOOK_URL"
 
@@ -169,6 +174,18 @@ class AgentNotFound(ApiError):
     status = 404
     code = "AGENT_NOT_FOUND"
     default_message = "No agent with that id in this account."
+
+
+class RecordingNotFound(ApiError):
+    status = 404
+    code = "RECORDING_NOT_FOUND"
+    default_message = "This call has no recording (recording was off, or the call has not finished)."
+
+
+class InvalidRecordingLink(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+    default_message = "This recording link is invalid or has expired; get a new one from GET /calls/{id}/recording-url."
 
 
 class ConnectionNotFound(ApiError):

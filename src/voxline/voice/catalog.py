@@ -34,9 +34,38 @@ OFFLINE_VOICES: tuple[Voice, ...] = (
 )
 
 
-def voices() -> tuple[Voice, ...]:
-    return OFFLINE_VOICES
+# Cloud engines (Pipecat services); offered only when the deployment lists the engine in VOXLINE_TTS_ENGINES.
+CLOUD_VOICES: tuple[Voice, ...] = (
+    *(
+        _voice("openai", name, name.title(), "en", gender, f"OpenAI TTS voice {name}")
+        for name, gender in (("alloy", "neutral"), ("echo", "male"), ("nova", "female"), ("shimmer", "female"))
+    ),
+    _voice("cartesia", "79a125e8-cd45-4c13-8a67-188112f4dd22", "British Lady", "en", "female", "Cartesia"),
+    _voice("cartesia", "71a7ad14-091c-4e8e-a314-022ece01c121", "British Reading Lady", "en", "female", "Cartesia"),
+    _voice("elevenlabs", "21m00Tcm4TlvDq8ikWAM", "Rachel", "en", "female", "ElevenLabs"),
+    _voice("elevenlabs", "pNInz6obpgDQGcFmaJgB", "Adam", "en", "male", "ElevenLabs"),
+)
+ALL_VOICES: tuple[Voice, ...] = OFFLINE_VOICES + CLOUD_VOICES
 
 
-def find(voice_id: str) -> Voice | None:
-    return next((v for v in voices() if v.id == voice_id), None)
+def engine_names(spec: str) -> list[str]:
+    return [e.strip().lower() for e in spec.split(",") if e.strip()]
+
+
+def voices(engines: str | None = None) -> tuple[Voice, ...]:
+    """Voices of the TTS engines this deployment configured (VOXLINE_TTS_ENGINES, default piper)."""
+    if engines is None:
+        from voxline.settings import Settings
+
+        engines = Settings().tts_engines
+    wanted = engine_names(engines) or ["piper"]
+    return tuple(v for v in ALL_VOICES if v.engine in wanted)
+
+
+def find(voice_id: str, engines: str | None = None) -> Voice | None:
+    return next((v for v in voices(engines) if v.id == voice_id), None)
+
+
+def find_any(voice_id: str) -> Voice | None:
+    """Any known voice, configured or not: a running call still speaks with the voice its agent saved."""
+    return next((v for v in ALL_VOICES if v.id == voice_id), None)

@@ -25,7 +25,20 @@ class MediaChannel:
     call_id: str
     session_id: str
     answered_by: str | None = None  # carrier AMD verdict when known at connect time
+    control: CarrierControl | None = None  # the carrier's REST side of this call (hang up, transfer), if any
     extra: dict[str, Any] = field(default_factory=dict)  # carrier-specific facts (stream sid, custom params)
+
+
+class CarrierControl(Protocol):
+    """What the runtime may ask of the carrier outside the media stream. Carriers without a way leave it None."""
+
+    supports_transfer: bool
+
+    async def hang_up(self) -> None:
+        """End the call at the carrier (used when its media stream does not close by itself)."""
+
+    async def transfer(self, to_number: str) -> None:
+        """Move the callee to `to_number` (cold transfer); the media stream then closes."""
 
 
 class CallRuntime(Protocol):

@@ -1,0 +1,22 @@
+"""Lines for a simulated callee, spoken by the offline Piper voice and brought to the phone band (8 kHz)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from voxline.voice import local_models
+from voxline.voice.twilio_peer import Line, to_8k
+
+
+@lru_cache(maxsize=64)
+def _speak(text: str) -> bytes:
+    voice = local_models.piper_voice()
+    chunks = list(voice.synthesize(text))
+    pcm = np.frombuffer(b"".join(c.audio_int16_bytes for c in chunks), dtype=np.int16)
+    return to_8k(pcm, chunks[0].sample_rate).tobytes()
+
+
+def line(text: str, **kwargs) -> Line:
+    return Line(text, np.frombuffer(_speak(text), dtype=np.int16), **kwargs)

@@ -1,0 +1,137 @@
+"""Which STT, LLM and TTS hold a call, chosen per deployment by settings, built fresh for every call.
+
+Cloud engines are Pipecat's own services; the offline default (faster-whisper + Piper, the `local`
+extra) shares one loaded model per process. With no LLM configured the scripted brain answers, through
+the same OpenAI-compatible service a real model would use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.llm_service import LLMService
+from pipecat.services.openai.llm import OpenAILLMService
+
+from voxline.settings import Settings
+from voxline.voice import local_models
+from voxline.voice.catalog import Voice
+
+
+@dataclass(frozen=True)
+class LLMEndpoint:
+    base_url: str
+    api_key: str
+    model: str
+    scripted: bool  # True when this is the scripted brain, not a model
+
+
+class Engines(Protocol):
+    """What the runtime asks for, once per call."""
+
+    def llm_endpoint(self) -> LLMEndpoint: ...
+
+    def stt(self) -> FrameProcessor: ...
+
+    def tts(self, voice: Voice) -> FrameProcessor: ...
+
+
+def llm_endpoint(settings: Settings) -> LLMEndpoint:
+    if settings.llm_base_url:
+        return LLMEndpoint(settings.llm_base_url, settings.llm_api_key or "not-needed", settings.llm_model, False)
+    from voxline.voice import scripted_brain
+
+    return LLMEndpoint(scripted_brain.shared().base_url, "scripted", scripted_brain.MODEL_NAME, True)
+
+
+def make_llm(endpoint: LLMEndpoint, system_prompt: str) -> LLMService:
+    return OpenAILLMService(
+        api_key=endpoint.api_key,
+        base_url=endpoint.base_url,
+        settings=OpenAILLMService.Settings(model=endpoint.model, system_instruction=system_prompt),
+    )
+
+
+def _local_whisper(model_dir: Path) -> FrameProcessor:
+    from pipecat.services.whisper.stt import WhisperSTTService
+
+    class LocalWhisperSTT(WhisperSTTService):
+        def _load(self) -> None:
+            self._model = local_models.whisper_model(str(model_dir))
+
+    return LocalWhisperSTT(
+        settings=WhisperSTTService.Settings(model=str(model_dir), language="en"), device="cpu", compute_type="int8"
+    )
+
+
+def _local_piper(voice: Voice) -> FrameProcessor:
+    from pipecat.services.piper.tts import PiperTTSService
+    from pipecat.services.tts_service import TTSService
+
+    class LocalPiperTTS(PiperTTSService):
+        """PiperTTSService with the bundled voice, loaded once per process (Pipecat's init would reload it)."""
+
+        def __init__(self, voice_name: str) -> None:
+            TTSService.__init__(
+                self,
+                push_start_frame=True,
+                push_stop_frames=True,
+                settings=PiperTTSService.Settings(model=None, voice=voice_name, language=None),
+            )
+            self._voice = local_models.piper_voice(voice_name)
+
+    return LocalPiperTTS(voice.engine_voice)
+
+
+class DeploymentEngines:
+    """The engines named by settings (VOXLINE_STT_ENGINE, VOXLINE_TTS_ENGINES, VOXLINE_LLM_*)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._endpoint: LLMEndpoint | None = None
+
+    def llm_endpoint(self) -> LLMEndpoint:
+        if self._endpoint is None:
+            self._endpoint = llm_endpoint(self.settings)
+        return self._endpoint
+
+    def stt(self) -> FrameProcessor:
+        s = self.settings
+        if s.stt_engine == "whisper-local":
+            return _local_whisper(local_models.whisper_model_dir(s.data_dir / "models"))
+        if s.stt_engine == "deepgram":
+            from pipecat.services.deepgram.stt import DeepgramSTTService
+
+            return DeepgramSTTService(api_key=_need(s.deepgram_api_key or s.stt_api_key, "VOXLINE_DEEPGRAM_API_KEY"))
+        from pipecat.services.openai.stt import OpenAISTTService
+
+        return OpenAISTTService(api_key=_need(s.openai_api_key or s.stt_api_key, "VOXLINE_OPENAI_API_KEY"))
+
+    def tts(self, voice: Voice) -> FrameProcessor:
+        s = self.settings
+        kind: Any
+        if voice.engine == "piper":
+            return _local_piper(voice)
+        if voice.engine == "openai":
+            from pipecat.services.openai.tts import OpenAITTSService as kind
+
+            key = _need(s.openai_api_key, "VOXLINE_OPENAI_API_KEY")
+        elif voice.engine == "cartesia":
+            from pipecat.services.cartesia.tts import CartesiaTTSService as kind
+
+            key = _need(s.cartesia_api_key, "VOXLINE_CARTESIA_API_KEY")
+        elif voice.engine == "elevenlabs":
+            from pipecat.services.elevenlabs.tts import ElevenLabsTTSService as kind
+
+            key = _need(s.elevenlabs_api_key, "VOXLINE_ELEVENLABS_API_KEY")
+        else:
+            raise ValueError(f"unknown TTS engine {voice.engine}")
+        return kind(api_key=key, settings=kind.Settings(voice=voice.engine_voice))
+
+
+def _need(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(f"{name} is not set")
+    return value

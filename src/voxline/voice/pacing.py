@@ -1,0 +1,128 @@
+"""Outgoing audio paced by the clock: one 20 ms frame per 20 ms of wall time, scheduled, never drifting.
+
+Pipecat's websocket output sleeps a fixed interval after each write, so every late wake-up pushes all
+later frames back, and under load the carrier's buffer runs dry (audible gaps; a known field failure).
+Here each frame of a talk-spurt has a deadline `t0 + k * 20 ms`; a late frame is sent at once and the
+next keeps its own deadline, so lateness never accumulates. A small lead (a few frames sent ahead)
+gives the carrier a cushion without making barge-in slow: an interruption drops the queue and the
+carrier's buffer is cleared by the serializer (Twilio `clear` and the equivalents).
+
+The transport also stamps the first bot audio after the callee stopped speaking: that is the turn's
+latency as the carrier sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from pipecat.frames.frames import Frame, InterruptionFrame, OutputAudioRawFrame, VADUserStoppedSpeakingFrame
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketOutputTransport,
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+
+FRAME_SECS = 0.020
+LEAD_FRAMES = 3  # frames allowed ahead of real time (carrier-side cushion)
+LATE_SECS = 0.040  # a frame later than this is "not on time"
+
+
+@dataclass
+class PacingStats:
+    """Per-call record of outgoing frames: how late each left against its deadline."""
+
+    frames: int = 0
+    late_frames: int = 0
+    lateness_ms: list[float] = field(default_factory=list)
+    keep_samples: bool = False
+
+    def record(self, lateness: float) -> None:
+        self.frames += 1
+        if lateness > LATE_SECS:
+            self.late_frames += 1
+        if self.keep_samples:
+            self.lateness_ms.append(lateness * 1000)
+
+
+class TurnClock:
+    """When the callee last stopped speaking, and the latency of the bot audio that answered it."""
+
+    def __init__(self) -> None:
+        self.user_stopped_at: float | None = None  # monotonic time speech ended (VAD time - stop window)
+        self.pending: float | None = None
+        self.latencies: list[int] = []  # ms, in order of bot turns that answered a user turn
+        self.first_audio_at: float | None = None
+        self._answered: int | None = None
+
+    def user_stopped(self, vad_frame: VADUserStoppedSpeakingFrame) -> None:
+        now = time.monotonic()
+        lag = max(0.0, time.time() - vad_frame.timestamp)
+        self.user_stopped_at = now - lag - vad_frame.stop_secs
+        self.pending = self.user_stopped_at
+
+    def audio_sent(self) -> int | None:
+        now = time.monotonic()
+        if self.first_audio_at is None:
+            self.first_audio_at = now
+        if self.pending is None:
+            return None
+        ms = round((now - self.pending) * 1000)
+        self.pending = None
+        self.latencies.append(ms)
+        self._answered = ms
+        return ms
+
+    def take(self) -> int | None:
+        """The latency of the bot audio that just answered the callee (once)."""
+        ms, self._answered = self._answered, None
+        return ms
+
+
+class PacedOutputTransport(FastAPIWebsocketOutputTransport):
+    def __init__(self, *args, stats: PacingStats, clock: TurnClock, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._stats = stats
+        self._turns = clock
+        self._t0: float | None = None
+        self._k = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._turns.user_stopped(frame)
+        if isinstance(frame, InterruptionFrame):
+            self._t0 = None  # the next talk-spurt starts a fresh schedule
+        await super().process_frame(frame, direction)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        now = time.monotonic()
+        t0, k = self._t0, self._k
+        if t0 is None or now - (t0 + k * FRAME_SECS) > 0.5:
+            # A new talk-spurt (or a long pause): start the schedule now.
+            t0, k = now, 0
+        self._t0, self._k = t0, k + 1
+        deadline = t0 + (k - LEAD_FRAMES) * FRAME_SECS
+        if deadline > now:
+            await asyncio.sleep(deadline - now)
+        sent_at = time.monotonic()
+        ok = await super().write_audio_frame(frame)
+        if ok:
+            self._stats.record(max(0.0, sent_at - max(deadline, t0)))
+            self._turns.audio_sent()
+        return ok
+
+    async def _write_audio_sleep(self) -> None:
+        """Pacing happens before the write, against the schedule (see write_audio_frame)."""
+        return
+
+
+class PacedWebsocketTransport(FastAPIWebsocketTransport):
+    """Pipecat's FastAPI websocket transport with the clock-paced output above."""
+
+    def __init__(self, websocket, params: FastAPIWebsocketParams, stats: PacingStats, clock: TurnClock) -> None:  # noqa: ANN001
+        super().__init__(websocket, params)
+        self._output = PacedOutputTransport(
+            self, self._client, self._params, stats=stats, clock=clock, name=self._output_name
+        )

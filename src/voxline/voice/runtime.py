@@ -1,0 +1,433 @@
+"""The live conversation on one carrier media stream: the real `CallRuntime`.
+
+`VoiceRuntime.run(channel)` reads the call's plan, builds one Pipecat pipeline for it
+(carrier transport + serializer → STT → Silero VAD and turn taking in the user aggregator → LLM → TTS →
+clock-paced output back to the carrier), holds the call until one of the ways out (end-call tool,
+transfer, the duration cap, too long a silence, a voicemail left, the callee hanging up), then
+finalizes once through `calls.finish.finish_session` with the transcript, latency, recording and
+extraction. Carrier-specific behaviour arrives only through the channel (serializer, AMD verdict,
+`control` for REST hang-up and transfer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import (
+    EndFrame,
+    Frame,
+    FunctionCallResultProperties,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.llm_service import FunctionCallParams
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from voxline.calls.finish import SessionOutcome, finish_session
+from voxline.context import Context
+from voxline.voice import extraction, recording, voicemail
+from voxline.voice.engines import DeploymentEngines, Engines, make_llm
+from voxline.voice.interface import MediaChannel
+from voxline.voice.pacing import PacedWebsocketTransport, PacingStats, TurnClock
+from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, load_plan
+from voxline.voice.transcript import BotTap, Transcript, Turn, UserTap
+
+log = logging.getLogger("voxline.voice")
+
+PIPELINE_IN_RATE = 16000  # what the STT engines want; the serializer resamples from the wire's 8 kHz
+WIRE_OUT_RATE = 8000
+SPOKEN_WAIT_SECS = 20.0  # longest we wait for an announcement to finish before acting anyway
+
+
+@dataclass
+class CallResult:
+    """How the conversation went, before it is written down."""
+
+    reason: str = "callee_hangup"  # end_call | transfer | max_duration | silence | voicemail | callee_hangup | error
+    answered_by: str | None = None
+    disposition: str = "completed"
+    transferred_to: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
+    transcript: Transcript = field(default_factory=Transcript)
+    recording_pcm: bytes | None = None
+    pacing: PacingStats = field(default_factory=PacingStats)
+    turn_clock: TurnClock = field(default_factory=TurnClock)
+    error: str | None = None
+
+
+class FirstUtteranceGate(FrameProcessor):
+    """Holds back what the callee says until the call knows it reached a person.
+
+    machine: drop everything (a voicemail greeting must not reach the model) and report the greeting's
+    end. classify: the first utterance decides, in-band, person or machine; it is not sent to the model
+    either way (the greeting, or the person's "hello?" that the intro answers).
+    """
+
+    def __init__(self, mode: str, on_greeting_end: Callable[[], None], on_first: Callable[[str], None]) -> None:
+        super().__init__()
+        self.mode = mode  # "machine" | "classify" | "open"
+        self._on_greeting_end = on_greeting_end
+        self._on_first = on_first
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, VADUserStoppedSpeakingFrame) and self.mode == "machine":
+            self._on_greeting_end()
+        if isinstance(frame, TranscriptionFrame) and self.mode != "open":
+            if self.mode == "classify":
+                self._on_first(frame.text)
+            return
+        await self.push_frame(frame, direction)
+
+
+class LiveCall:
+    """One conversation: the pipeline, its tools and its watchdogs."""
+
+    def __init__(self, ctx: Context, plan: CallPlan, channel: MediaChannel, engines: Engines,
+                 listeners: list[Callable[[Turn], None]]) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.plan = plan
+        self.channel = channel
+        self.engines = engines
+        self.result = CallResult(answered_by=channel.answered_by)
+        self.result.transcript.listeners.extend(listeners)
+        self._ending = False
+        self._bot_speaking = False
+        self._spoken = asyncio.Event()
+        self._greeting_over = asyncio.Event()
+        self._last_activity = time.monotonic()
+        self._worker: PipelineWorker | None = None
+        self._gate: FirstUtteranceGate | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # ---- assembly -------------------------------------------------------------------------------
+    def _build(self) -> PipelineWorker:
+        plan, s = self.plan, self.settings
+        transport = PacedWebsocketTransport(
+            self.channel.websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=self.channel.serializer,
+                audio_out_10ms_chunks=2,  # 20 ms frames on the wire
+            ),
+            self.result.pacing,
+            self.result.turn_clock,
+        )
+
+        @transport.event_handler("on_client_disconnected")
+        async def _gone(_t: Any, _ws: Any) -> None:
+            if not self._ending:
+                self.result.reason = "callee_hangup"
+            self._ending = True
+            if self._worker is not None:
+                await self._worker.cancel()
+
+        endpoint = self.engines.llm_endpoint()
+        llm = make_llm(endpoint, plan.system_prompt)
+        tools: list[FunctionSchema] = []
+        if plan.end_call_enabled:
+            tools.append(FunctionSchema("end_call", "End the phone call, after saying goodbye.", {}, []))
+            llm.register_function("end_call", self._tool_end_call)
+        can_transfer = plan.transfer_enabled and self.channel.control is not None and \
+            self.channel.control.supports_transfer
+        if can_transfer:
+            tools.append(FunctionSchema("transfer_call", "Transfer the callee to a human colleague.", {}, []))
+            llm.register_function("transfer_call", self._tool_transfer)
+        context = LLMContext(tools=ToolsSchema(standard_tools=tools) if tools else None)
+        vad = SileroVADAnalyzer(params=VADParams(stop_secs=s.vad_stop_secs))
+        if s.turn_detector == "smart-turn":
+            strategies = UserTurnStrategies()
+        else:
+            strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)])
+        pair = LLMContextAggregatorPair(
+            context, user_params=LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies)
+        )
+
+        transcript = self.result.transcript
+        gate_mode = "open"
+        if plan.voicemail_detection:
+            if self.channel.answered_by == "machine":
+                gate_mode = "machine"
+            elif self.channel.answered_by is None:
+                gate_mode = "classify"
+        self._gate = FirstUtteranceGate(gate_mode, self._greeting_over.set, self._classified)
+
+        processors: list[FrameProcessor] = [
+            transport.input(),
+            self.engines.stt(),
+            UserTap(transcript, self._touch),
+            self._gate,
+            pair.user(),
+            llm,
+            self.engines.tts(plan.voice),
+            transport.output(),
+            BotTap(transcript, self.result.turn_clock.take, self._bot_stopped),
+        ]
+        self._recorder: AudioBufferProcessor | None = None
+        if plan.recording:
+            self._recorder = AudioBufferProcessor(sample_rate=WIRE_OUT_RATE, num_channels=2)
+
+            @self._recorder.event_handler("on_audio_data")
+            async def _audio(_p: Any, audio: bytes, _rate: int, _channels: int) -> None:
+                self.result.recording_pcm = (self.result.recording_pcm or b"") + audio
+
+            processors.append(self._recorder)
+        processors.append(pair.assistant())
+
+        worker = PipelineWorker(
+            Pipeline(processors),
+            params=PipelineParams(audio_in_sample_rate=PIPELINE_IN_RATE, audio_out_sample_rate=WIRE_OUT_RATE),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+            enable_turn_tracking=False,
+            cancel_on_idle_timeout=False,
+        )
+
+        @worker.event_handler("on_pipeline_started")
+        async def _started(_w: Any, _f: Any) -> None:
+            self.result.started_at = datetime.now(UTC)
+            if self._recorder is not None:
+                await self._recorder.start_recording()
+            self._tasks.append(asyncio.create_task(self._opening()))
+            self._tasks.append(asyncio.create_task(self._watch_duration()))
+            self._tasks.append(asyncio.create_task(self._watch_silence()))
+
+        return worker
+
+    # ---- conversation events ---------------------------------------------------------------------
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+
+    def _bot_stopped(self) -> None:
+        self._bot_speaking = False
+        self._touch()
+        self._spoken.set()
+
+    async def say(self, text: str) -> None:
+        assert self._worker is not None
+        self._spoken.clear()
+        self._bot_speaking = True
+        self._touch()
+        await self._worker.queue_frames([TTSSpeakFrame(text)])
+
+    async def say_and_wait(self, text: str) -> None:
+        await self.say(text)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._spoken.wait(), SPOKEN_WAIT_SECS)
+
+    async def end(self, reason: str, farewell: str | None) -> None:
+        """Every way out the bot chooses comes here: say the last words, then close the pipeline."""
+        if self._ending:
+            return
+        self._ending = True
+        self.result.reason = reason
+        assert self._worker is not None
+        frames: list[Frame] = [TTSSpeakFrame(farewell)] if farewell else []
+        await self._worker.queue_frames([*frames, EndFrame()])
+
+    async def _opening(self) -> None:
+        """Greet; or, when a machine may have answered, find out first."""
+        assert self._gate is not None
+        if self._gate.mode == "machine":
+            await self._leave_voicemail()
+        elif self._gate.mode == "classify":
+            await asyncio.sleep(voicemail.HUMAN_SILENCE_SECS)
+            if self._gate.mode == "classify":  # nobody spoke: treat as a person
+                self._gate.mode = "open"
+                if self.plan.intro:
+                    await self.say(self.plan.intro)
+        elif self.plan.intro:
+            await self.say(self.plan.intro)
+
+    def _classified(self, first: str) -> None:
+        assert self._gate is not None
+        if voicemail.sounds_like_machine(first):
+            self._gate.mode = "machine"
+            self._greeting_over.set()  # the utterance is complete: the greeting has ended
+            self._tasks.append(asyncio.create_task(self._leave_voicemail()))
+        else:
+            self._gate.mode = "open"
+            if self.result.answered_by is None:
+                self.result.answered_by = "human"
+            if self.plan.intro:
+                self._tasks.append(asyncio.create_task(self.say(self.plan.intro)))
+
+    async def _leave_voicemail(self) -> None:
+        self.result.answered_by = "machine"
+        self.result.disposition = "voicemail"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._greeting_over.wait(), voicemail.GREETING_END_TIMEOUT_SECS)
+        await self.end("voicemail", self.plan.voicemail_message)
+
+    async def _tool_end_call(self, params: FunctionCallParams) -> None:
+        await params.result_callback({"ended": True}, properties=FunctionCallResultProperties(run_llm=False))
+        await self.end("end_call", self.plan.end_call_message)
+
+    async def _tool_transfer(self, params: FunctionCallParams) -> None:
+        await params.result_callback({"transferring": True}, properties=FunctionCallResultProperties(run_llm=False))
+        if self._ending or self.channel.control is None or not self.plan.transfer_number:
+            return
+        self._ending = True
+        self.result.reason = "transfer"
+        await self.say_and_wait(self.plan.transfer_message)
+        try:
+            await self.channel.control.transfer(self.plan.transfer_number)
+            self.result.transferred_to = self.plan.transfer_number
+        except Exception as exc:  # noqa: BLE001 - a failed transfer still ends the call cleanly
+            self.result.error = f"transfer failed: {type(exc).__name__}"
+        assert self._worker is not None
+        await self._worker.queue_frames([EndFrame()])
+
+    async def _watch_duration(self) -> None:
+        cap = self.plan.max_duration_secs
+        if not cap:
+            return
+        start = time.monotonic()
+        if cap > MAX_DURATION_WARNING_SECS:
+            await asyncio.sleep(cap - MAX_DURATION_WARNING_SECS)
+            if not self._ending:
+                await self.say(TIME_WARNING)
+        await asyncio.sleep(max(0.0, cap - (time.monotonic() - start)))
+        await self.end("max_duration", self.plan.end_call_message)
+        # The farewell gets a short grace; past it the pipeline is cut, whatever it is doing.
+        await asyncio.sleep(self.settings.carrier_hangup_grace_secs)
+        if self._worker is not None and not self._worker.has_finished():
+            await self._worker.cancel()
+
+    async def _watch_silence(self) -> None:
+        limit = self.settings.silence_timeout_secs
+        while not self._ending:
+            await asyncio.sleep(min(0.5, limit / 4))
+            if not self._bot_speaking and time.monotonic() - self._last_activity > limit:
+                await self.end("silence", self.plan.end_call_message)
+
+    # ---- the call --------------------------------------------------------------------------------
+    async def hold(self) -> CallResult:
+        self._worker = self._build()
+        runner = WorkerRunner(handle_sigint=False)
+        try:
+            await runner.add_workers(self._worker)
+            await runner.run()
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the call is still finalized
+            log.exception("pipeline failed for session %s", self.plan.session_id)
+            self.result.reason, self.result.error = "error", f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self.result.transcript.finish()
+        self.result.ended_at = datetime.now(UTC)
+        if self._recorder is not None and self.result.recording_pcm is None and self._recorder.has_audio():
+            self.result.recording_pcm = self._recorder.merge_audio_buffers()
+        await self._hang_up_if_ours()
+        return self.result
+
+    async def _hang_up_if_ours(self) -> None:
+        """When the bot ended the call, make sure the carrier ends it too (some never close the stream)."""
+        control = self.channel.control
+        if control is None or self.result.reason in ("callee_hangup", "transfer"):
+            return
+        try:
+            await asyncio.wait_for(control.hang_up(), timeout=10)
+        except Exception as exc:  # noqa: BLE001 - already-ended calls answer errors; nothing to do
+            log.info("carrier hang-up for session %s: %s", self.plan.session_id, type(exc).__name__)
+
+
+class VoiceRuntime:
+    """The CallRuntime carriers hand their media channel to."""
+
+    def __init__(self, ctx: Context, engines: Engines | None = None, *,
+                 adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
+                 listeners: list[Callable[[Turn], None]] | None = None) -> None:
+        self.ctx = ctx
+        self.engines = engines or DeploymentEngines(ctx.settings)
+        self.adjust_plan = adjust_plan
+        self.listeners = listeners or []
+        self.last_result: CallResult | None = None
+        recording.register(ctx.settings)
+
+    async def run(self, channel: MediaChannel) -> None:
+        plan = await load_plan(self.ctx, channel.session_id)
+        if self.adjust_plan is not None:
+            plan = self.adjust_plan(plan)
+        result = await LiveCall(self.ctx, plan, channel, self.engines, self.listeners).hold()
+        self.last_result = result
+        await finalize(self.ctx, plan, result, self.engines)
+
+
+def _disposition(result: CallResult) -> str:
+    if result.disposition == "voicemail":
+        return "voicemail"
+    if result.reason == "callee_hangup" and not result.transcript.said("user"):
+        return "user_hangup_no_speech"
+    if result.reason == "error":
+        return "failed"
+    return "completed"
+
+
+def _answered_by(result: CallResult) -> str:
+    if result.answered_by:
+        return result.answered_by
+    return "human" if result.transcript.said("user") else "unknown"
+
+
+async def finalize(ctx: Context, plan: CallPlan, result: CallResult, engines: Engines) -> None:
+    """Write the session once: transcript, latency, duration, recording, extraction; emits session.completed."""
+    transcript = result.transcript.as_list()
+    recording_path = None
+    if plan.recording and result.recording_pcm:
+        path = recording.recordings_dir(ctx.settings) / f"{plan.session_id}.wav"
+        await asyncio.to_thread(recording.write_wav, path, result.recording_pcm, WIRE_OUT_RATE)
+        recording_path = str(path)
+    extracted = None
+    if plan.extraction_config:
+        extracted = await extraction.extract(engines.llm_endpoint(), plan.extraction_config, transcript)
+    ended = result.ended_at or datetime.now(UTC)
+    outcome = SessionOutcome(
+        status="completed" if result.reason != "error" else "failed",
+        transcript=transcript,
+        latency=result.transcript.latency_summary(),
+        duration_seconds=max(0, round((ended - result.started_at).total_seconds())),
+        recording_path=recording_path,
+        extraction=extracted,
+        started_at=result.started_at,
+        ended_at=ended,
+        disposition=_disposition(result),
+        answered_by=_answered_by(result),
+    )
+    await finish_session(ctx, plan.session_id, outcome)
+
+
+def with_limits(plan: CallPlan, **changes: Any) -> CallPlan:
+    """A plan with some limits changed (tests use short caps; the API only allows 60–3600 s)."""
+    return replace(plan, **changes)
