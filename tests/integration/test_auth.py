@@ -52,3 +52,8 @@ async def test_keys_are_stored_as_hashes_only(ctx, tenant):
     stored = " ".join(f"{p} {h}" for p, h in rows)
     assert tenant.api_key not in stored
     assert tenant.api_key[:16] in stored  # the short clear prefix that names the key
+
+
+async def test_a_key_sharing_a_real_prefix_but_not_its_secret_is_unauthorized(client, tenant):
+    forged = tenant.api_key[:16] + ("A" if tenant.api_key[16] != "A" else "B") + tenant.api_key[17:]
+    assert_error(await client.get("/config", headers={"Authorization": f"Bearer {forged}"}), 401, "UNAUTHORIZED")

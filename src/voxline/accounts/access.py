@@ -28,11 +28,10 @@ async def admit(ctx: Context, authorization: str | None, bucket: str) -> tuple[P
     presented = _bearer(authorization)
     if presented is None or keys.mode_of(presented) is None:
         raise errors.Unauthorized()
-    key_hash = keys.hash_key(presented)
     now = time.time()
     window = int(now // WINDOW_SECS)
     async with ctx.db.transaction() as s:
-        principal = await partner_store.principal_for_hash(s, key_hash)
+        principal = await partner_store.principal_for_key(s, keys.display_prefix(presented), presented)
         if principal is None:
             raise errors.Unauthorized()
         limit = _limit_for(ctx, principal, bucket)

@@ -9,12 +9,20 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.core import keys
 from voxline.store.models import Agent, ApiKey, Partner
 
 _PRINCIPAL = (
-    select(ApiKey.id, ApiKey.mode, Partner.id, Partner.rate_limit_per_min, Partner.calls_rate_limit_per_min)
+    select(
+        ApiKey.id,
+        ApiKey.key_hash,
+        ApiKey.mode,
+        Partner.id,
+        Partner.rate_limit_per_min,
+        Partner.calls_rate_limit_per_min,
+    )
     .join(Partner, Partner.id == ApiKey.partner_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None), Partner.status == "active")
+    .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), Partner.status == "active")
 )
 # NO KEY UPDATE: does not conflict with the KEY SHARE locks that inserts referencing the partner take.
 _LOCK_LIMIT = (
@@ -83,12 +91,13 @@ async def add_key(s: AsyncSession, key: ApiKey) -> None:
     await s.flush()
 
 
-async def principal_for_hash(s: AsyncSession, key_hash: str) -> Principal | None:
+async def principal_for_key(s: AsyncSession, prefix: str, presented: str) -> Principal | None:
+    """Find the key by its clear prefix, then compare hashes in constant time (no timing oracle on the hash)."""
     conn = await s.connection()
-    row = (await conn.execute(_PRINCIPAL, {"key_hash": key_hash})).first()
-    if row is None:
+    row = (await conn.execute(_PRINCIPAL, {"prefix": prefix})).first()
+    if row is None or not keys.hashes_match(row.key_hash, presented):
         return None
-    key_id, mode, partner_id, rate, calls_rate = row
+    key_id, _hash, mode, partner_id, rate, calls_rate = row
     return Principal(partner_id, key_id, mode, rate, calls_rate)
 
 
