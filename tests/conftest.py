@@ -47,6 +47,7 @@ class Database:
             rate_limit_per_min=1_000_000,
             calls_rate_limit_per_min=1_000_000,
             public_base_url="http://127.0.0.1:8000",
+            dialer_enabled=False,  # the shared app never dials; tests/integration/telephony runs its own server
         )
         values.update(overrides)
         return Settings(**values)

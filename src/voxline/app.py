@@ -16,10 +16,13 @@ from voxline.api.body_guard import BodyGuard
 from voxline.api.calls import router as calls_router
 from voxline.api.config import config_router, connections_router
 from voxline.api.sessions import router as sessions_router
+from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
 from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
 from voxline.context import Context
+from voxline.dialer import worker as dialer_worker
+from voxline.sandbox import mount as sandbox
 from voxline.settings import Settings
 from voxline.voice import recording
 from voxline.webhooks import worker as webhook_worker
@@ -43,7 +46,7 @@ def api_routers() -> list[APIRouter]:
 
 def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     """Long-running loops started with the server and cancelled at shutdown (each must survive its own errors)."""
-    return [housekeeping.run, webhook_worker.run, recording.keep_registered]
+    return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run]
 
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
@@ -79,6 +82,10 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     api_errors.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
+    # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators
+    # that sandbox calls dial under /sandbox.
+    app.include_router(telephony_router)
+    sandbox.install(app, settings.public_base_url)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

@@ -42,6 +42,52 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_secs: int = 24 * 3600
 
+    # Webhooks (session.completed delivery)
+    webhook_timeout_secs: float = Field(default=10.0, gt=0, description="Per-attempt timeout; 2xx in time = success")
+    webhook_retry_schedule: str = Field(
+        default="1,2,4",
+        description="Seconds to wait before each retry, comma-separated (default: the v2 API's 1,2,4 = 4 attempts); "
+        "'extended' adds a tail up to 6 h: 1,2,4,30,120,600,1800,3600,7200,21600",
+    )
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1, description="Each delay is scaled by 1 ± this")
+    webhook_allow_http: bool = Field(default=False, description="Development only: allow http:// webhook URLs")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow webhook targets on private/loopback networks for every key"
+    )
+    webhook_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process")
+    webhook_max_in_flight: int = Field(default=256, ge=1, description="Concurrent posts per process")
+    webhook_max_in_flight_per_endpoint: int = Field(
+        default=16, ge=1, description="Concurrent posts to one endpoint, so a slow receiver can't take every slot"
+    )
+    webhook_poll_interval_secs: float = Field(default=0.25, gt=0, description="Idle check for due deliveries")
+    webhook_lease_secs: float = Field(
+        default=60.0, gt=0, description="A claimed delivery becomes due again this long after a worker vanished"
+    )
+
+    # Carriers and the dialer (telephony/, dialer/). Base URLs let an emulator or a regional endpoint stand in.
+    twilio_api_base: str = Field(default="https://api.twilio.com", description="Twilio REST root")
+    plivo_api_base: str = Field(default="https://api.plivo.com", description="Plivo REST root")
+    vobiz_api_base: str = Field(default="https://api.vobiz.ai/api", description="Vobiz (Plivo-compatible) REST root")
+    exotel_api_base: str | None = Field(
+        default=None, description="Exotel REST root; unset = https://<the connection's subdomain>"
+    )
+    mcube_api_base: str = Field(default="https://api.mcube.com", description="MCube REST root")
+    dialer_enabled: bool = Field(default=True, description="Run the dialer in this process")
+    dialer_poll_secs: float = Field(default=0.2, gt=0, description="How often an idle dialer looks for work")
+    dialer_max_inflight: int = Field(default=64, ge=1, description="Create-call requests in flight per process")
+    dialer_cps: float | None = Field(default=None, gt=0, description="Calls/second per connection; unset = carrier's")
+    dialer_max_attempts: int = Field(default=3, ge=1, description="Tries of a create-call on transient errors")
+    dialer_retry_base_secs: float = Field(default=2.0, ge=0, description="First retry delay; doubles each try")
+    dialer_lease_secs: float = Field(
+        default=30.0, gt=0, description="A call whose owning process stops renewing it this long is reconciled"
+    )
+    carrier_timeout_secs: float = Field(default=10.0, gt=0, description="Timeout of one carrier REST request")
+    ring_timeout_secs: float = Field(default=60.0, gt=0, description="End a call not answered within this")
+    default_max_call_secs: int = Field(default=3600, ge=10, description="Hang up calls lasting longer; agents may lower")
+    session_finish_grace_secs: float = Field(
+        default=30.0, ge=0, description="After a call ends, how long the conversation has to file its session"
+    )
+
     # The live conversation (voice/): which engines hold a call. Empty LLM base URL = the scripted brain.
     llm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM); unset = scripted brain"
@@ -68,28 +114,6 @@ class Settings(BaseSettings):
     recording_link_ttl_secs: int = Field(default=7 * 24 * 3600, ge=60, description="Life of a signed recording link")
     carrier_hangup_grace_secs: float = Field(
         default=5.0, ge=0, description="After the farewell, wait this long for the carrier to close, then hang up"
-    )
-
-    # Webhooks (session.completed delivery)
-    webhook_timeout_secs: float = Field(default=10.0, gt=0, description="Per-attempt timeout; 2xx in time = success")
-    webhook_retry_schedule: str = Field(
-        default="1,2,4",
-        description="Seconds to wait before each retry, comma-separated (default: the v2 API's 1,2,4 = 4 attempts); "
-        "'extended' adds a tail up to 6 h: 1,2,4,30,120,600,1800,3600,7200,21600",
-    )
-    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1, description="Each delay is scaled by 1 ± this")
-    webhook_allow_http: bool = Field(default=False, description="Development only: allow http:// webhook URLs")
-    webhook_allow_private_targets: bool = Field(
-        default=False, description="Allow webhook targets on private/loopback networks for every key"
-    )
-    webhook_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process")
-    webhook_max_in_flight: int = Field(default=256, ge=1, description="Concurrent posts per process")
-    webhook_max_in_flight_per_endpoint: int = Field(
-        default=16, ge=1, description="Concurrent posts to one endpoint, so a slow receiver can't take every slot"
-    )
-    webhook_poll_interval_secs: float = Field(default=0.25, gt=0, description="Idle check for due deliveries")
-    webhook_lease_secs: float = Field(
-        default=60.0, gt=0, description="A claimed delivery becomes due again this long after a worker vanished"
     )
 
     @property

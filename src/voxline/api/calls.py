@@ -12,6 +12,7 @@ from voxline.api.schemas import CallDetail, CallList, ConcurrencyOut, Envelope, 
 from voxline.calls import query, start, views
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
+from voxline.dialer import cancel, wake
 
 router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403, 409))
 
@@ -36,6 +37,8 @@ async def start_call(
     started = await start.start_call(ctx, caller, req, key)
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    else:
+        wake.notify(ctx)  # dial now rather than at the dialer's next poll
     return {"success": True, "data": started.view}
 
 
@@ -75,6 +78,18 @@ async def list_calls(
     calls, total = await query.list_calls(ctx, caller.partner_id, wanted, limit, offset)
     data = {"calls": [views.call_view(c) for c in calls], "total": total, "limit": limit, "offset": offset}
     return {"success": True, "data": data}
+
+
+@router.post(
+    "/{call_id}/cancel",
+    response_model=Envelope[CallDetail],
+    summary="Cancel a call that has not been answered",
+)
+async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> dict:
+    """A pending call is never dialed; a ringing one is hung up at the carrier. Answered or ended: 409."""
+    await cancel.cancel_call(ctx, caller.partner_id, call_id)
+    call, session = await query.get_call(ctx, caller.partner_id, call_id)
+    return {"success": True, "data": views.call_detail_view(call, session)}
 
 
 @router.get("/{call_id}", response_model=Envelope[CallDetail], summary="Get a call with its session")

@@ -238,6 +238,12 @@ class WebhookDeliveryPending(ApiError):
     default_message = "This delivery is still pending; it will be attempted again on its own."
 
 
+class CallNotCancelable(ApiError):
+    status = 409
+    code = "CALL_NOT_CANCELABLE"
+    default_message = "Only pending or ringing calls can be canceled."
+
+
 class IdempotencyConflict(ApiError):
     status = 409
     code = "IDEMPOTENCY_CONFLICT"

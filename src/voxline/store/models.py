@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from voxline.store.types import UTCDateTime
@@ -103,6 +103,10 @@ class TelephonyConnection(Base):
     credentials_enc: Mapped[str] = mapped_column(Text)
     credential_hint: Mapped[str] = mapped_column(String(64))
     public_settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Dialer pacing: calls per second this account may place (None: the carrier's default), and the
+    # earliest moment the next dial may go out, shared by every dialer process on the database.
+    calls_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    next_dial_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -136,6 +140,10 @@ class Call(Base):
     duration_seconds: Mapped[int | None]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # Unguessable per-call secret in carrier-facing URLs (for carriers that do not sign callbacks).
+    callback_token: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    # When the carrier's create-call request went out (ring timeout counts from here).
+    dialed_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -169,7 +177,10 @@ class DialJob(Base):
     """A call waiting to be dialed. The dialer claims rows; a row exists before any task does."""
 
     __tablename__ = "dial_jobs"
-    __table_args__ = (Index("ix_dial_jobs_ready", "status", "available_at"),)
+    __table_args__ = (
+        Index("ix_dial_jobs_ready", "status", "available_at"),
+        Index("ix_dial_jobs_partner_status", "partner_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)

@@ -6,6 +6,7 @@ from types import ModuleType
 
 from voxline.telephony import exotel, mcube, plivo, sip, twilio, vobiz
 from voxline.telephony.base import CarrierCredentials
+from voxline.telephony.carrier import Carrier
 
 _MODULES: dict[str, ModuleType] = {m.PROVIDER: m for m in (mcube, twilio, exotel, plivo, vobiz, sip)}
 
@@ -19,3 +20,13 @@ def credentials_model(provider: str) -> type[CarrierCredentials]:
 
 def is_known(provider: str) -> bool:
     return provider in _MODULES
+
+
+def carrier(provider: str) -> Carrier | None:
+    """The adapter that dials `provider`, or None when this build cannot place its calls (e.g. SIP)."""
+    module = _MODULES.get(provider)
+    return getattr(module, "CARRIER", None) if module else None
+
+
+def dialable() -> tuple[str, ...]:
+    return tuple(p for p in PROVIDERS if carrier(p) is not None)

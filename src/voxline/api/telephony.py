@@ -1,0 +1,122 @@
+"""Carrier-facing routes, mounted at the app root (not /api/v2, no API key): answer URLs, status and
+machine-detection callbacks, and the media websockets. Each request is authenticated as the carrier
+(signature and/or the call's token) in dialer/edge.py; these handlers only speak HTTP and websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from voxline.api.deps import CtxDep
+from voxline.context import Context
+from voxline.dialer import edge
+from voxline.dialer.carrier_ops import CallControl
+from voxline.dialer.leases import OWNED
+from voxline.telephony.carrier import CarrierError, CarrierRequest
+from voxline.telephony.registry import carrier as carrier_for
+from voxline.voice.interface import CallRuntime
+
+log = logging.getLogger("voxline.telephony")
+router = APIRouter(prefix="/telephony", include_in_schema=False)
+
+# Media sessions this process holds: a second websocket for the same session is refused.
+_LIVE_MEDIA: set[str] = set()
+
+
+async def _carrier_request(ctx: Context, request: Request) -> tuple[CarrierRequest, dict[str, str]]:
+    """The request as the carrier signed it: our public URL (not the proxy's view) and its parameters."""
+    body = await request.body()
+    params: dict[str, str] = {}
+    if request.method == "POST" and body:
+        ctype = request.headers.get("content-type", "")
+        if "json" in ctype:
+            with contextlib.suppress(ValueError):
+                data = json.loads(body)
+                if isinstance(data, dict):
+                    params = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+        else:
+            params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    url = ctx.settings.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    all_params = {**dict(request.query_params), **params}
+    return CarrierRequest(request.method, url, params, headers, body), all_params
+
+
+@router.api_route("/{provider}/answer/{call_id}", methods=["GET", "POST"])
+async def answer(provider: str, call_id: str, request: Request, ctx: CtxDep) -> Response:
+    carrier_req, params = await _carrier_request(ctx, request)
+    v = await edge.verify(ctx, provider, call_id, request.query_params.get("token"), carrier_req)
+    document = await edge.answer(ctx, v, params)
+    return Response(document, media_type=v.carrier.answer_media_type or "text/plain")
+
+
+@router.api_route("/{provider}/status/{call_id}", methods=["GET", "POST"])
+@router.api_route("/{provider}/amd/{call_id}", methods=["GET", "POST"])
+async def status_callback(provider: str, call_id: str, request: Request, ctx: CtxDep) -> Response:
+    carrier_req, params = await _carrier_request(ctx, request)
+    v = await edge.verify(ctx, provider, call_id, request.query_params.get("token"), carrier_req)
+    await edge.status_callback(ctx, v, params)
+    return Response(status_code=204)
+
+
+@router.websocket("/{provider}/media/{session_id}")
+async def media(websocket: WebSocket, provider: str, session_id: str) -> None:
+    await _media(websocket, provider, session_id)
+
+
+@router.websocket("/{provider}/media")
+async def media_without_session(websocket: WebSocket, provider: str) -> None:
+    """For carriers whose flow opens one fixed websocket URL (Exotel's voicebot): the session is in the handshake."""
+    await _media(websocket, provider, None)
+
+
+async def _media(websocket: WebSocket, provider: str, session_id: str | None) -> None:
+    ctx: Context = websocket.app.state.ctx
+    carrier = carrier_for(provider)
+    if carrier is None:
+        await websocket.close(code=1008)
+        return
+    await websocket.accept()
+    try:
+        call, channel = await edge.open_media(ctx, websocket, provider, session_id, _LIVE_MEDIA)
+    except (CarrierError, WebSocketDisconnect, TimeoutError, ValueError, LookupError, PermissionError) as exc:
+        log.warning("refused a %s media stream: %s", provider, exc)
+        if websocket.client_state is WebSocketState.CONNECTED:
+            await websocket.close(code=1008)
+        return
+    OWNED.hold(call.id)
+    runtime = _runtime(websocket, ctx)
+    max_secs = await edge.max_call_secs(ctx, call)
+    try:
+        await asyncio.wait_for(runtime.run(channel), timeout=max_secs)
+    except TimeoutError:
+        log.info("call %s reached its maximum duration (%s s); hanging up", call.id, max_secs)
+        await CallControl(ctx, call.id).hang_up()
+    except Exception:
+        log.exception("the conversation of call %s failed", call.id)
+    finally:
+        _LIVE_MEDIA.discard(call.session_id)
+        if websocket.client_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close()
+    await edge.settle_after_media(ctx, call.id, ctx.settings.carrier_hangup_grace_secs)
+    OWNED.release(call.id)
+
+
+def _runtime(websocket: WebSocket, ctx: Context) -> CallRuntime:
+    """The conversation runtime: the app's factory when one is installed, else the sandbox responder."""
+    factory: Any = getattr(websocket.app.state, "call_runtime_factory", None)
+    if factory is None:
+        from voxline.sandbox.responder import Responder
+
+        return Responder()
+    return factory(ctx)

@@ -1,0 +1,100 @@
+"""Ask a call's carrier something over REST (hang up, current state), wherever the call went.
+
+Sandbox calls (made with a test key) talk to this server's emulator of the carrier, live calls to the
+carrier's API base from settings: that choice is made here once, by the call's `sandbox` flag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from voxline.accounts.telephony import open_credentials
+from voxline.context import Context
+from voxline.dialer.urls import sandbox_base
+from voxline.store import dial_queue as dq
+from voxline.store.models import Call, TelephonyConnection
+from voxline.telephony.carrier import Carrier, CarrierError, StatusUpdate
+from voxline.telephony.registry import carrier as carrier_for
+
+log = logging.getLogger("voxline.dialer")
+
+
+@dataclass(frozen=True)
+class Target:
+    carrier: Carrier
+    base: str
+    creds: Mapping[str, Any]
+
+
+def target(ctx: Context, call: Call, conn: TelephonyConnection) -> Target:
+    carrier = carrier_for(call.provider)
+    if carrier is None:
+        raise CarrierError(f"calls over {call.provider} cannot be placed by this server")
+    creds = open_credentials(ctx, conn)
+    base = sandbox_base(ctx.settings, call.provider) if call.sandbox else carrier.api_base(ctx.settings, creds)
+    return Target(carrier, base, creds)
+
+
+async def target_for_call(ctx: Context, call: Call) -> Target | None:
+    if not call.connection_id:
+        return None
+    async with ctx.db.transaction() as s:
+        conn = await dq.get_connection(s, call.connection_id)
+    if conn is None:
+        return None
+    return target(ctx, call, conn)
+
+
+def client(ctx: Context) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=ctx.settings.carrier_timeout_secs)
+
+
+async def hang_up(ctx: Context, call: Call) -> bool:
+    """End the call at its carrier; True when the carrier confirmed (or had already ended it)."""
+    if not call.carrier_call_id:
+        return False
+    try:
+        t = await target_for_call(ctx, call)
+        if t is None:
+            return False
+        async with client(ctx) as http:
+            await t.carrier.hang_up(http, t.base, t.creds, call.carrier_call_id)
+        return True
+    except CarrierError as exc:
+        log.warning("hang-up of call %s failed: %s", call.id, exc.message)
+        return False
+
+
+async def fetch_status(ctx: Context, call: Call) -> StatusUpdate | None:
+    """The carrier's view of the call (None: it has no record). Raises CarrierError."""
+    if not call.carrier_call_id:
+        return None
+    t = await target_for_call(ctx, call)
+    if t is None:
+        return None
+    async with client(ctx) as http:
+        return await t.carrier.fetch_status(http, t.base, t.creds, call.carrier_call_id)
+
+
+class CallControl:
+    """The carrier's REST side of one live call, handed to the conversation runtime (voice.interface)."""
+
+    supports_transfer = False
+
+    def __init__(self, ctx: Context, call_id: str) -> None:
+        self._ctx = ctx
+        self._call_id = call_id
+
+    async def hang_up(self) -> None:
+        async with self._ctx.db.transaction() as s:
+            call = await dq.get_call(s, self._call_id)
+        if call is not None:
+            await hang_up(self._ctx, call)
+
+    async def transfer(self, to_number: str) -> None:
+        raise NotImplementedError("call transfer is not available on this carrier connection")

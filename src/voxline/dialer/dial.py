@@ -1,0 +1,102 @@
+"""Place one claimed call: build the request, send it, and record what the carrier said.
+
+A transient refusal (carrier unreachable, 429, 502, 503) puts the row back in the queue with backoff,
+a bounded number of times; anything else ends the call `failed` with the carrier's words. A call
+canceled while its create-call request was in flight is hung up as soon as the carrier names it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import httpx
+
+from voxline.calls import lifecycle
+from voxline.context import Context
+from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
+from voxline.core.timefmt import utcnow
+from voxline.dialer import carrier_ops
+from voxline.dialer.leases import OWNED
+from voxline.dialer.urls import call_urls
+from voxline.store import agents as agent_store
+from voxline.store import dial_queue as dq
+from voxline.store import partners as partner_store
+from voxline.store.dial_queue import Claimed
+from voxline.telephony.carrier import CarrierError, DialRequest
+
+log = logging.getLogger("voxline.dialer")
+
+
+async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
+    call, conn = claimed.call, claimed.connection
+    settings = ctx.settings
+    OWNED.hold(call.id)
+    try:
+        target = carrier_ops.target(ctx, call, conn)
+        async with ctx.db.transaction() as s:
+            agent = await agent_store.get(s, call.partner_id, call.agent_id)
+            partner = await partner_store.get_partner(s, call.partner_id)
+        amd = bool(partner and partner.voicemail_detection_enabled and agent and agent.voicemail_detection_enabled)
+        max_secs = settings.default_max_call_secs
+        if agent is not None and agent.max_call_duration_secs:
+            max_secs = min(max_secs, agent.max_call_duration_secs)
+        req = DialRequest(
+            call_id=call.id,
+            session_id=call.session_id,
+            to_number=call.to_number,
+            from_number=call.from_number or conn.from_number or "",
+            urls=call_urls(settings, call.provider, call.id, call.session_id, call.callback_token or ""),
+            machine_detection=amd,
+            ring_timeout_secs=int(settings.ring_timeout_secs),
+            max_duration_secs=max_secs,
+        )
+        carrier_call_id = await target.carrier.create_call(http, target.base, target.creds, req)
+    except CarrierError as exc:
+        OWNED.release(call.id)
+        await _refused(ctx, claimed, exc)
+        return
+    except Exception as exc:  # a bug or a database fault: end the call with a reason, never leave it claimed
+        OWNED.release(call.id)
+        log.exception("dialing call %s failed", call.id)
+        reason = f"dialer error: {exc.__class__.__name__}"
+        await lifecycle.apply(ctx, call.id, lifecycle.Transition(CallStatus.FAILED, error_message=reason))
+        return
+    await _placed(ctx, claimed, carrier_call_id, target)
+
+
+async def _placed(ctx: Context, claimed: Claimed, carrier_call_id: str, target: carrier_ops.Target) -> None:
+    async with ctx.db.transaction() as s:
+        call = await dq.lock_call(s, claimed.call.id)
+        job = await dq.job_for_call(s, claimed.call.id, lock=True)
+        assert call is not None
+        call.carrier_call_id = call.carrier_call_id or carrier_call_id
+        ended = CallStatus(call.status) in TERMINAL_STATUSES
+        if job is not None and job.status == dq.DIALING:
+            job.status = dq.LIVE
+        call.updated_at = utcnow()
+    if ended:  # canceled while the request was in flight: make sure the phone stops ringing
+        OWNED.release(call.id)
+        await carrier_ops.hang_up(ctx, call)
+
+
+async def _refused(ctx: Context, claimed: Claimed, exc: CarrierError) -> None:
+    settings = ctx.settings
+    job = claimed.job
+    if exc.retryable and job.attempts < settings.dialer_max_attempts:
+        delay = settings.dialer_retry_base_secs * (2 ** (job.attempts - 1))
+        async with ctx.db.transaction() as s:
+            row = await dq.job_for_call(s, claimed.call.id, lock=True)
+            if row is not None and row.status == dq.DIALING:
+                row.status = dq.QUEUED
+                row.available_at = utcnow() + timedelta(seconds=delay)
+                row.claimed_by = None
+                row.claimed_until = None
+                row.last_error = exc.message[:2000]
+                return
+    log.info("call %s failed at the carrier: %s", claimed.call.id, exc.message)
+    async with ctx.db.transaction() as s:
+        row = await dq.job_for_call(s, claimed.call.id, lock=True)
+        if row is not None:
+            row.last_error = exc.message[:2000]
+    await lifecycle.apply(ctx, claimed.call.id, lifecycle.Transition(CallStatus.FAILED, error_message=exc.message))

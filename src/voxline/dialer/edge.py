@@ -1,0 +1,168 @@
+"""What happens when a carrier calls us: check it is really the carrier about a real call, then move the
+call along. Used by the carrier-facing routes in api/telephony.py, which only speak HTTP/websocket.
+
+Every request must carry the call's unguessable token; carriers that sign (Twilio, Plivo, Vobiz) must
+also sign it with the account's auth token. A request failing either changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voxline.calls import lifecycle
+from voxline.context import Context
+from voxline.core import errors
+from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
+from voxline.dialer import carrier_ops
+from voxline.dialer.carrier_ops import CallControl, target
+from voxline.dialer.urls import call_urls
+from voxline.store import agents as agent_store
+from voxline.store import dial_queue as dq
+from voxline.store.models import Call
+from voxline.telephony.carrier import Carrier, CarrierRequest, StatusUpdate
+from voxline.telephony.registry import carrier as carrier_for
+from voxline.voice.interface import MediaChannel
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+log = logging.getLogger("voxline.telephony")
+HANDSHAKE_TIMEOUT_SECS = 10.0
+
+
+@dataclass
+class Verified:
+    call: Call
+    carrier: Carrier
+    creds: Mapping[str, Any]
+
+
+def token_matches(call: Call, token: str | None) -> bool:
+    return bool(call.callback_token and token and hmac.compare_digest(call.callback_token, token))
+
+
+async def verify(ctx: Context, provider: str, call_id: str, token: str | None, request: CarrierRequest) -> Verified:
+    carrier = carrier_for(provider)
+    if carrier is None:
+        raise errors.NotFound("No such carrier endpoint.")
+    async with ctx.db.transaction() as s:
+        call = await dq.get_call(s, call_id)
+        conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
+    if call is None or call.provider != provider or conn is None:
+        raise errors.NotFound("No such call.")
+    target = carrier_ops.target(ctx, call, conn)
+    if not token_matches(call, token) or not carrier.verify(request, target.creds):
+        log.warning("refused an unauthenticated %s callback for call %s", provider, call_id)
+        raise errors.Forbidden("This request is not signed by the call's carrier.")
+    return Verified(call, carrier, target.creds)
+
+
+async def status_callback(ctx: Context, v: Verified, params: Mapping[str, str]) -> None:
+    update = v.carrier.parse_status(params)
+    await apply_update(ctx, v.call.id, update)
+
+
+async def apply_update(ctx: Context, call_id: str, update: StatusUpdate) -> None:
+    await lifecycle.apply(
+        ctx,
+        call_id,
+        lifecycle.Transition(
+            update.status,
+            carrier_call_id=update.carrier_call_id,
+            answered_by=update.answered_by,
+            duration_seconds=update.duration_seconds,
+            error_message=update.error_message,
+        ),
+    )
+
+
+async def answer(ctx: Context, v: Verified, params: Mapping[str, str]) -> str:
+    """The answer document; asking twice gives the same document (carriers do ask twice)."""
+    update = v.carrier.parse_status(params)
+    await apply_update(
+        ctx,
+        v.call.id,
+        StatusUpdate(CallStatus.IN_PROGRESS, carrier_call_id=update.carrier_call_id, answered_by=update.answered_by),
+    )
+    urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, v.call.callback_token or "")
+    return v.carrier.answer_document(urls, v.call.id, v.call.session_id)
+
+
+async def open_media(
+    ctx: Context, websocket: WebSocket, provider: str, session_id: str | None, live: set[str]
+) -> tuple[Call, MediaChannel]:
+    """Read the carrier's handshake on an accepted websocket, check the call's token, build the channel."""
+    carrier = carrier_for(provider)
+    assert carrier is not None
+    async with ctx.db.transaction() as s:
+        call = await dq.call_by_session(s, session_id) if session_id else None
+        conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
+    if session_id is not None and (call is None or conn is None or call.provider != provider):
+        raise LookupError(f"no {provider} call for session {session_id}")
+    creds = target(ctx, call, conn).creds if call and conn else {}
+    handshake = await asyncio.wait_for(carrier.accept_media(websocket, creds), HANDSHAKE_TIMEOUT_SECS)
+    if call is None:  # fixed-URL carriers name the session in the handshake
+        async with ctx.db.transaction() as s:
+            call = await dq.call_by_session(s, handshake.params.get("session_id", ""))
+        if call is None or call.provider != provider:
+            raise LookupError("the media handshake names no known session")
+    token = handshake.params.get("token") or websocket.query_params.get("token")
+    if not token_matches(call, token):
+        raise PermissionError("media stream without the call's token")
+    if CallStatus(call.status) in TERMINAL_STATUSES:
+        raise LookupError(f"call {call.id} has already ended")
+    if call.session_id in live:
+        raise LookupError(f"session {call.session_id} already has a media stream (duplicate answer)")
+    live.add(call.session_id)  # no await since the check: a concurrent duplicate sees it
+    try:
+        await lifecycle.apply(
+            ctx, call.id, lifecycle.Transition(CallStatus.IN_PROGRESS, carrier_call_id=handshake.carrier_call_id)
+        )
+    except BaseException:
+        live.discard(call.session_id)
+        raise
+    channel = MediaChannel(
+        websocket=websocket,
+        serializer=handshake.serializer,
+        wire_sample_rate=carrier.wire_sample_rate,
+        provider=provider,
+        call_id=call.id,
+        session_id=call.session_id,
+        answered_by=call.answered_by,
+        control=CallControl(ctx, call.id),
+        extra={"stream_id": handshake.stream_id, "carrier_call_id": handshake.carrier_call_id, **handshake.extra},
+    )
+    return call, channel
+
+
+async def max_call_secs(ctx: Context, call: Call) -> float:
+    async with ctx.db.transaction() as s:
+        agent = await agent_store.get(s, call.partner_id, call.agent_id)
+    limit = ctx.settings.default_max_call_secs
+    if agent is not None and agent.max_call_duration_secs:
+        limit = min(limit, agent.max_call_duration_secs)
+    return float(limit)
+
+
+async def settle_after_media(ctx: Context, call_id: str, wait_secs: float) -> None:
+    """The conversation ended: give the carrier a moment to report the end, else hang up and end it here."""
+    for attempt in range(2):
+        deadline = asyncio.get_running_loop().time() + wait_secs
+        while asyncio.get_running_loop().time() < deadline:
+            async with ctx.db.transaction() as s:
+                call = await dq.get_call(s, call_id)
+            if call is None or CallStatus(call.status) in TERMINAL_STATUSES:
+                return
+            await asyncio.sleep(0.1)
+        if attempt == 0:
+            await carrier_ops.hang_up(ctx, call)
+    await lifecycle.apply(
+        ctx,
+        call_id,
+        lifecycle.Transition(CallStatus.COMPLETED, error_message="The carrier did not report the end of the call."),
+    )

@@ -1,0 +1,127 @@
+"""The dialer loop of one server process: claim a due row, dial it in a task, repeat; renew leases; reap.
+
+Any number of processes may run it against one database: claims are exclusive (see store/dial_queue),
+pacing and the partner's concurrency limit live in the database, so they hold across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import httpx
+
+from voxline.context import Context
+from voxline.core.timefmt import utcnow
+from voxline.dialer import reaper, wake
+from voxline.dialer.dial import dial
+from voxline.dialer.leases import OWNED, WORKER_ID
+from voxline.dialer.urls import new_token
+from voxline.store import dial_queue as dq
+from voxline.store.models import TelephonyConnection
+from voxline.telephony.registry import carrier as carrier_for
+
+log = logging.getLogger("voxline.dialer")
+
+
+class Dialer:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.slots = asyncio.Semaphore(self.settings.dialer_max_inflight)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def cps_for(self, conn: TelephonyConnection) -> float:
+        if conn.calls_per_second:
+            return conn.calls_per_second
+        if self.settings.dialer_cps:
+            return self.settings.dialer_cps
+        carrier = carrier_for(conn.provider)
+        return carrier.default_cps if carrier else 1.0
+
+    async def claim(self) -> dq.Claimed | None:
+        async with self.ctx.db.transaction() as s:
+            return await dq.claim_next(
+                s,
+                worker_id=WORKER_ID,
+                now=utcnow(),
+                lease_secs=self.settings.dialer_lease_secs,
+                cps_for=self.cps_for,
+                new_token=new_token,
+            )
+
+    async def run(self) -> None:
+        nudge = wake.register(self.ctx)
+        limits = httpx.Limits(max_connections=self.settings.dialer_max_inflight * 2)
+        async with httpx.AsyncClient(timeout=self.settings.carrier_timeout_secs, limits=limits) as http:
+            side = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._reap())]
+            try:
+                await self._loop(http, nudge)
+            finally:
+                for task in side:
+                    task.cancel()
+                for task in side:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                # Let in-flight create-call requests finish so their outcome is recorded, not lost.
+                if self.tasks:
+                    await asyncio.wait(self.tasks, timeout=self.settings.carrier_timeout_secs + 1)
+                wake.unregister(self.ctx)
+
+    async def _loop(self, http: httpx.AsyncClient, nudge: asyncio.Event) -> None:
+        while True:
+            await self.slots.acquire()
+            claimed = None
+            try:
+                claimed = await self.claim()
+            except Exception:  # the database blinked: try again on the next poll
+                log.exception("dial-queue claim failed")
+            if claimed is None:
+                self.slots.release()
+                nudge.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(nudge.wait(), self.settings.dialer_poll_secs)
+                continue
+            task = asyncio.create_task(dial(self.ctx, http, claimed))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dial task failed", exc_info=task.exception())
+
+    async def _heartbeat(self) -> None:
+        every = self.settings.dialer_lease_secs / 3
+        while True:
+            try:
+                owned = OWNED.owned()
+                async with self.ctx.db.transaction() as s:
+                    until = utcnow() + timedelta(seconds=self.settings.dialer_lease_secs)
+                    await dq.renew(s, owned, WORKER_ID, until)
+                    held = await dq.still_held(s, owned)
+                for call_id in set(owned) - held:
+                    OWNED.release(call_id)
+            except Exception:
+                log.exception("lease renewal failed")
+            await asyncio.sleep(every)
+
+    async def _reap(self) -> None:
+        while True:
+            try:
+                await reaper.sweep(self.ctx)
+            except Exception:
+                log.exception("reaper sweep failed")
+            s = self.settings
+            every = min(5.0, s.ring_timeout_secs / 4, s.dialer_lease_secs / 3, max(0.2, s.session_finish_grace_secs))
+            await asyncio.sleep(every)
+
+
+async def run(ctx: Context) -> None:
+    """Background service: the dialer, unless this process is configured not to dial."""
+    if not ctx.settings.dialer_enabled:
+        return
+    await Dialer(ctx).run()

@@ -1,0 +1,346 @@
+"""What every carrier emulator shares: accounts, scripted callees, the call's timeline, the media leg.
+
+A carrier emulator subclasses `Emulator` and supplies its REST routes, how it signs callbacks, what a
+status callback looks like, how it learns where to stream (answer document or fixed URL) and its media
+wire format (`MediaWire`). The timeline is the same for all: create → ringing → (busy | declined |
+no answer | failed) or answered → AMD verdict → media stream with the simulated callee → completed.
+
+Scripts: `emulator.scripts[to_number] = Script(...)`, or dial a number ending in a magic suffix
+(see MAGIC_SUFFIXES) so scripted outcomes work from any process without test hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from fastapi import FastAPI
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from voxline.sandbox.audio import FRAME_MS, frames, tone
+
+log = logging.getLogger("voxline.sandbox")
+
+OUTCOMES = ("human", "machine", "busy", "declined", "no_answer", "failed")
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the simulated callee does."""
+
+    outcome: str = "human"
+    ring_secs: float = 0.05
+    talk_secs: float | None = 1.0  # the callee hangs up after this long; None: until we hang up
+    hz: float = 440.0  # the tone the callee "speaks"
+    answer_twice: bool = False  # the carrier quirk: ask for the answer document twice, open a second stream
+
+
+MAGIC_SUFFIXES: dict[str, Script] = {
+    "0486": Script("busy"),
+    "0603": Script("declined"),
+    "0408": Script("no_answer", ring_secs=0.3),
+    "0500": Script("failed"),
+    "0666": Script("machine"),
+    "0999": Script("human", talk_secs=None),  # stays on the line until we hang up
+}
+
+
+@dataclass
+class EmuCall:
+    id: str
+    account: str
+    to: str
+    from_: str
+    params: dict[str, Any]
+    script: Script
+    status: str = "queued"
+    created: float = field(default_factory=time.time)
+    answered_at: float | None = None
+    ended_at: float | None = None
+    answered_by: str | None = None
+    hangup: asyncio.Event = field(default_factory=asyncio.Event)
+    heard: bytearray = field(default_factory=bytearray)  # PCM16 8 kHz the callee received
+    sent_secs: float = 0.0
+    streams_opened: int = 0
+    answer_fetches: int = 0
+    error: str | None = None
+
+    @property
+    def duration(self) -> int:
+        if self.answered_at is None:
+            return 0
+        return max(0, round((self.ended_at or time.time()) - self.answered_at))
+
+
+@dataclass(frozen=True)
+class Received:
+    """One REST request the emulator received (for tests and the benchmark)."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One callback the emulator sent, and what our server answered."""
+
+    url: str
+    params: dict[str, Any]
+    status_code: int | None
+
+
+class MediaWire:
+    """A carrier's media-stream messages, from the carrier's side."""
+
+    frame_bytes = 160  # bytes of payload per 20 ms frame on the wire
+
+    def opening(self, call: EmuCall, stream_id: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def incoming(self, message: dict[str, Any]) -> bytes | None:
+        """PCM16 from one message our server sent (None when it is not audio)."""
+        raise NotImplementedError
+
+    def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        """What the carrier answers to a control message (a mark played, a checkpoint reached)."""
+        return None
+
+
+async def form_items(request: Any) -> list[tuple[str, str]]:
+    """An application/x-www-form-urlencoded body, as carriers send it (repeated keys kept, in order)."""
+    return parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Emulator:
+    provider = ""
+    call_id_prefix = ""
+
+    def __init__(self, public_base_url: str) -> None:
+        self.public_base_url = public_base_url.rstrip("/")
+        self.accounts: dict[str, str] = {}
+        self.calls: dict[str, EmuCall] = {}
+        self.received: list[Received] = []
+        self.sent: list[Sent] = []
+        self.scripts: dict[str, Script] = {}
+        self.app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self.routes()
+
+    # --- to be supplied by each carrier -------------------------------------------------------------
+    def routes(self) -> None:
+        raise NotImplementedError
+
+    wire: MediaWire
+
+    async def notify(self, call: EmuCall, event: str) -> None:
+        """Send the carrier's status callback for `event` (ringing, answered, busy, …, completed)."""
+        raise NotImplementedError
+
+    async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:
+        """Where the answered call's audio goes (websocket URL, custom parameters), or None to hang up."""
+        raise NotImplementedError
+
+    async def amd_verdict(self, call: EmuCall) -> None:
+        """Report answering-machine detection if the create request asked for it."""
+
+    # --- shared machinery ---------------------------------------------------------------------------
+    def new_call_id(self) -> str:
+        return self.call_id_prefix + secrets.token_hex(16)
+
+    def authenticate(self, account: str | None, secret: str | None) -> bool:
+        """Accounts appear on first use (a sandbox has no sign-up); after that the secret must match."""
+        if not account or not secret:
+            return False
+        known = self.accounts.setdefault(account, secret)
+        return secrets.compare_digest(known, secret)
+
+    def script_for(self, to_number: str) -> Script:
+        if to_number in self.scripts:
+            return self.scripts[to_number]
+        for suffix, script in MAGIC_SUFFIXES.items():
+            if to_number.endswith(suffix):
+                return script
+        return Script()
+
+    def record(self, method: str, path: str, params: dict[str, Any]) -> None:
+        self.received.append(Received(method, path, params, time.time()))
+        if len(self.received) > 20_000:
+            del self.received[:10_000]
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        return self._http
+
+    async def post(
+        self, url: str, params: dict[str, Any], headers: dict[str, str] | None = None, *, as_json: bool = False
+    ) -> httpx.Response | None:
+        client = await self.http()
+        try:
+            if as_json:
+                resp = await client.post(url, json=params, headers=headers or {})
+            else:
+                resp = await client.post(url, data=params, headers=headers or {})
+        except httpx.HTTPError as exc:
+            log.warning("%s emulator: callback to %s failed: %s", self.provider, url, exc)
+            self.sent.append(Sent(url, params, None))
+            return None
+        self.sent.append(Sent(url, params, resp.status_code))
+        return resp
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def hang_up(self, call: EmuCall) -> None:
+        call.hangup.set()
+
+    def start(self, call: EmuCall) -> None:
+        self.calls[call.id] = call
+        self.spawn(self._run(call))
+
+    async def _run(self, call: EmuCall) -> None:
+        try:
+            await self._timeline(call)
+        except Exception as exc:  # the emulator must never take the server down
+            log.exception("%s emulator: call %s broke", self.provider, call.id)
+            call.error = repr(exc)
+            if call.ended_at is None:
+                call.status = "failed"
+                call.ended_at = time.time()
+
+    async def _wait_or_hangup(self, call: EmuCall, secs: float) -> bool:
+        """Sleep `secs`; True when we hung up meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.hangup.wait(), secs)
+            return True
+        return False
+
+    async def _timeline(self, call: EmuCall) -> None:
+        call.status = "initiated"
+        await self.notify(call, "initiated")
+        call.status = "ringing"
+        await self.notify(call, "ringing")
+        script = call.script
+        ring_limit = float(self.ring_timeout(call))
+        if await self._wait_or_hangup(call, min(script.ring_secs, ring_limit)):
+            return await self._end(call, "canceled")
+        if script.outcome in ("busy", "declined", "failed"):
+            return await self._end(call, script.outcome)
+        if script.outcome == "no_answer" or script.ring_secs >= ring_limit:
+            return await self._end(call, "no_answer")
+        call.status = "in-progress"
+        call.answered_at = time.time()
+        call.answered_by = "machine" if script.outcome == "machine" else "human"
+        await self.notify(call, "answered")
+        target = await self.stream_target(call)
+        if script.answer_twice and target is not None:
+            again = await self.stream_target(call)  # the duplicate answer request some carriers make
+            if again is not None:
+                self.spawn(self._stream(call, *again, duplicate=True))
+        self.spawn(self.amd_verdict(call))
+        if target is not None:
+            await self._stream(call, *target)
+        await self._end(call, "completed")
+
+    def ring_timeout(self, call: EmuCall) -> float:
+        return 60.0
+
+    def max_duration(self, call: EmuCall) -> float:
+        return 4 * 3600.0
+
+    async def _end(self, call: EmuCall, outcome: str) -> None:
+        if call.ended_at is not None:
+            return
+        call.ended_at = time.time()
+        call.status = outcome
+        await self.notify(call, outcome)
+
+    async def _stream(self, call: EmuCall, url: str, params: dict[str, str], duplicate: bool = False) -> None:
+        """The media leg: the callee talks (its tone) and records what it hears until someone hangs up."""
+        wire = self.wire
+        stream_id = "MZ" + secrets.token_hex(16)
+        call.streams_opened += 1
+        try:
+            async with ws_connect(url, open_timeout=10, max_size=2**22) as ws:
+                for message in wire.opening(call, stream_id, params):
+                    await ws.send(json.dumps(message))
+                talk = asyncio.create_task(self._talk(call, ws, stream_id))
+                listen = asyncio.create_task(self._listen(call, ws, stream_id))
+                hangup = asyncio.create_task(call.hangup.wait())
+                limit = call.script.talk_secs if call.script.talk_secs is not None else self.max_duration(call)
+                done, _ = await asyncio.wait({talk, listen, hangup}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+                for task in (talk, listen, hangup):
+                    task.cancel()
+                for task in (talk, listen, hangup):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                if listen not in done:  # the callee (or the REST hang-up) ended it: stop the stream
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send(json.dumps(wire.stop(call, stream_id)))
+        except (OSError, ConnectionClosed, TimeoutError) as exc:
+            if not duplicate:
+                log.info("%s emulator: media stream of %s ended: %s", self.provider, call.id, exc)
+        except Exception as exc:  # e.g. the server refused the websocket handshake
+            if not duplicate:
+                log.info("%s emulator: media stream of %s refused: %s", self.provider, call.id, exc)
+
+    async def _talk(self, call: EmuCall, ws: Any, stream_id: str) -> None:
+        chunks = frames(tone(call.script.hz, 1.0))
+        seq = 0
+        started = time.monotonic()
+        while True:
+            pcm = chunks[seq % len(chunks)]
+            await ws.send(json.dumps(self.wire.media(call, stream_id, pcm, seq)))
+            seq += 1
+            call.sent_secs = seq * FRAME_MS / 1000
+            # Real-time pacing against the clock, so scheduling jitter never accumulates.
+            await asyncio.sleep(max(0.0, started + seq * FRAME_MS / 1000 - time.monotonic()))
+
+    async def _listen(self, call: EmuCall, ws: Any, stream_id: str) -> None:
+        async for raw in ws:
+            try:
+                message = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            pcm = self.wire.incoming(message)
+            if pcm:
+                call.heard.extend(pcm)
+            answer = self.wire.reply(call, stream_id, message)
+            if answer is not None:
+                await ws.send(json.dumps(answer))

@@ -1,0 +1,191 @@
+"""The dial queue in SQL: claiming jobs, pacing connections, leases on live calls, finding the stuck ones.
+
+Job statuses: queued → dialing (claimed, create-call request in flight) → live (the carrier has the call)
+→ done | failed | canceled. A queued job may also go back to queued (retry after a transient error).
+
+Claims are safe across processes: PostgreSQL takes the job with FOR UPDATE SKIP LOCKED and then locks
+its connection row (pacing) and partner row (concurrency); SQLite opens every transaction with
+BEGIN IMMEDIATE, so one claimer at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConnection
+
+QUEUED, DIALING, LIVE, DONE, FAILED, CANCELED = "queued", "dialing", "live", "done", "failed", "canceled"
+HELD = (DIALING, LIVE)  # jobs that hold one of the partner's concurrent lines
+
+
+@dataclass
+class Claimed:
+    job: DialJob
+    call: Call
+    connection: TelephonyConnection
+
+
+def _pg(s: AsyncSession) -> bool:
+    return s.bind.dialect.name == "postgresql"
+
+
+async def claim_next(
+    s: AsyncSession,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease_secs: float,
+    cps_for: Callable[[TelephonyConnection], float],
+    new_token: Callable[[], str],
+    scan: int = 16,
+) -> Claimed | None:
+    """Take one job that may be dialed now: due, its connection's pacing slot open, its partner under limit."""
+    stmt = (
+        select(DialJob)
+        .join(TelephonyConnection, TelephonyConnection.id == DialJob.connection_id)
+        .where(
+            DialJob.status == QUEUED,
+            DialJob.available_at <= now,
+            (TelephonyConnection.next_dial_at.is_(None)) | (TelephonyConnection.next_dial_at <= now),
+        )
+        .order_by(DialJob.available_at, DialJob.id)
+        .limit(scan)
+    )
+    if _pg(s):
+        stmt = stmt.with_for_update(skip_locked=True, of=DialJob)
+    candidates = list((await s.execute(stmt)).scalars())
+    full_partners: set[str] = set()
+    for job in candidates:
+        if job.partner_id in full_partners:
+            continue
+        conn = await _locked(s, TelephonyConnection, job.connection_id)
+        if conn is None or (conn.next_dial_at is not None and conn.next_dial_at > now):
+            continue  # another process just used this connection's slot
+        partner = await _locked(s, Partner, job.partner_id)
+        if partner is None or await count_held(s, job.partner_id) >= partner.concurrency_limit:
+            full_partners.add(job.partner_id)
+            continue
+        call = await s.get(Call, job.call_id)
+        if call is None:
+            continue
+        start = max(now, conn.next_dial_at) if conn.next_dial_at else now
+        conn.next_dial_at = start + timedelta(seconds=1.0 / max(cps_for(conn), 1e-6))
+        job.status = DIALING
+        job.attempts += 1
+        job.claimed_by = worker_id
+        job.claimed_until = now + timedelta(seconds=lease_secs)
+        call.callback_token = call.callback_token or new_token()
+        call.dialed_at = now
+        await s.flush()
+        return Claimed(job, call, conn)
+    return None
+
+
+async def _locked(s: AsyncSession, model, key: str):  # noqa: ANN001, ANN202
+    stmt = select(model).where(model.id == key).execution_options(populate_existing=True)
+    if _pg(s):
+        stmt = stmt.with_for_update()
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def count_held(s: AsyncSession, partner_id: str) -> int:
+    stmt = select(func.count()).select_from(DialJob).where(DialJob.partner_id == partner_id, DialJob.status.in_(HELD))
+    return (await s.execute(stmt)).scalar_one()
+
+
+async def job_for_call(s: AsyncSession, call_id: str, *, lock: bool = False) -> DialJob | None:
+    stmt = select(DialJob).where(DialJob.call_id == call_id)
+    if lock and _pg(s):
+        stmt = stmt.with_for_update()
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_call(s: AsyncSession, call_id: str) -> Call | None:
+    """The call row, locked on PostgreSQL so concurrent callbacks apply one after another."""
+    return await _locked(s, Call, call_id)
+
+
+async def renew(s: AsyncSession, call_ids: Sequence[str], worker_id: str, until: datetime) -> None:
+    """Keep this process's claim on calls it is dialing or holding the media of."""
+    if not call_ids:
+        return
+    await s.execute(
+        update(DialJob)
+        .where(DialJob.call_id.in_(list(call_ids)), DialJob.status.in_(HELD))
+        .values(claimed_by=worker_id, claimed_until=until)
+    )
+
+
+async def still_held(s: AsyncSession, call_ids: Sequence[str]) -> set[str]:
+    if not call_ids:
+        return set()
+    stmt = select(DialJob.call_id).where(DialJob.call_id.in_(list(call_ids)), DialJob.status.in_(HELD))
+    return set((await s.execute(stmt)).scalars())
+
+
+async def take_over(s: AsyncSession, jobs: Sequence[DialJob], worker_id: str, until: datetime) -> None:
+    for job in jobs:
+        job.claimed_by = worker_id
+        job.claimed_until = until
+    await s.flush()
+
+
+async def expired(s: AsyncSession, now: datetime, limit: int = 50) -> list[tuple[DialJob, Call]]:
+    """Jobs whose owner stopped renewing them: the process died while dialing or holding the call."""
+    stmt = (
+        select(DialJob, Call)
+        .join(Call, Call.id == DialJob.call_id)
+        .where(DialJob.status.in_(HELD), DialJob.claimed_until < now)
+        .order_by(DialJob.claimed_until)
+        .limit(limit)
+    )
+    if _pg(s):
+        stmt = stmt.with_for_update(skip_locked=True, of=DialJob)
+    return [(job, call) for job, call in (await s.execute(stmt)).all()]
+
+
+async def ring_overdue(s: AsyncSession, dialed_before: datetime, limit: int = 50) -> list[Call]:
+    """Calls dialed long ago that nobody has answered yet."""
+    stmt = (
+        select(Call)
+        .join(DialJob, DialJob.call_id == Call.id)
+        .where(Call.status.in_(["pending", "ringing"]), Call.dialed_at < dialed_before, DialJob.status == LIVE)
+        .limit(limit)
+    )
+    return list((await s.execute(stmt)).scalars())
+
+
+async def unfinished_sessions(s: AsyncSession, ended_before: datetime, limit: int = 50) -> list[Call]:
+    """Ended calls whose conversation never filed its session (its process died, or it had none)."""
+    stmt = (
+        select(Call)
+        .join(Session, Session.id == Call.session_id)
+        .where(
+            Call.status.in_(["completed", "failed", "no_answer", "busy", "canceled"]),
+            Call.ended_at < ended_before,
+            Session.processing_complete.is_(False),
+        )
+        .limit(limit)
+    )
+    return list((await s.execute(stmt)).scalars())
+
+
+async def call_by_session(s: AsyncSession, session_id: str) -> Call | None:
+    return (await s.execute(select(Call).where(Call.session_id == session_id))).scalar_one_or_none()
+
+
+async def get_connection(s: AsyncSession, connection_id: str) -> TelephonyConnection | None:
+    return await s.get(TelephonyConnection, connection_id)
+
+
+async def get_call(s: AsyncSession, call_id: str) -> Call | None:
+    return await s.get(Call, call_id)
+
+
+async def flush(s: AsyncSession) -> None:
+    await s.flush()

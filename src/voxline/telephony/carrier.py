@@ -1,0 +1,167 @@
+"""The one protocol every carrier module implements, and the plain values that cross it.
+
+The dialer, the lifecycle and the carrier-facing routes speak only these types; each carrier module
+turns them into its own REST requests, answer documents, callback parameters and media handshakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from voxline.core.call_status import AnsweredBy, CallStatus
+
+if TYPE_CHECKING:
+    from pipecat.serializers.base_serializer import FrameSerializer
+    from starlette.websockets import WebSocket
+
+    from voxline.settings import Settings
+
+
+@dataclass(frozen=True)
+class CallUrls:
+    """Our carrier-facing URLs for one call (each carries the call's unguessable token)."""
+
+    answer: str
+    status: str
+    amd: str
+    media: str  # ws(s):// URL of the media websocket, without the token
+    token: str
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    call_id: str
+    session_id: str
+    to_number: str
+    from_number: str
+    urls: CallUrls
+    machine_detection: bool
+    ring_timeout_secs: int
+    max_duration_secs: int
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What one carrier callback (or status lookup) says. `status` None: nothing about the status."""
+
+    status: CallStatus | None
+    carrier_call_id: str | None = None
+    answered_by: AnsweredBy | None = None
+    duration_seconds: int | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class CarrierRequest:
+    """A callback as received, with the URL the carrier called (rebuilt from our public base URL)."""
+
+    method: str
+    url: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class MediaHandshake:
+    """What the carrier said before the audio: its ids, our custom parameters, the serializer for it."""
+
+    serializer: FrameSerializer
+    stream_id: str
+    carrier_call_id: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CarrierError(Exception):
+    """A carrier refused or failed a REST request. `retryable` only when no call can have been created."""
+
+    def __init__(self, message: str, *, retryable: bool = False, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.http_status = http_status
+
+
+class Carrier(Protocol):
+    provider: str
+    default_cps: float
+    wire_sample_rate: int
+    answer_media_type: str  # e.g. application/xml; "" when the carrier opens the websocket with no document
+
+    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str: ...
+
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+        """Place the call; returns the carrier's call id. Raises CarrierError."""
+
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+        """End the call; a call the carrier already ended is not an error."""
+
+    async def fetch_status(
+        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+    ) -> StatusUpdate | None:
+        """The carrier's view of the call, or None when it has no record of it."""
+
+    def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
+        """The instruction that connects the answered call's audio to our media websocket."""
+
+    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+        """True when the carrier signed this request (carriers that do not sign: True; the token guards)."""
+
+    def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
+        """A status or machine-detection callback in our vocabulary."""
+
+    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
+        """Read the carrier's opening messages on an accepted websocket and build its serializer."""
+
+
+def raise_for_carrier(resp: httpx.Response, carrier: str, detail: str) -> None:
+    """Turn a carrier's error answer into CarrierError: 429/502/503 mean no call was placed, retry later."""
+    if resp.is_success:
+        return
+    status = resp.status_code
+    retryable = status in (429, 502, 503)
+    if status == 401:
+        message = f"{carrier} rejected the credentials (401): {detail}"
+    elif status == 403:
+        message = f"{carrier} refused the call (403): {detail}"
+    elif status == 429:
+        message = f"{carrier} calls-per-second limit reached (429): {detail}"
+    elif status >= 500:
+        message = f"{carrier} server error ({status}): {detail}"
+    else:
+        message = f"{carrier} rejected the request ({status}): {detail}"
+    raise CarrierError(message, retryable=retryable, http_status=status)
+
+
+async def send(http: httpx.AsyncClient, carrier: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One carrier REST request. A request that never reached the carrier may be retried; a timeout may not
+    (the carrier may have placed the call before it went quiet: retrying could ring the person twice)."""
+    try:
+        return await http.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise CarrierError(f"{carrier} could not be reached: {exc.__class__.__name__}", retryable=True) from None
+    except httpx.TimeoutException:
+        raise CarrierError(
+            f"{carrier} did not answer in time; not retried, because the call may already have been placed",
+            retryable=False,
+        ) from None
+    except httpx.HTTPError as exc:
+        raise CarrierError(f"{carrier} request failed: {exc.__class__.__name__}", retryable=False) from None
+
+
+def error_detail(resp: httpx.Response, *keys: str) -> str:
+    """The carrier's own words for an error, from the first of `keys` present in its JSON body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200] or resp.reason_phrase
+    if isinstance(body, dict):
+        for key in keys:
+            if body.get(key):
+                return str(body[key])[:300]
+    return str(body)[:200]

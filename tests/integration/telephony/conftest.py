@@ -1,0 +1,162 @@
+"""A real Voxline server on a loopback port, with its dialer and carrier emulators, for end-to-end calls.
+
+Every carrier base URL (live and sandbox) points at this server's own emulators, so no test can reach
+a real carrier. The server shares the session's database (SQLite file or PostgreSQL schema).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest_asyncio
+import uvicorn
+
+from tests.conftest import Tenant, create_agent
+from voxline.app import create_app
+from voxline.context import Context
+from voxline.core import keys
+from voxline.sandbox.mount import Sandbox
+
+CREDS: dict[str, dict[str, Any]] = {
+    "twilio": {
+        "account_sid": "AC" + "0123456789abcdef" * 2,
+        "auth_token": "fedcba9876543210" * 2,
+        "from_number": "+14155551234",
+    },
+}
+CALLEE = "+919876543210"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ctx: Context
+    app: Any
+    api: httpx.AsyncClient
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.app.state.sandbox
+
+
+def server_settings(database, port: int, **overrides):  # noqa: ANN001, ANN201
+    base = f"http://127.0.0.1:{port}"
+    values = dict(
+        public_base_url=base,
+        dialer_enabled=True,
+        dialer_poll_secs=0.05,
+        dialer_retry_base_secs=0.05,
+        ring_timeout_secs=20.0,
+        session_finish_grace_secs=0.5,
+        carrier_hangup_grace_secs=1.0,
+        dialer_cps=50.0,
+        twilio_api_base=f"{base}/sandbox/twilio",
+        plivo_api_base=f"{base}/sandbox/plivo",
+        vobiz_api_base=f"{base}/sandbox/vobiz",
+        exotel_api_base=f"{base}/sandbox/exotel",
+        mcube_api_base=f"{base}/sandbox/mcube",
+    )
+    values.update(overrides)
+    return database.settings(**values)
+
+
+async def serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if task.done():
+            task.result()
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        await asyncio.sleep(0.02)
+    return server, task
+
+
+@pytest_asyncio.fixture(scope="module")
+async def live(database) -> AsyncIterator[LiveServer]:  # noqa: ANN001
+    port = free_port()
+    ctx = Context.build(server_settings(database, port))
+    app = create_app(ctx=ctx)
+    server, task = await serve(app, port)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v2", timeout=30) as api:
+        yield LiveServer(f"http://127.0.0.1:{port}", ctx, app, api)
+    server.should_exit = True
+    await task
+    await app.state.sandbox.aclose()
+    await ctx.close()
+
+
+@dataclass
+class Caller:
+    """A sandbox partner (rg_test_ key) with an agent and one carrier configured."""
+
+    tenant: Tenant
+    agent: dict
+    provider: str
+
+
+async def make_caller(live: LiveServer, provider: str, *, concurrency: int = 20, **agent_fields) -> Caller:
+    from voxline.accounts import partners
+
+    issued = await partners.create_partner(
+        live.ctx, f"tel-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=concurrency)
+    )
+    issued = await partners.create_key(live.ctx, issued.partner_id, keys.TEST)
+    tenant = Tenant(issued.partner_id, issued.api_key, "sandbox")
+    agent = await create_agent(live.api, tenant, **agent_fields)
+    r = await live.api.put(f"/config/telephony/{provider}", json=CREDS[provider], headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    return Caller(tenant, agent, provider)
+
+
+async def start(live: LiveServer, caller: Caller, to: str = CALLEE) -> dict:
+    body = {"agent_id": caller.agent["id"], "to_number": to, "provider": caller.provider,
+            "variables": {"callee_name": "Asha"}}
+    r = await live.api.post("/calls/start", json=body, headers=caller.tenant.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+async def get_call(live: LiveServer, caller: Caller, call_id: str) -> dict:
+    r = await live.api.get(f"/calls/{call_id}", headers=caller.tenant.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+async def wait_status(
+    live: LiveServer, caller: Caller, call_id: str, statuses: tuple[str, ...], wait: float = 15.0
+) -> dict:
+    deadline = time.monotonic() + wait
+    while True:
+        call = await get_call(live, caller, call_id)
+        if call["status"] in statuses:
+            return call
+        if time.monotonic() > deadline:
+            raise AssertionError(f"call stayed {call['status']}, wanted {statuses}: {call}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_session_done(live: LiveServer, caller: Caller, call_id: str, wait: float = 10.0) -> dict:
+    deadline = time.monotonic() + wait
+    while True:
+        call = await get_call(live, caller, call_id)
+        if call["session"]["processing_complete"]:
+            return call
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session of {call_id} was never filed: {call['session']}")
+        await asyncio.sleep(0.05)
