@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     )
     carrier_timeout_secs: float = Field(default=10.0, gt=0, description="Timeout of one carrier REST request")
     ring_timeout_secs: float = Field(default=60.0, gt=0, description="End a call not answered within this")
-    default_max_call_secs: int = Field(default=3600, ge=10, description="Hang up calls lasting longer; agents may lower")
+    default_max_call_secs: int = Field(default=3600, ge=10, description="Hang up longer calls; agents may lower it")
     session_finish_grace_secs: float = Field(
         default=30.0, ge=0, description="After a call ends, how long the conversation has to file its session"
     )
