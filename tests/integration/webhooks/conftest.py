@@ -233,3 +233,33 @@ class Server:
                 await asyncio.wait_for(asyncio.to_thread(self.proc.wait), 15)
             except TimeoutError:
                 self.kill()
+
+
+def only_on(*backends: str):
+    """Run a (slow) test on the named database backends only; the other parametrizations are deselected."""
+
+    def mark(fn):  # noqa: ANN001, ANN202
+        fn._webhook_backends = backends  # noqa: SLF001
+        return fn
+
+    return mark
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001
+    keep, drop = [], []
+    for item in items:
+        backends = getattr(getattr(item, "function", None), "_webhook_backends", None)
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("database")
+        (drop if backends and param not in backends else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def worker_paused(ctx: Context, monkeypatch):
+    """Stop this test process's own webhook worker so only the server processes under test deliver, and
+    slow its dialer's pacing to a crawl so it does not spend the test dialing the sandbox calls we create."""
+    monkeypatch.setattr(ctx.settings, "webhook_worker_enabled", False)
+    monkeypatch.setattr(ctx.settings, "dialer_cps", 0.001, raising=False)
+    return ctx
