@@ -30,6 +30,7 @@ from pipecat.frames.frames import (
     FunctionCallResultProperties,
     TranscriptionFrame,
     TTSSpeakFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
@@ -93,9 +94,12 @@ class FirstUtteranceGate(FrameProcessor):
         self.mode = mode  # "machine" | "classify" | "open"
         self._on_greeting_end = on_greeting_end
         self._on_first = on_first
+        self.heard_speech = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self.heard_speech = True
         if isinstance(frame, VADUserStoppedSpeakingFrame) and self.mode == "machine":
             self._on_greeting_end()
         if isinstance(frame, TranscriptionFrame) and self.mode != "open":
@@ -260,7 +264,7 @@ class LiveCall:
             await self._leave_voicemail()
         elif self._gate.mode == "classify":
             await asyncio.sleep(voicemail.HUMAN_SILENCE_SECS)
-            if self._gate.mode == "classify":  # nobody spoke: treat as a person
+            if self._gate.mode == "classify" and not self._gate.heard_speech:  # nobody spoke: a person, waiting
                 self._gate.mode = "open"
                 if self.plan.intro:
                     await self.say(self.plan.intro)

@@ -79,7 +79,8 @@ class Heard:
 class TwilioCallee:
     def __init__(self, url: str, lines: list[Line], *, call_sid: str | None = None,
                  custom: dict[str, str] | None = None, hang_up_after_lines: bool = False,
-                 stay_silent_secs: float = 60.0, record_timeline: bool = True) -> None:
+                 stay_silent_secs: float = 60.0, record_timeline: bool = True,
+                 speaks_first: bool = False) -> None:
         self.url = url
         self.lines = lines
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -88,6 +89,7 @@ class TwilioCallee:
         self.hang_up_after_lines = hang_up_after_lines
         self.stay_silent_secs = stay_silent_secs
         self.record_timeline = record_timeline
+        self.speaks_first = speaks_first  # an answering machine starts its greeting at once
         self.heard = Heard()
         self._bot_last_media = 0.0
         self._bot_turn_started: float | None = None
@@ -181,7 +183,7 @@ class TwilioCallee:
     async def _speak(self, ws, reader: asyncio.Task) -> None:  # noqa: ANN001
         self._t0 = time.monotonic()
         self._sent = 0
-        if not self.lines or self.lines[0].barge_in_after_ms is None:
+        if not self.speaks_first and (not self.lines or self.lines[0].barge_in_after_ms is None):
             # Let the bot's greeting play out (or time out if it has none).
             await self._silence_until(ws, reader, lambda: self._bot_quiet_for(0.6) or time.monotonic() - self._t0 > 8)
         for line in self.lines:

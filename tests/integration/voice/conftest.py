@@ -167,6 +167,6 @@ async def place_call(
     return PlacedCall(data["call_id"], data["session_id"], agent, headers)
 
 
-async def wait_finished(server: VoiceServer, session_id: str, timeout: float = 30) -> None:
+async def wait_finished(server: VoiceServer, session_id: str, timeout: float = 30) -> None:  # noqa: ASYNC109
     """Until the runtime has returned for this session (finalization included)."""
     await asyncio.wait_for(server.finished.setdefault(session_id, asyncio.Event()).wait(), timeout)
