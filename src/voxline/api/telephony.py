@@ -28,6 +28,7 @@ router = APIRouter(prefix="/telephony", include_in_schema=False)
 
 # Media sessions this process holds: a second websocket for the same session is refused.
 _LIVE_MEDIA: set[str] = set()
+RUNTIME_WRAP_UP_SECS = 120.0
 
 
 async def _carrier_request(ctx: Context, request: Request) -> tuple[CarrierRequest, dict[str, str]]:
@@ -96,14 +97,28 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
     OWNED.hold(call.id)
     runtime = _runtime(websocket, ctx)
     max_secs = await edge.max_call_secs(ctx, call)
+    conversation = asyncio.create_task(runtime.run(channel))
+    ended = asyncio.create_task(edge.wait_until_ended(ctx, call.id))
     try:
-        await asyncio.wait_for(runtime.run(channel), timeout=max_secs)
-    except TimeoutError:
-        log.info("call %s reached its maximum duration (%s s); hanging up", call.id, max_secs)
-        await CallControl(ctx, call.id).hang_up()
-    except Exception:
-        log.exception("the conversation of call %s failed", call.id)
+        done, _ = await asyncio.wait({conversation, ended}, timeout=max_secs, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            log.info("call %s reached its maximum duration (%s s); hanging up", call.id, max_secs)
+            await CallControl(ctx, call.id).hang_up()
+        elif conversation not in done:
+            # The call is over but the carrier keeps its stream open (Exotel does): close it ourselves.
+            log.info("call %s ended while its media stream was still open; closing it", call.id)
+        if conversation not in done:
+            with contextlib.suppress(Exception):
+                await websocket.close()
+        # The conversation files its session after the audio stops: give it time, never forever.
+        await asyncio.wait({conversation}, timeout=RUNTIME_WRAP_UP_SECS)
+        if conversation.done() and not conversation.cancelled() and conversation.exception() is not None:
+            log.error("the conversation of call %s failed", call.id, exc_info=conversation.exception())
     finally:
+        for task in (conversation, ended):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         _LIVE_MEDIA.discard(call.session_id)
         if websocket.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):

@@ -8,6 +8,7 @@ also sign it with the account's auth token. A request failing either changes not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Mapping
@@ -147,6 +148,21 @@ async def max_call_secs(ctx: Context, call: Call) -> float:
     if agent is not None and agent.max_call_duration_secs:
         limit = min(limit, agent.max_call_duration_secs)
     return float(limit)
+
+
+async def wait_until_ended(ctx: Context, call_id: str, poll_secs: float = 5.0) -> None:
+    """Return once the call is over: at once when this process ended it, else by polling now and then."""
+    event = lifecycle.ended_event(call_id)
+    try:
+        while True:
+            async with ctx.db.transaction() as s:
+                call = await dq.get_call(s, call_id)
+            if call is None or CallStatus(call.status) in TERMINAL_STATUSES:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), poll_secs)
+    finally:
+        lifecycle.forget_ended(call_id)
 
 
 async def settle_after_media(ctx: Context, call_id: str, wait_secs: float) -> None:

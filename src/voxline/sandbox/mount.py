@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from voxline.sandbox.emulator import Emulator
+from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator
 from voxline.sandbox.twilio import TwilioEmulator
 
 SANDBOX_PREFIX = "/sandbox"
-EMULATORS: dict[str, type[Emulator]] = {"twilio": TwilioEmulator}
+EMULATORS: dict[str, type[Emulator]] = {"twilio": TwilioEmulator, "plivo": PlivoEmulator, "vobiz": VobizEmulator}
 
 
 @dataclass

@@ -1,12 +1,37 @@
-"""Plivo: auth id + auth token, and the voice-enabled number calls come from."""
+"""Plivo: auth id + auth token, the Call REST API, <Stream bidirectional> answer XML, Plivo's audio
+stream events, and callbacks signed with X-Plivo-Signature-V3 (checked by the `plivo` package's own
+`validate_v3_signature`). Vobiz speaks the same protocol on its own host: see vobiz.py.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+from xml.sax.saxutils import escape, quoteattr
 
+import httpx
 from pydantic import AliasChoices, Field
 
+from voxline.core.call_status import AnsweredBy, CallStatus
 from voxline.telephony.base import E164, CarrierCredentials
+from voxline.telephony.carrier import (
+    CallUrls,
+    CarrierError,
+    CarrierRequest,
+    DialRequest,
+    MediaHandshake,
+    StatusUpdate,
+    error_detail,
+    raise_for_carrier,
+    send,
+)
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+    from voxline.settings import Settings
 
 PROVIDER = "plivo"
 
@@ -26,3 +51,196 @@ class Credentials(CarrierCredentials):
     ]
     auth_token: Annotated[str, Field(pattern=r"^\S{40}$", description="Auth token, 40 chars")]
     from_number: E164
+
+
+STATUS_MAP: dict[str, CallStatus] = {
+    "ringing": CallStatus.RINGING,
+    "in-progress": CallStatus.IN_PROGRESS,
+    "completed": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "failed": CallStatus.FAILED,
+    "timeout": CallStatus.NO_ANSWER,
+    "no-answer": CallStatus.NO_ANSWER,
+    "cancel": CallStatus.CANCELED,
+}
+
+# Hang-up causes Plivo reports under one status: name them so busy and declined can be told apart.
+CAUSE_MEANING = {
+    "USER_BUSY": "the line was busy",
+    "CALL_REJECTED": "the callee declined the call",
+    "NO_ANSWER": "the callee did not answer",
+    "NO_USER_RESPONSE": "the callee's phone did not respond",
+    "UNALLOCATED_NUMBER": "the number does not exist",
+    "NORMAL_TEMPORARY_FAILURE": "the carrier's network failed temporarily",
+}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class PlivoLike:
+    """Plivo's protocol, parameterised by who speaks it (Plivo itself, or Vobiz on its own host)."""
+
+    provider: str
+    brand: str
+    base_setting: str
+    signature_headers: tuple[str, str]  # (signature, nonce) header names, lower case
+    signature_required: bool
+    default_cps: float = 2.0
+    wire_sample_rate: int = 8000
+    answer_media_type: str = "application/xml"
+
+    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
+        return str(getattr(settings, self.base_setting)).rstrip("/")
+
+    def _account(self, base: str, creds: Mapping[str, Any]) -> str:
+        return f"{base}/v1/Account/{creds['auth_id']}"
+
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+        body: dict[str, Any] = {
+            "from": req.from_number.lstrip("+"),
+            "to": req.to_number.lstrip("+"),
+            "answer_url": req.urls.answer,
+            "answer_method": "POST",
+            "ring_url": req.urls.status,
+            "ring_method": "POST",
+            "hangup_url": req.urls.status,
+            "hangup_method": "POST",
+            "ring_timeout": req.ring_timeout_secs,
+            "time_limit": req.max_duration_secs,
+        }
+        if req.machine_detection:
+            body |= {
+                "machine_detection": "true",
+                "machine_detection_url": req.urls.amd,
+                "machine_detection_method": "POST",
+            }
+        auth = (creds["auth_id"], creds["auth_token"])
+        resp = await send(http, self.brand, "POST", f"{self._account(base, creds)}/Call/", json=body, auth=auth)
+        raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
+        uuid = _json(resp).get("request_uuid")
+        if isinstance(uuid, list):
+            uuid = uuid[0] if uuid else None
+        if not uuid:
+            raise CarrierError(f"{self.brand} accepted the call but returned no request_uuid")
+        return str(uuid)
+
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+        auth = (creds["auth_id"], creds["auth_token"])
+        account = self._account(base, creds)
+        # A live call is hung up by its CallUUID; one still being set up is cancelled by its request_uuid.
+        for kind in ("Call", "Request"):
+            resp = await send(http, self.brand, "DELETE", f"{account}/{kind}/{carrier_call_id}/", auth=auth)
+            if resp.status_code != 404:
+                raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
+                return
+        # Neither knows it: the call has already ended, which is what we wanted.
+
+    async def fetch_status(
+        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+    ) -> StatusUpdate | None:
+        auth = (creds["auth_id"], creds["auth_token"])
+        url = f"{self._account(base, creds)}/Call/{carrier_call_id}/"
+        live = await send(http, self.brand, "GET", url, params={"status": "live"}, auth=auth)
+        if live.status_code == 200:
+            state = str(_json(live).get("call_status", "in-progress"))
+            return StatusUpdate(STATUS_MAP.get(state, CallStatus.IN_PROGRESS), carrier_call_id=carrier_call_id)
+        if live.status_code != 404:
+            raise_for_carrier(live, self.brand, error_detail(live, "error"))
+        record = await send(http, self.brand, "GET", url, auth=auth)
+        if record.status_code == 404:
+            return None
+        raise_for_carrier(record, self.brand, error_detail(record, "error"))
+        body = _json(record)
+        status = STATUS_MAP.get(str(body.get("call_status") or body.get("call_state") or "").lower())
+        return StatusUpdate(status, carrier_call_id=carrier_call_id, duration_seconds=_int(body.get("call_duration")))
+
+    def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
+        stream_url = f"{urls.media}?token={urls.token}"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><Response>'
+            '<Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000" '
+            f"extraHeaders={quoteattr('call_id=' + call_id)}>{escape(stream_url)}</Stream>"
+            "</Response>"
+        )
+
+    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+        from plivo.utils.signature_v3 import validate_v3_signature
+
+        sig_name, nonce_name = self.signature_headers
+        signature = request.headers.get(sig_name) or request.headers.get("x-plivo-signature-v3")
+        nonce = request.headers.get(nonce_name) or request.headers.get("x-plivo-signature-v3-nonce")
+        if not signature or not nonce:
+            return not self.signature_required  # the call's token alone guards carriers that may not sign
+        params = dict(request.params) if request.method == "POST" else {}
+        try:
+            ok = validate_v3_signature(request.method, request.url, nonce, creds["auth_token"], signature, params)
+            return bool(ok)
+        except Exception:  # a malformed header is a forgery, not a server error
+            return False
+
+    def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
+        answered_by = None
+        if "Machine" in params:
+            answered_by = AnsweredBy.MACHINE if params["Machine"].lower() == "true" else AnsweredBy.HUMAN
+        raw = (params.get("CallStatus") or "").lower()
+        status = STATUS_MAP.get(raw) if raw else None
+        error = None
+        if status in (CallStatus.FAILED, CallStatus.BUSY, CallStatus.NO_ANSWER):
+            cause = params.get("HangupCause", "")
+            words = CAUSE_MEANING.get(cause) or params.get("HangupCauseName") or ""
+            error = f"{self.brand} reported {raw}" + (f": {words} ({cause})" if cause else "")
+        return StatusUpdate(
+            status=status,
+            carrier_call_id=params.get("CallUUID") or None,
+            answered_by=answered_by,
+            duration_seconds=_int(params.get("Duration")),
+            error_message=error,
+        )
+
+    def serializer(self, stream_id: str, call_id: str | None) -> Any:
+        from pipecat.serializers.plivo import PlivoFrameSerializer
+
+        return PlivoFrameSerializer(
+            stream_id=stream_id, call_id=call_id, params=PlivoFrameSerializer.InputParams(auto_hang_up=False)
+        )
+
+    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
+        start: dict[str, Any] = {}
+        for _ in range(5):
+            message = json.loads(await websocket.receive_text())
+            if message.get("event") == "start":
+                start = message.get("start") or {}
+                break
+        stream_id = start.get("streamId")
+        if not stream_id:
+            raise CarrierError(f"{self.brand} audio stream sent no start event")
+        return MediaHandshake(
+            serializer=self.serializer(stream_id, start.get("callId")),
+            stream_id=stream_id,
+            carrier_call_id=start.get("callId"),
+            params={},
+            extra={"media_format": start.get("mediaFormat")},
+        )
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+CARRIER = PlivoLike(
+    provider=PROVIDER,
+    brand="Plivo",
+    base_setting="plivo_api_base",
+    signature_headers=("x-plivo-signature-v3", "x-plivo-signature-v3-nonce"),
+    signature_required=True,
+)

@@ -30,6 +30,8 @@ CREDS: dict[str, dict[str, Any]] = {
         "auth_token": "fedcba9876543210" * 2,
         "from_number": "+14155551234",
     },
+    "plivo": {"auth_id": "MAXXXXXXXXXXXXXXXXX1", "auth_token": "p" * 40, "from_number": "+912231234567"},
+    "vobiz": {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token-1234", "from_number": "+912231234568"},
 }
 CALLEE = "+919876543210"
 
@@ -125,8 +127,12 @@ async def make_caller(live: LiveServer, provider: str, *, concurrency: int = 20,
 
 
 async def start(live: LiveServer, caller: Caller, to: str = CALLEE) -> dict:
-    body = {"agent_id": caller.agent["id"], "to_number": to, "provider": caller.provider,
-            "variables": {"callee_name": "Asha"}}
+    body = {
+        "agent_id": caller.agent["id"],
+        "to_number": to,
+        "provider": caller.provider,
+        "variables": {"callee_name": "Asha"},
+    }
     r = await live.api.post("/calls/start", json=body, headers=caller.tenant.headers)
     assert r.status_code == 200, r.text
     return r.json()["data"]

@@ -1,0 +1,251 @@
+"""Plivo, emulated (and Vobiz, which speaks Plivo's protocol on its own host): the Call REST API (basic
+auth, JSON body, Plivo's error JSON, request_uuid), ring/answer/hangup/machine-detection callbacks
+signed with Plivo's V3 signature (computed by the `plivo` package), <Stream bidirectional> XML, and
+Plivo's audio stream events (mu-law 8 kHz; playAudio, clearAudio and checkpoint understood)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
+
+from voxline.sandbox.audio import ulaw_decode, ulaw_encode
+from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, b64
+from voxline.sandbox.twilio import basic_auth
+
+STATUS = {
+    "initiated": "queued",
+    "ringing": "ringing",
+    "answered": "in-progress",
+    "completed": "completed",
+    "busy": "busy",
+    "declined": "busy",
+    "no_answer": "no-answer",
+    "failed": "failed",
+    "canceled": "cancel",
+}
+CAUSE = {
+    "completed": ("NORMAL_CLEARING", "Normal Hangup"),
+    "busy": ("USER_BUSY", "Busy Line"),
+    "declined": ("CALL_REJECTED", "Rejected"),
+    "no_answer": ("NO_ANSWER", "No Answer"),
+    "failed": ("UNALLOCATED_NUMBER", "Invalid Destination Address"),
+    "canceled": ("ORIGINATOR_CANCEL", "Cancelled"),
+}
+FINAL = tuple(CAUSE)
+
+
+def plivo_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"api_id": str(uuid.uuid4()), "error": message}, status_code=status)
+
+
+class PlivoWire(MediaWire):
+    def opening(self, call: EmuCall, stream_id: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "event": "start",
+                "sequenceNumber": 0,
+                "start": {
+                    "callId": call.id,
+                    "streamId": stream_id,
+                    "accountId": call.account,
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+                },
+                "extra_headers": params.get("extra_headers", ""),
+            }
+        ]
+
+    def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]:
+        media = {"track": "inbound", "timestamp": str(seq * 20), "chunk": seq + 1, "payload": b64(ulaw_encode(pcm))}
+        return {"event": "media", "sequenceNumber": seq + 1, "streamId": stream_id, "media": media}
+
+    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
+        return {"event": "stop", "streamId": stream_id, "callId": call.id}
+
+    def incoming(self, message: dict[str, Any]) -> bytes | None:
+        if message.get("event") != "playAudio":
+            return None
+        media = message.get("media") or {}
+        payload = base64.b64decode(media.get("payload") or "")
+        if "l16" in str(media.get("contentType", "")).lower():
+            return payload
+        return ulaw_decode(payload)
+
+    def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        if message.get("event") == "checkpoint":
+            return {"event": "playedStream", "streamId": stream_id, "name": message.get("name")}
+        return None
+
+
+class PlivoEmulator(Emulator):
+    provider = "plivo"
+    account_pattern = r"^(MA|SA)[A-Z0-9]{18}$"
+    signature_headers = ("X-Plivo-Signature-V3", "X-Plivo-Signature-V3-Nonce")
+    wire = PlivoWire()
+
+    def __init__(self, public_base_url: str) -> None:
+        self.by_request: dict[str, EmuCall] = {}
+        super().__init__(public_base_url)
+
+    def new_call_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def routes(self) -> None:
+        app = self.app
+
+        def authorized(request: Request, auth_id: str) -> bool:
+            user, token = basic_auth(request)
+            return user == auth_id and bool(re.match(self.account_pattern, auth_id)) and self.authenticate(user, token)
+
+        @app.post("/v1/Account/{auth_id}/Call/")
+        async def create(auth_id: str, request: Request) -> Response:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            self.record("POST", request.url.path, body if isinstance(body, dict) else {})
+            if not authorized(request, auth_id):
+                return plivo_error(401, "Authentication credentials invalid.")
+            if not isinstance(body, dict):
+                return plivo_error(400, "invalid JSON body")
+            for required in ("from", "to", "answer_url"):
+                if not body.get(required):
+                    return plivo_error(400, f"{required} parameter is required")
+            if not re.match(r"^\+?[1-9]\d{6,14}$", str(body["to"])):
+                return plivo_error(400, f"invalid to number {body['to']}")
+            to = "+" + str(body["to"]).lstrip("+")
+            call = EmuCall(self.new_call_id(), auth_id, to, str(body["from"]), body, self.script_for(to))
+            request_uuid = str(uuid.uuid4())
+            call.params["_request_uuid"] = request_uuid
+            self.by_request[request_uuid] = call
+            self.start(call)
+            return JSONResponse(
+                {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": request_uuid}, status_code=201
+            )
+
+        @app.get("/v1/Account/{auth_id}/Call/{call_uuid}/")
+        async def get(auth_id: str, call_uuid: str, request: Request) -> Response:
+            if not authorized(request, auth_id):
+                return plivo_error(401, "Authentication credentials invalid.")
+            call = self.calls.get(call_uuid) or self.by_request.get(call_uuid)
+            if call is None:
+                return plivo_error(404, "Call not found")
+            if request.query_params.get("status") == "live":
+                if call.ended_at is not None:
+                    return plivo_error(404, "Call not found")
+                return JSONResponse({"call_uuid": call.id, "call_status": STATUS.get(call.status, call.status)})
+            if call.ended_at is None:
+                return plivo_error(404, "Call not found")
+            cause = CAUSE.get(call.status, ("NORMAL_CLEARING", "Normal Hangup"))
+            return JSONResponse(
+                {
+                    "call_uuid": call.id,
+                    "call_status": STATUS.get(call.status, call.status),
+                    "call_duration": call.duration,
+                    "hangup_cause_code": cause[0],
+                    "hangup_cause_name": cause[1],
+                }
+            )
+
+        @app.delete("/v1/Account/{auth_id}/Call/{call_uuid}/")
+        async def hang_up(auth_id: str, call_uuid: str, request: Request) -> Response:
+            self.record("DELETE", request.url.path, {})
+            if not authorized(request, auth_id):
+                return plivo_error(401, "Authentication credentials invalid.")
+            call = self.calls.get(call_uuid)
+            if call is None or call.ended_at is not None:
+                return plivo_error(404, "Call not found")
+            self.hang_up(call)
+            return Response(status_code=204)
+
+        @app.delete("/v1/Account/{auth_id}/Request/{request_uuid}/")
+        async def cancel(auth_id: str, request_uuid: str, request: Request) -> Response:
+            self.record("DELETE", request.url.path, {})
+            if not authorized(request, auth_id):
+                return plivo_error(401, "Authentication credentials invalid.")
+            call = self.by_request.get(request_uuid)
+            if call is None or call.ended_at is not None:
+                return plivo_error(404, "Request not found")
+            self.hang_up(call)
+            return Response(status_code=204)
+
+    def ring_timeout(self, call: EmuCall) -> float:
+        return float(call.params.get("ring_timeout") or 60)
+
+    def max_duration(self, call: EmuCall) -> float:
+        return float(call.params.get("time_limit") or 14400)
+
+    def _base(self, call: EmuCall) -> dict[str, str]:
+        return {
+            "CallUUID": call.id,
+            "RequestUUID": str(call.params.get("_request_uuid", "")),
+            "From": call.from_,
+            "To": call.to.lstrip("+"),
+            "Direction": "outbound",
+            "Event": "StartApp",
+        }
+
+    async def signed_post(self, call: EmuCall, url: str, params: dict[str, str]) -> Any:
+        nonce = str(secrets.randbelow(10**20))
+        signature = get_signature_v3(self.accounts[call.account], construct_post_url(url, dict(params)).decode(), nonce)
+        sig_header, nonce_header = self.signature_headers
+        sig = signature.decode() if isinstance(signature, bytes) else signature
+        return await self.post(url, params, {sig_header: sig, nonce_header: nonce})
+
+    async def notify(self, call: EmuCall, event: str) -> None:
+        if event == "ringing" and call.params.get("ring_url"):
+            await self.signed_post(call, call.params["ring_url"], {**self._base(call), "CallStatus": "ringing"})
+        elif event in FINAL and call.params.get("hangup_url"):
+            cause, name = CAUSE[event]
+            params = {
+                **self._base(call),
+                "Event": "Hangup",
+                "CallStatus": STATUS[event],
+                "HangupCause": cause,
+                "HangupCauseName": name,
+                "HangupSource": "Callee" if event != "canceled" else "API Request",
+                "Duration": str(call.duration),
+                "BillDuration": str(call.duration),
+                "EndTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            }
+            await self.signed_post(call, call.params["hangup_url"], params)
+
+    async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:
+        call.answer_fetches += 1
+        params = {**self._base(call), "CallStatus": "in-progress"}
+        resp = await self.signed_post(call, call.params["answer_url"], params)
+        if resp is None or resp.status_code != 200:
+            call.error = "answer_url failed"
+            return None
+        try:
+            root = ET.fromstring(resp.text)
+        except ET.ParseError:
+            call.error = "answer XML does not parse"
+            return None
+        stream = root.find("Stream")
+        if stream is None or not (stream.text or "").strip() or stream.get("bidirectional") != "true":
+            call.error = "no bidirectional <Stream> in the answer XML"
+            return None
+        return stream.text.strip(), {"extra_headers": stream.get("extraHeaders", "")}
+
+    async def amd_verdict(self, call: EmuCall) -> None:
+        url = call.params.get("machine_detection_url")
+        if str(call.params.get("machine_detection", "")).lower() not in ("true", "hangup") or not url:
+            return
+        machine = "true" if call.answered_by == "machine" else "false"
+        await self.signed_post(call, url, {**self._base(call), "Machine": machine})
+
+
+class VobizEmulator(PlivoEmulator):
+    provider = "vobiz"
+    account_pattern = r"^MA_[A-Za-z0-9]{4,64}$"
+    signature_headers = ("X-Vobiz-Signature-V3", "X-Vobiz-Signature-V3-Nonce")

@@ -1,0 +1,101 @@
+"""Plivo and Vobiz end to end over loopback: REST create (JSON, basic auth) → answer XML with
+<Stream bidirectional> → Plivo stream events both ways → V3-signed ring/hangup/machine callbacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.telephony import scenarios
+from tests.integration.telephony.conftest import CREDS, LiveServer, make_caller, start, wait_status
+from voxline.sandbox.emulator import Received, Script
+
+PROVIDERS = ["plivo", "vobiz"]
+
+
+def to_of(r: Received) -> str | None:
+    return r.params.get("to")
+
+
+def status_url_of(r: Received) -> str:
+    return r.params.get("hangup_url", "")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveServer, provider: str) -> None:
+    out = await scenarios.answered_call_streams_audio_both_ways(live, provider, "+919822200001", to_of)
+    body = out["request"].params
+    assert body["from"] == CREDS[provider]["from_number"].lstrip("+")
+    assert body["answer_url"].startswith(f"{live.base_url}/telephony/{provider}/answer/{out['call']['call_id']}?token=")
+    assert body["hangup_url"].startswith(f"{live.base_url}/telephony/{provider}/status/")
+    assert body["answer_method"] == "POST" and "machine_detection" not in body
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_busy_and_declined_are_told_apart(live: LiveServer, provider: str) -> None:
+    await scenarios.unanswered_outcome(live, provider, "+919822200486", "busy", reason="the line was busy (USER_BUSY)")
+    await scenarios.unanswered_outcome(
+        live, provider, "+919822200603", "busy", reason="the callee declined the call (CALL_REJECTED)"
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_no_answer_and_failed(live: LiveServer, provider: str) -> None:
+    await scenarios.unanswered_outcome(live, provider, "+919822200408", "no_answer")
+    await scenarios.unanswered_outcome(live, provider, "+919822200500", "failed", reason="does not exist")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_machine_answer_is_voicemail_when_detection_is_on(live: LiveServer, provider: str) -> None:
+    from voxline.store import partners as partner_store
+
+    caller = await make_caller(live, provider, voicemail_detection_enabled=True)
+    async with live.ctx.db.transaction() as s:
+        (await partner_store.get_partner(s, caller.tenant.partner_id)).voicemail_detection_enabled = True
+    to = "+919822210666"
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("completed",))
+    assert call["disposition"] == "voicemail" and call["answered_by"] == "machine"
+    body = scenarios.creates_to(live.sandbox[provider], to, to_of)[0].params
+    assert body["machine_detection"] == "true" and "/amd/" in body["machine_detection_url"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_forged_callbacks_get_403_and_change_nothing(live: LiveServer, provider: str) -> None:
+    forged = {"CallUUID": "x", "CallStatus": "completed", "Duration": "1"}
+    header = "X-Plivo-Signature-V3" if provider == "plivo" else "X-Vobiz-Signature-V3"
+    # A signature that is present but wrong is refused whatever the token.
+    bad_sig = {header: "AAAA", header + "-Nonce": "123"}
+    to = {"plivo": "+919822220001", "vobiz": "+919822230001"}[provider]
+    await scenarios.forged_callbacks_are_refused(live, provider, to, status_url_of, forged)
+    # And with the right token but a bad signature:
+    caller = await make_caller(live, provider)
+    emu = live.sandbox[provider]
+    to = "+919822240001" if provider == "plivo" else "+919822250001"
+    emu.scripts[to] = Script("human", talk_secs=None)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    url = status_url_of(scenarios.creates_to(emu, to, to_of)[0])
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        r = await http.post(url, data=forged, headers=bad_sig)
+    assert r.status_code == 403
+    from tests.integration.telephony.conftest import get_call
+
+    assert (await get_call(live, caller, started["call_id"]))["status"] == "in_progress"
+    next(c for c in emu.calls.values() if c.to == to).hangup.set()
+    await wait_status(live, caller, started["call_id"], ("completed",))
+
+
+async def test_a_second_answer_request_and_second_stream_are_harmless(live: LiveServer) -> None:
+    """Field failure: Plivo asks for the answer URL twice and opens a second websocket."""
+    caller = await make_caller(live, "plivo")
+    to = "+919822260001"
+    emu = live.sandbox["plivo"]
+    emu.scripts[to] = Script("human", talk_secs=1.0, answer_twice=True)
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("completed",))
+    assert call["disposition"] == "completed"
+    emucall = next(c for c in emu.calls.values() if c.to == to)
+    assert emucall.answer_fetches == 2 and emucall.streams_opened == 2
+    assert len(scenarios.creates_to(emu, to, to_of)) == 1
