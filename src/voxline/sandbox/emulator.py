@@ -75,6 +75,8 @@ class EmuCall:
     streams_opened: int = 0
     answer_fetches: int = 0
     error: str | None = None
+    stream_closed_at: float | None = None
+    wire_errors: list[str] = field(default_factory=list)  # what our server sent that the carrier would reject
 
     @property
     def duration(self) -> int:
@@ -137,6 +139,7 @@ def b64(data: bytes) -> str:
 class Emulator:
     provider = ""
     call_id_prefix = ""
+    closes_stream = True  # False: when the call ends the stream stays open until the server closes it
 
     def __init__(self, public_base_url: str) -> None:
         self.public_base_url = public_base_url.rstrip("/")
@@ -310,15 +313,27 @@ class Emulator:
                 for task in (talk, listen, hangup):
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-                if listen not in done:  # the callee (or the REST hang-up) ended it: stop the stream
+                if listen not in done and not self.closes_stream and not duplicate:
+                    # Field failure some carriers show: the call ends, the stream stays open until we close it.
+                    await self._end(call, "canceled" if hangup in done and call.answered_at is None else "completed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._drain(ws), self.max_duration(call))
+                elif listen not in done:  # the callee (or the REST hang-up) ended it: stop the stream
                     with contextlib.suppress(ConnectionClosed):
                         await ws.send(json.dumps(wire.stop(call, stream_id)))
+            if not duplicate:
+                call.stream_closed_at = time.time()
         except (OSError, ConnectionClosed, TimeoutError) as exc:
             if not duplicate:
                 log.info("%s emulator: media stream of %s ended: %s", self.provider, call.id, exc)
         except Exception as exc:  # e.g. the server refused the websocket handshake
             if not duplicate:
                 log.info("%s emulator: media stream of %s refused: %s", self.provider, call.id, exc)
+
+    async def _drain(self, ws: Any) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
 
     async def _talk(self, call: EmuCall, ws: Any, stream_id: str) -> None:
         chunks = frames(tone(call.script.hz, 1.0))

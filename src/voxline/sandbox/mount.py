@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from voxline.sandbox.emulator import Emulator
+from voxline.sandbox.exotel import ExotelEmulator
 from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator
 from voxline.sandbox.twilio import TwilioEmulator
 
 SANDBOX_PREFIX = "/sandbox"
-EMULATORS: dict[str, type[Emulator]] = {"twilio": TwilioEmulator, "plivo": PlivoEmulator, "vobiz": VobizEmulator}
+EMULATORS: dict[str, type[Emulator]] = {
+    "twilio": TwilioEmulator,
+    "plivo": PlivoEmulator,
+    "vobiz": VobizEmulator,
+    "exotel": ExotelEmulator,
+}
 
 
 @dataclass

@@ -32,6 +32,14 @@ CREDS: dict[str, dict[str, Any]] = {
     },
     "plivo": {"auth_id": "MAXXXXXXXXXXXXXXXXX1", "auth_token": "p" * 40, "from_number": "+912231234567"},
     "vobiz": {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token-1234", "from_number": "+912231234568"},
+    "exotel": {
+        "account_sid": "voxlinetest1",
+        "api_key": "exo-key-123",
+        "api_token": "exo-token-456",
+        "subdomain": "api.in.exotel.com",
+        "caller_id": "+918047112233",
+        "applet_id": "424242",
+    },
 }
 CALLEE = "+919876543210"
 
