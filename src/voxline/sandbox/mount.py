@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from voxline.sandbox.emulator import Emulator
 from voxline.sandbox.exotel import ExotelEmulator
+from voxline.sandbox.mcube import MCubeEmulator
 from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator
 from voxline.sandbox.twilio import TwilioEmulator
 
@@ -17,6 +18,7 @@ EMULATORS: dict[str, type[Emulator]] = {
     "plivo": PlivoEmulator,
     "vobiz": VobizEmulator,
     "exotel": ExotelEmulator,
+    "mcube": MCubeEmulator,
 }
 
 

@@ -40,6 +40,11 @@ CREDS: dict[str, dict[str, Any]] = {
         "caller_id": "+918047112233",
         "applet_id": "424242",
     },
+    "mcube": {
+        # header {"alg":"HS256","typ":"JWT"} . payload {"sub":"voxline-test"} . signature
+        "jwt_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ2b3hsaW5lLXRlc3QifQ.c2lnbmF0dXJl",
+        "exe_number": "08047112244",
+    },
 }
 CALLEE = "+919876543210"
 
