@@ -1,4 +1,4 @@
-"""`voxline serve | migrate | partner … | key …`: run the server and manage accounts from a shell."""
+"""`voxline serve | demo | migrate | partner … | key …`: run the server and manage accounts from a shell."""
 
 from __future__ import annotations
 
@@ -84,6 +84,24 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+@app.command()
+def demo(
+    provider: Annotated[str, typer.Option(help="Emulated carrier: twilio, plivo or vobiz")] = "twilio",
+    llm_base_url: Annotated[
+        str | None, typer.Option(help="A real OpenAI-compatible model instead of the scripted brain")
+    ] = None,
+    llm_api_key: Annotated[
+        str | None, typer.Option(help="Key for --llm-base-url", envvar="VOXLINE_LLM_API_KEY")
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="Model name for --llm-base-url")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the temporary data dir (database, recording)")] = False,
+) -> None:
+    """Run one whole sandbox call on this machine (no network, no accounts) and show it as it happens."""
+    from voxline.voice import demo as demo_run
+
+    raise typer.Exit(demo_run.main(provider, llm_base_url, llm_api_key, llm_model, keep))
 
 
 def _limits(

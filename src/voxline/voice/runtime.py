@@ -61,7 +61,8 @@ log = logging.getLogger("voxline.voice")
 
 PIPELINE_IN_RATE = 16000  # what the STT engines want; the serializer resamples from the wire's 8 kHz
 WIRE_OUT_RATE = 8000
-SPOKEN_WAIT_SECS = 20.0  # longest we wait for an announcement to finish before acting anyway
+SPOKEN_WAIT_SECS = 20.0
+FAREWELL_LEAD_SECS = 3.0  # longest we wait for an announcement to finish before acting anyway
 
 
 @dataclass
@@ -319,7 +320,9 @@ class LiveCall:
             await asyncio.sleep(cap - MAX_DURATION_WARNING_SECS)
             if not self._ending:
                 await self.say(TIME_WARNING)
-        await asyncio.sleep(max(0.0, cap - (time.monotonic() - start)))
+        # The farewell starts a little before the cap so that it has been said when the cap arrives.
+        lead = min(FAREWELL_LEAD_SECS, cap * 0.1)
+        await asyncio.sleep(max(0.0, cap - lead - (time.monotonic() - start)))
         await self.end("max_duration", self.plan.end_call_message)
         # The farewell gets a short grace; past it the pipeline is cut, whatever it is doing.
         await asyncio.sleep(self.settings.carrier_hangup_grace_secs)
@@ -384,7 +387,19 @@ class VoiceRuntime:
         plan = await load_plan(self.ctx, channel.session_id)
         if self.adjust_plan is not None:
             plan = self.adjust_plan(plan)
-        result = await LiveCall(self.ctx, plan, channel, self.engines, self.listeners).hold()
+        live = LiveCall(self.ctx, plan, channel, self.engines, self.listeners)
+        try:
+            result = await live.hold()
+        except asyncio.CancelledError:
+            # Cut from outside (the carrier edge's hard cap, a shutdown): still file what happened.
+            result = live.result
+            result.transcript.finish()
+            result.ended_at = datetime.now(UTC)
+            if result.reason == "callee_hangup" and not live._ending:
+                result.reason = "max_duration"
+            self.last_result = result
+            await asyncio.shield(finalize(self.ctx, plan, result, self.engines))
+            raise
         self.last_result = result
         await finalize(self.ctx, plan, result, self.engines)
 
