@@ -26,7 +26,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 
 DEMO_LINES = (
-    "Hi, yes, this is Sam. I would like to book an appointment for tomorrow.",
+    "Hi, this is Sam, and I would like to book an appointment for tomorrow.",
     "That sounds good. Thank you, goodbye.",
 )
 CALLEE_NUMBER = "+14155550100"
@@ -54,6 +54,8 @@ class DemoResult:
     call: dict[str, Any]
     webhook: dict[str, Any] | None
     heard_lines: list[str] = field(default_factory=list)
+    callee_heard: bytes = b""  # PCM16 8 kHz: what reached the callee's phone
+    wire_errors: list[str] = field(default_factory=list)  # anything we sent that the carrier would reject
     ok: bool = False
 
 
@@ -183,6 +185,10 @@ async def run_demo(
             say(f"\n[green]webhook received[/green], signature verified: {event['event']} "
                 f"for session {event['data']['session_id']}")
             result.call = (await api.get(f"/calls/{call_id}")).json()["data"]
+            for emu_call in emulator.calls.values():
+                if emu_call.to == CALLEE_NUMBER:
+                    result.callee_heard = bytes(emu_call.heard)
+                    result.wire_errors = list(emu_call.wire_errors)
         result.ok = result.call.get("status") == "completed" and result.webhook is not None
         return result
     finally:
