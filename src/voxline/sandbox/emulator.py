@@ -53,6 +53,7 @@ MAGIC_SUFFIXES: dict[str, Script] = {
     "0500": Script("failed"),
     "0666": Script("machine"),
     "0999": Script("human", talk_secs=None),  # stays on the line until we hang up
+    "0300": Script("human", talk_secs=0.3),  # a short call (load tests and benchmarks)
 }
 
 
@@ -148,10 +149,33 @@ class Emulator:
         self.received: list[Received] = []
         self.sent: list[Sent] = []
         self.scripts: dict[str, Script] = {}
+        # Fault injection for tests: HTTP statuses the next create-call requests answer, and a delay
+        # before answering (a carrier at its calls-per-second limit answers slowly or ambiguously).
+        self.create_failures: list[int] = []
+        self.create_delay_secs = 0.0
         self.app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: httpx.AsyncClient | None = None
         self.routes()
+
+        @self.app.get("/_sandbox/log")
+        async def sandbox_log() -> dict[str, Any]:
+            """What this emulator saw, for tests and demos that run the server in another process."""
+            return {
+                "received": [
+                    {"method": r.method, "path": r.path, "params": r.params, "at": r.at} for r in self.received
+                ],
+                "calls": [
+                    {
+                        "id": c.id,
+                        "to": c.to,
+                        "status": c.status,
+                        "streams": c.streams_opened,
+                        "heard_secs": len(c.heard) / 16000,
+                    }
+                    for c in self.calls.values()
+                ],
+            }
 
     # --- to be supplied by each carrier -------------------------------------------------------------
     def routes(self) -> None:
@@ -180,6 +204,11 @@ class Emulator:
             return False
         known = self.accounts.setdefault(account, secret)
         return secrets.compare_digest(known, secret)
+
+    async def injected_failure(self) -> int | None:
+        if self.create_delay_secs:
+            await asyncio.sleep(self.create_delay_secs)
+        return self.create_failures.pop(0) if self.create_failures else None
 
     def script_for(self, to_number: str) -> Script:
         if to_number in self.scripts:

@@ -117,6 +117,11 @@ class TwilioEmulator(Emulator):
             user, token = basic_auth(request)
             if user != account_sid or not self.authenticate(user, token):
                 return twilio_error(401, 20003, "Authenticate")
+            failure = await self.injected_failure()
+            if failure == 429:
+                return twilio_error(429, 20429, "Too Many Requests")
+            if failure:
+                return twilio_error(failure, 20500, "Internal Server Error")
             to, from_ = flat.get("To"), flat.get("From")
             if not to:
                 return twilio_error(400, 21201, "No 'To' number is specified")

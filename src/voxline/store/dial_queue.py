@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.core.timefmt import utcnow
 from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConnection
 
 QUEUED, DIALING, LIVE, DONE, FAILED, CANCELED = "queued", "dialing", "live", "done", "failed", "canceled"
@@ -72,6 +73,11 @@ async def claim_next(
             continue
         call = await s.get(Call, job.call_id)
         if call is None:
+            continue
+        # The clock read with the locks held: a time taken before waiting for them would let two
+        # processes' dials land closer together than the pacing allows.
+        now = max(now, utcnow())
+        if conn.next_dial_at is not None and conn.next_dial_at > now:
             continue
         start = max(now, conn.next_dial_at) if conn.next_dial_at else now
         conn.next_dial_at = start + timedelta(seconds=1.0 / max(cps_for(conn), 1e-6))

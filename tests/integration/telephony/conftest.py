@@ -18,11 +18,12 @@ import httpx
 import pytest_asyncio
 import uvicorn
 
-from tests.conftest import Tenant, create_agent
+from tests.conftest import PG_URL, Database, Tenant, _drop_schema, create_agent
 from voxline.app import create_app
 from voxline.context import Context
 from voxline.core import keys
 from voxline.sandbox.mount import Sandbox
+from voxline.store.migrate import upgrade
 
 CREDS: dict[str, dict[str, Any]] = {
     "twilio": {
@@ -179,3 +180,28 @@ async def wait_session_done(live: LiveServer, caller: Caller, call_id: str, wait
         if time.monotonic() > deadline:
             raise AssertionError(f"session of {call_id} was never filed: {call['session']}")
         await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture
+async def fresh_database(database, tmp_path) -> AsyncIterator[Database]:  # noqa: ANN001
+    """An empty database of the session's backend, for tests that must see only their own dial queue."""
+    if database.backend == "sqlite":
+        db = Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", None, tmp_path)
+    else:
+        db = Database("postgres", PG_URL, f"vxdial_{uuid.uuid4().hex[:12]}", tmp_path)
+    await asyncio.to_thread(upgrade, db.url, db.schema)
+    yield db
+    if db.schema:
+        await _drop_schema(db.schema)
+
+
+@pytest_asyncio.fixture
+async def fresh(fresh_database) -> AsyncIterator[tuple[Context, httpx.AsyncClient]]:  # noqa: ANN001
+    """A context and an API client (in-process, no dialer) on the fresh database."""
+    ctx = Context.build(fresh_database.settings())
+    app = create_app(ctx=ctx)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v2") as client:
+            yield ctx, client
+    await ctx.close()
