@@ -7,7 +7,15 @@ import ipaddress
 import pytest
 
 from voxline.core import errors
-from voxline.webhooks.urlguard import Policy, Target, address_refusal, check_for_save, resolve_target
+from voxline.webhooks.urlguard import (
+    GuardedResolver,
+    Policy,
+    Target,
+    TargetError,
+    address_refusal,
+    check_for_save,
+    resolve_target,
+)
 
 LIVE = Policy("live")
 SANDBOX = Policy("test")
@@ -47,9 +55,17 @@ async def test_http_needs_a_sandbox_loopback_target_or_the_development_setting()
     await check_for_save("http://93.184.215.14/h", Policy("live", allow_http=True))
 
 
-async def test_delivery_connects_to_the_checked_address_and_keeps_the_name_for_host():
+async def test_the_delivery_time_check_resolves_and_judges_again():
     target = await resolve_target("https://93.184.215.14:8443/hooks?x=1", LIVE)
     assert target == Target("https", "93.184.215.14", 8443, "93.184.215.14", "/hooks?x=1")
-    assert target.pinned_url == "https://93.184.215.14:8443/hooks?x=1" and target.host_header == "93.184.215.14:8443"
-    v6 = await resolve_target("https://[2606:4700:4700::1111]/", LIVE)
-    assert v6.pinned_url == "https://[2606:4700:4700::1111]:443/" and v6.host_header == "[2606:4700:4700::1111]"
+    with pytest.raises(TargetError) as refused:
+        await resolve_target("https://127.0.0.1/hooks", LIVE)
+    assert refused.value.permanent
+
+
+async def test_the_posters_resolver_refuses_names_that_resolve_inside():
+    """DNS rebinding: even after the URL check, the connection's own lookup may not land on loopback."""
+    with pytest.raises(OSError, match="refused"):
+        await GuardedResolver(lambda: LIVE).resolve("localhost", 443)
+    found = await GuardedResolver(lambda: SANDBOX).resolve("localhost", 443)
+    assert found and all(ipaddress.ip_address(r["host"]).is_loopback for r in found)

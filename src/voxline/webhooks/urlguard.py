@@ -1,8 +1,8 @@
 """Where a webhook may point: HTTPS to public addresses for live keys, no SSRF into our own network.
 
-A URL is checked when it is saved and again, after DNS, right before every post; the post then connects to
-the very address that was checked (the name is kept for Host and TLS), so a name that re-resolves to an
-internal address between the check and the connection (DNS rebinding) gains nothing.
+A URL is checked when it is saved and again, after DNS, right before every post; and the poster's own DNS
+resolver applies the same rule to the addresses it is about to connect to, so a name that re-resolves to
+an internal address between the check and the connection (DNS rebinding) gains nothing.
 Sandbox (rg_test_) endpoints may also target loopback, over http, for local receivers.
 """
 
@@ -12,8 +12,12 @@ import asyncio
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from voxline.core import errors
 from voxline.core.keys import TEST
@@ -39,25 +43,13 @@ class Policy:
 
 @dataclass(frozen=True)
 class Target:
-    """A checked destination: connect to `address`, but speak to `host` (Host header, TLS name)."""
+    """A checked destination: the URL's parts and the address it resolved to."""
 
     scheme: str
     host: str
     port: int
     address: str
     path: str
-
-    @property
-    def pinned_url(self) -> str:
-        ip = ipaddress.ip_address(self.address)
-        netloc = f"[{ip}]" if ip.version == 6 else str(ip)
-        return f"{self.scheme}://{netloc}:{self.port}{self.path}"
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        name = f"[{self.host}]" if ":" in self.host else self.host
-        return name if self.port == default else f"{name}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -203,3 +195,29 @@ async def resolve_target(url: str, policy: Policy) -> Target:
         if reason:
             raise TargetError(_refuse(parsed.host, ip, reason).message, permanent=True)
     return Target(parsed.scheme, parsed.host, parsed.port, str(addresses[0]), parsed.path)
+
+
+class GuardedResolver(AbstractResolver):
+    """The DNS step of every connection the poster opens: addresses a policy refuses are never dialled.
+
+    IP-literal URLs skip resolvers altogether; `resolve_target` has already judged those exactly.
+    """
+
+    def __init__(self, policy: Callable[[], Policy]) -> None:
+        self._policy = policy
+        self._inner = ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> (
+        list[ResolveResult]
+    ):
+        found = await self._inner.resolve(host, port, family)
+        policy = self._policy()
+        for item in found:
+            ip = _unmapped(ipaddress.ip_address(str(item["host"]).split("%", 1)[0]))
+            reason = address_refusal(ip, policy)
+            if reason:
+                raise OSError(f"{host} resolved to {ip}, {reason}; refused")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
