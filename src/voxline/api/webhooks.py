@@ -19,7 +19,12 @@ Url = Annotated[str, StringConstraints(max_length=4096), Field(examples=["https:
 
 
 class WebhookCreate(Strict):
-    label: Annotated[str, StringConstraints(max_length=64), Field(examples=["crm"])]
+    label: Annotated[
+        str,
+        StringConstraints(max_length=64),
+        # Documented, checked by the service so a bad label gets its own error code.
+        Field(examples=["crm"], json_schema_extra={"pattern": "^[a-z0-9][a-z0-9-]{0,30}$"}),
+    ]
     url: Url
     enabled: bool = True
 

@@ -75,6 +75,8 @@ def _parse(url: str) -> _Parsed:
         raise errors.InvalidWebhookUrl("url must start with https://.")
     if not parts.hostname:
         raise errors.InvalidWebhookUrl("url has no host.")
+    if port == 0:
+        raise errors.InvalidWebhookUrl("url has an invalid port.")
     if parts.username is not None or parts.password is not None:
         raise errors.InvalidWebhookUrl("url must not carry credentials; the signature authenticates us.")
     path = parts.path or "/"
