@@ -213,3 +213,74 @@ async def test_wrong_credentials_end_the_call_failed_with_the_carriers_words(liv
     started = await start(live, caller, CALLEE)
     call = await wait_status(live, caller, started["call_id"], ("failed",))
     assert "rejected the credentials (401)" in call["error_message"] and "Authenticate" in call["error_message"]
+
+
+async def _job(live: LiveServer, call_id: str):  # noqa: ANN202
+    from voxline.store import dial_queue as dq
+
+    async with live.ctx.db.transaction() as s:
+        return await dq.job_for_call(s, call_id)
+
+
+async def test_transient_carrier_errors_are_retried_and_the_person_is_dialed_once(live: LiveServer) -> None:
+    caller = await make_caller(live, "twilio")
+    to = "+919811600300"
+    emu = _emu(live)
+    emu.create_failures = [503, 429]
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("completed",))
+    assert call["error_message"] is None
+    assert (await _job(live, started["call_id"])).attempts == 3
+    assert len([r for r in emu.received if r.path.endswith("/Calls.json") and r.params.get("To") == to]) == 3
+    assert len([c for c in emu.calls.values() if c.to == to]) == 1, "one live dial"
+
+
+async def test_transient_errors_past_the_bound_end_the_call_failed(live: LiveServer) -> None:
+    caller = await make_caller(live, "twilio")
+    _emu(live).create_failures = [503, 503, 503]
+    started = await start(live, caller, "+919811700001")
+    call = await wait_status(live, caller, started["call_id"], ("failed",))
+    assert call["error_message"] == "Twilio server error (503): Internal Server Error"
+    assert (await _job(live, started["call_id"])).attempts == live.ctx.settings.dialer_max_attempts
+
+
+async def test_a_carrier_refusal_is_not_retried(live: LiveServer) -> None:
+    caller = await make_caller(live, "twilio")
+    _emu(live).create_failures = [400]
+    started = await start(live, caller, "+919811800001")
+    call = await wait_status(live, caller, started["call_id"], ("failed",))
+    assert "Twilio rejected the request (400)" in call["error_message"]
+    assert (await _job(live, started["call_id"])).attempts == 1
+
+
+async def test_a_create_call_that_times_out_is_not_retried(live: LiveServer) -> None:
+    """A slow answer (a carrier at its calls-per-second limit) may still have placed the call."""
+    from voxline.dialer.urls import call_urls
+    from voxline.telephony.carrier import CarrierError, DialRequest
+    from voxline.telephony.twilio import CARRIER
+
+    emu = _emu(live)
+    emu.create_delay_secs = 1.0
+    urls = call_urls(live.ctx.settings, "twilio", "c1", "s1", "t")
+    req = DialRequest("c1", "s1", "+919811900001", "+14155551234", urls, False, 30, 60)
+    try:
+        async with httpx.AsyncClient(timeout=0.2) as http:
+            with pytest.raises(CarrierError) as err:
+                await CARRIER.create_call(http, f"{live.base_url}/sandbox/twilio", CREDS["twilio"], req)
+    finally:
+        emu.create_delay_secs = 0.0
+    assert err.value.retryable is False and "did not answer in time" in err.value.message
+
+
+async def test_a_call_ends_at_the_agents_maximum_duration(live: LiveServer) -> None:
+    from voxline.store.models import Agent
+
+    caller = await make_caller(live, "twilio", max_call_duration_secs=60)
+    async with live.ctx.db.transaction() as s:  # the API's floor is 60 s; a short cap keeps the test short
+        (await s.get(Agent, caller.agent["id"])).max_call_duration_secs = 2
+    to = "+919812000999"  # the callee never hangs up
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("completed",), wait=20)
+    create = next(r for r in _emu(live).received if r.path.endswith("/Calls.json") and r.params.get("To") == to)
+    assert create.params["TimeLimit"] == "2", "the carrier enforces the cap too; our media edge hangs up at it"
+    assert 2 <= call["duration_seconds"] <= 5
