@@ -130,7 +130,9 @@ class DeliveryWorker:
         now = utcnow()
         token = new_id()
         async with self._db_turn, self.ctx.db.transaction() as s:
-            candidates = await store.due_candidates(s, now=now, limit=min(room * 4, 2000), skip_endpoints=busy)
+            # A few endpoints' worth of rows: enough to fill shares without reading the whole backlog.
+            limit = min(room, share * 4)
+            candidates = await store.due_candidates(s, now=now, limit=limit, skip_endpoints=busy)
             picked: list[str] = []
             taken: Counter[str] = Counter()
             for delivery_id, endpoint_id in candidates:
