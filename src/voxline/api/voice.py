@@ -21,7 +21,7 @@ from voxline.core.timefmt import iso
 from voxline.voice import recording
 
 calls_router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403))
-recordings_router = APIRouter(prefix="/recordings", tags=["recordings"])
+recordings_router = APIRouter(prefix="/recordings", tags=["recordings"], responses=documented(403))
 
 
 class RecordingLink(BaseModel):
