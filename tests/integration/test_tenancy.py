@@ -63,3 +63,48 @@ async def test_same_agent_name_and_connection_name_live_side_by_side(client, ten
             )
         ).scalar_one()
     assert n == 2
+
+
+async def test_call_webhook_and_recording_endpoints_hide_other_partners_resources(client, ctx, make_partner):
+    """The same rule for the endpoints that act on a call or a webhook endpoint."""
+    from voxline.calls.finish import SessionOutcome, finish_session
+
+    owner = await make_partner(mode="test")
+    agent = await create_agent(client, owner)
+    await configure_twilio(client, owner)
+    hook = (
+        await client.post(
+            "/config/webhooks", json={"label": "crm", "url": "http://127.0.0.1:9/hook"}, headers=owner.headers
+        )
+    ).json()["data"]
+    started = (
+        await client.post(
+            "/calls/start",
+            json={"agent_id": agent["id"], "to_number": "+919876543210", "provider": "twilio"},
+            headers=owner.headers,
+        )
+    ).json()["data"]
+    await finish_session(ctx, started["session_id"], SessionOutcome(status="failed"))
+    deliveries = (await client.get(f"/config/webhooks/{hook['id']}/deliveries", headers=owner.headers)).json()["data"]
+    assert len(deliveries["deliveries"]) == 1  # the finished session's event, queued for the owner's endpoint
+    delivery_id = deliveries["deliveries"][0]["id"]
+    intruder = (await make_partner(mode="test")).headers
+
+    attempts = [
+        ("POST", f"/calls/{started['call_id']}/cancel", None),
+        ("GET", f"/calls/{started['call_id']}/recording-url", None),
+        ("POST", f"/calls/{started['call_id']}/extract", {"dry_run": True}),
+        ("GET", f"/config/webhooks/{hook['id']}", None),
+        ("PATCH", f"/config/webhooks/{hook['id']}", {"enabled": False}),
+        ("POST", f"/config/webhooks/{hook['id']}/rotate-secret", None),
+        ("GET", f"/config/webhooks/{hook['id']}/deliveries", None),
+        ("POST", f"/config/webhooks/{hook['id']}/deliveries/{delivery_id}/redeliver", None),
+        ("DELETE", f"/config/webhooks/{hook['id']}", None),
+    ]
+    for method, path, body in attempts:
+        r = await client.request(method, path, json=body, headers=intruder)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["success"] is False
+    assert (await client.get("/config/webhooks", headers=intruder)).json()["data"]["webhooks"] == []
+    mine = (await client.get(f"/config/webhooks/{hook['id']}", headers=owner.headers)).json()["data"]
+    assert mine["enabled"] is True
