@@ -7,6 +7,7 @@ canceled while its create-call request was in flight is hung up as soon as the c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -14,14 +15,12 @@ import httpx
 
 from voxline.calls import lifecycle
 from voxline.context import Context
-from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
+from voxline.core.call_status import CallStatus
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
 from voxline.dialer.leases import OWNED
 from voxline.dialer.urls import call_urls
-from voxline.store import agents as agent_store
 from voxline.store import dial_queue as dq
-from voxline.store import partners as partner_store
 from voxline.store.dial_queue import Claimed
 from voxline.telephony.carrier import CarrierError, DialRequest
 
@@ -34,10 +33,8 @@ async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
     OWNED.hold(call.id)
     try:
         target = carrier_ops.target(ctx, call, conn)
-        async with ctx.db.transaction() as s:
-            agent = await agent_store.get(s, call.partner_id, call.agent_id)
-            partner = await partner_store.get_partner(s, call.partner_id)
-        amd = bool(partner and partner.voicemail_detection_enabled and agent and agent.voicemail_detection_enabled)
+        agent, partner = claimed.agent, claimed.partner
+        amd = bool(partner.voicemail_detection_enabled and agent and agent.voicemail_detection_enabled)
         max_secs = settings.default_max_call_secs
         if agent is not None and agent.max_call_duration_secs:
             max_secs = min(max_secs, agent.max_call_duration_secs)
@@ -51,6 +48,9 @@ async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
             ring_timeout_secs=int(settings.ring_timeout_secs),
             max_duration_secs=max_secs,
         )
+        delay = (call.dialed_at - utcnow()).total_seconds() if call.dialed_at else 0.0
+        if delay > 0:  # the pacing slot this call was given at claim time
+            await asyncio.sleep(delay)
         carrier_call_id = await target.carrier.create_call(http, target.base, target.creds, req)
     except CarrierError as exc:
         OWNED.release(call.id)
@@ -71,11 +71,13 @@ async def _placed(ctx: Context, claimed: Claimed, carrier_call_id: str, target: 
         job = await dq.job_for_call(s, claimed.call.id, lock=True)
         assert call is not None
         call.carrier_call_id = call.carrier_call_id or carrier_call_id
-        ended = CallStatus(call.status) in TERMINAL_STATUSES
+        # Canceled while the request was in flight: the carrier has a live call we no longer want. (A call
+        # the carrier itself already ended, busy or failed, needs nothing.)
+        ended = CallStatus(call.status) is CallStatus.CANCELED
         if job is not None and job.status == dq.DIALING:
             job.status = dq.LIVE
         call.updated_at = utcnow()
-    if ended:  # canceled while the request was in flight: make sure the phone stops ringing
+    if ended:
         OWNED.release(call.id)
         await carrier_ops.hang_up(ctx, call)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -51,16 +52,38 @@ async def verify(ctx: Context, provider: str, call_id: str, token: str | None, r
     carrier = carrier_for(provider)
     if carrier is None:
         raise errors.NotFound("No such carrier endpoint.")
-    async with ctx.db.transaction() as s:
-        call = await dq.get_call(s, call_id)
-        conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
-    if call is None or call.provider != provider or conn is None:
+    cached = _recent.get(call_id)
+    if cached is not None and cached[0] > time.monotonic():
+        call, creds = cached[1], cached[2]
+    else:
+        async with ctx.db.transaction() as s:
+            call = await dq.get_call(s, call_id)
+            conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
+        if call is None or conn is None:
+            raise errors.NotFound("No such call.")
+        creds = carrier_ops.target(ctx, call, conn).creds
+    if call.provider != provider:
         raise errors.NotFound("No such call.")
-    target = carrier_ops.target(ctx, call, conn)
-    if not token_matches(call, token) or not carrier.verify(request, target.creds):
+    if not token_matches(call, token) or not carrier.verify(request, creds):
         log.warning("refused an unauthenticated %s callback for call %s", provider, call_id)
         raise errors.Forbidden("This request is not signed by the call's carrier.")
-    return Verified(call, carrier, target.creds)
+    _remember(call, creds)
+    return Verified(call, carrier, creds)
+
+
+# A call's identity (provider, token, session) never changes once dialed, and carriers call back a few
+# times in quick succession: keep what authenticates them for a few seconds instead of re-reading it.
+_RECENT_TTL_SECS = 10.0
+_RECENT_MAX = 20_000
+_recent: dict[str, tuple[float, Call, Mapping[str, Any]]] = {}
+
+
+def _remember(call: Call, creds: Mapping[str, Any]) -> None:
+    if len(_recent) >= _RECENT_MAX:
+        now = time.monotonic()
+        for key in [k for k, v in _recent.items() if v[0] <= now] or list(_recent)[: _RECENT_MAX // 2]:
+            _recent.pop(key, None)
+    _recent[call.id] = (time.monotonic() + _RECENT_TTL_SECS, call, creds)
 
 
 async def status_callback(ctx: Context, v: Verified, params: Mapping[str, str]) -> None:

@@ -24,13 +24,13 @@ from voxline.store.models import TelephonyConnection
 from voxline.telephony.registry import carrier as carrier_for
 
 log = logging.getLogger("voxline.dialer")
+CLAIM_BATCH = 32  # jobs one claim transaction may take, each at its own pacing slot
 
 
 class Dialer:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
-        self.slots = asyncio.Semaphore(self.settings.dialer_max_inflight)
         self.tasks: set[asyncio.Task[None]] = set()
 
     def cps_for(self, conn: TelephonyConnection) -> float:
@@ -42,15 +42,32 @@ class Dialer:
         return carrier.default_cps if carrier else 1.0
 
     async def claim(self) -> dq.Claimed | None:
+        """One job due now (tests and tools); the loop claims in batches."""
+        claimed, _ = await self.claim_or_wait(1, horizon_secs=0.0)
+        return claimed[0] if claimed else None
+
+    async def claim_or_wait(self, limit: int, horizon_secs: float | None = None) -> tuple[list[dq.Claimed], float]:
+        """Jobs claimed for dialing at their pacing slots, or how long to wait for the next slot (≤ one poll)."""
+        horizon = self.settings.dialer_poll_secs if horizon_secs is None else horizon_secs
         async with self.ctx.db.transaction() as s:
-            return await dq.claim_next(
+            now = utcnow()
+            claimed = await dq.claim_batch(
                 s,
                 worker_id=WORKER_ID,
-                now=utcnow(),
+                now=now,
                 lease_secs=self.settings.dialer_lease_secs,
                 cps_for=self.cps_for,
                 new_token=new_token,
+                limit=limit,
+                horizon_secs=horizon,
             )
+            if claimed:
+                return claimed, 0.0
+            slot = await dq.next_slot(s, now)
+        poll = self.settings.dialer_poll_secs
+        if slot is None:
+            return [], poll
+        return [], min(poll, max(0.0, (slot - utcnow()).total_seconds() - horizon))
 
     async def run(self) -> None:
         nudge = wake.register(self.ctx)
@@ -71,26 +88,29 @@ class Dialer:
                 wake.unregister(self.ctx)
 
     async def _loop(self, http: httpx.AsyncClient, nudge: asyncio.Event) -> None:
+        capacity = self.settings.dialer_max_inflight
         while True:
-            await self.slots.acquire()
-            claimed = None
+            free = capacity - len(self.tasks)
+            if free <= 0:
+                await asyncio.wait(set(self.tasks), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            claimed: list[dq.Claimed] = []
+            wait = self.settings.dialer_poll_secs
             try:
-                claimed = await self.claim()
+                claimed, wait = await self.claim_or_wait(min(free, CLAIM_BATCH))
             except Exception:  # the database blinked: try again on the next poll
                 log.exception("dial-queue claim failed")
-            if claimed is None:
-                self.slots.release()
+            for one in claimed:
+                task = asyncio.create_task(dial(self.ctx, http, one))
+                self.tasks.add(task)
+                task.add_done_callback(self._done)
+            if not claimed:
                 nudge.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(nudge.wait(), self.settings.dialer_poll_secs)
-                continue
-            task = asyncio.create_task(dial(self.ctx, http, claimed))
-            self.tasks.add(task)
-            task.add_done_callback(self._done)
+                    await asyncio.wait_for(nudge.wait(), wait)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        self.slots.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("dial task failed", exc_info=task.exception())
 

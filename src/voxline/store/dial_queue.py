@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.core.timefmt import utcnow
-from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConnection
+from voxline.store.models import Agent, Call, DialJob, Partner, Session, TelephonyConnection
 
 QUEUED, DIALING, LIVE, DONE, FAILED, CANCELED = "queued", "dialing", "live", "done", "failed", "canceled"
 HELD = (DIALING, LIVE)  # jobs that hold one of the partner's concurrent lines
@@ -29,13 +29,15 @@ class Claimed:
     job: DialJob
     call: Call
     connection: TelephonyConnection
+    partner: Partner
+    agent: Agent | None
 
 
 def _pg(s: AsyncSession) -> bool:
     return s.bind.dialect.name == "postgresql"
 
 
-async def claim_next(
+async def claim_batch(
     s: AsyncSession,
     *,
     worker_id: str,
@@ -43,16 +45,21 @@ async def claim_next(
     lease_secs: float,
     cps_for: Callable[[TelephonyConnection], float],
     new_token: Callable[[], str],
-    scan: int = 16,
-) -> Claimed | None:
-    """Take one job that may be dialed now: due, its connection's pacing slot open, its partner under limit."""
+    limit: int = 1,
+    horizon_secs: float = 0.0,
+    scan: int = 64,
+) -> list[Claimed]:
+    """Take up to `limit` jobs that may be dialed soon: due, under their partner's concurrency limit, each
+    given its connection's next pacing slot (`call.dialed_at`) no more than `horizon_secs` ahead. The
+    caller sends each create-call request at its slot, so one transaction can pace many dials."""
+    horizon = timedelta(seconds=horizon_secs)
     stmt = (
         select(DialJob)
         .join(TelephonyConnection, TelephonyConnection.id == DialJob.connection_id)
         .where(
             DialJob.status == QUEUED,
             DialJob.available_at <= now,
-            (TelephonyConnection.next_dial_at.is_(None)) | (TelephonyConnection.next_dial_at <= now),
+            (TelephonyConnection.next_dial_at.is_(None)) | (TelephonyConnection.next_dial_at <= now + horizon),
         )
         .order_by(DialJob.available_at, DialJob.id)
         .limit(scan)
@@ -60,36 +67,51 @@ async def claim_next(
     if _pg(s):
         stmt = stmt.with_for_update(skip_locked=True, of=DialJob)
     candidates = list((await s.execute(stmt)).scalars())
-    full_partners: set[str] = set()
+    claimed: list[Claimed] = []
+    conns: dict[str, TelephonyConnection | None] = {}
+    partners: dict[str, tuple[Partner | None, int]] = {}
     for job in candidates:
-        if job.partner_id in full_partners:
-            continue
-        conn = await _locked(s, TelephonyConnection, job.connection_id)
-        if conn is None or (conn.next_dial_at is not None and conn.next_dial_at > now):
-            continue  # another process just used this connection's slot
-        partner = await _locked(s, Partner, job.partner_id)
-        if partner is None or await count_held(s, job.partner_id) >= partner.concurrency_limit:
-            full_partners.add(job.partner_id)
+        if len(claimed) >= limit:
+            break
+        if job.connection_id not in conns:
+            conns[job.connection_id] = await _locked(s, TelephonyConnection, job.connection_id)
+            # The clock read with the lock held: a time taken before waiting for it would let two
+            # processes' dials land closer together than the pacing allows.
+            now = max(now, utcnow())
+        conn = conns[job.connection_id]
+        if conn is None or (conn.next_dial_at is not None and conn.next_dial_at > now + horizon):
+            continue  # this connection's slots are taken (by us in this batch, or by another process)
+        if job.partner_id not in partners:
+            partner = await _locked(s, Partner, job.partner_id)
+            partners[job.partner_id] = (partner, await count_held(s, job.partner_id) if partner else 0)
+        partner, held = partners[job.partner_id]
+        if partner is None or held >= partner.concurrency_limit:
             continue
         call = await s.get(Call, job.call_id)
         if call is None:
             continue
-        # The clock read with the locks held: a time taken before waiting for them would let two
-        # processes' dials land closer together than the pacing allows.
-        now = max(now, utcnow())
-        if conn.next_dial_at is not None and conn.next_dial_at > now:
-            continue
-        start = max(now, conn.next_dial_at) if conn.next_dial_at else now
-        conn.next_dial_at = start + timedelta(seconds=1.0 / max(cps_for(conn), 1e-6))
+        slot = max(now, conn.next_dial_at) if conn.next_dial_at else now
+        conn.next_dial_at = slot + timedelta(seconds=1.0 / max(cps_for(conn), 1e-6))
+        partners[job.partner_id] = (partner, held + 1)
         job.status = DIALING
         job.attempts += 1
         job.claimed_by = worker_id
-        job.claimed_until = now + timedelta(seconds=lease_secs)
+        job.claimed_until = slot + timedelta(seconds=lease_secs)
         call.callback_token = call.callback_token or new_token()
-        call.dialed_at = now
-        await s.flush()
-        return Claimed(job, call, conn)
-    return None
+        call.dialed_at = slot
+        claimed.append(Claimed(job, call, conn, partner, await s.get(Agent, call.agent_id)))
+    await s.flush()
+    return claimed
+
+
+async def next_slot(s: AsyncSession, now: datetime) -> datetime | None:
+    """The soonest pacing slot of a connection that has due jobs waiting for it (None: none waits)."""
+    stmt = (
+        select(func.min(TelephonyConnection.next_dial_at))
+        .join(DialJob, DialJob.connection_id == TelephonyConnection.id)
+        .where(DialJob.status == QUEUED, DialJob.available_at <= now, TelephonyConnection.next_dial_at > now)
+    )
+    return (await s.execute(stmt)).scalar_one_or_none()
 
 
 async def _locked(s: AsyncSession, model, key: str):  # noqa: ANN001, ANN202

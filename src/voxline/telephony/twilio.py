@@ -108,7 +108,7 @@ class TwilioCarrier:
             "Method": "POST",
             "StatusCallback": req.urls.status,
             "StatusCallbackMethod": "POST",
-            "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],
+            "StatusCallbackEvent": ["ringing", "answered", "completed"],
             "Timeout": str(req.ring_timeout_secs),
             "TimeLimit": str(req.max_duration_secs),
         }

@@ -55,7 +55,7 @@ async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveSer
     assert params["From"] == CREDS["twilio"]["from_number"]
     assert params["Url"].startswith(f"{live.base_url}/telephony/twilio/answer/{started['call_id']}?token=")
     assert params["StatusCallback"].startswith(f"{live.base_url}/telephony/twilio/status/")
-    assert set(params["StatusCallbackEvent"]) == {"initiated", "ringing", "answered", "completed"}
+    assert set(params["StatusCallbackEvent"]) == {"ringing", "answered", "completed"}
     assert "MachineDetection" not in params
 
     emucall = next(c for c in emu.calls.values() if c.to == to)
