@@ -18,5 +18,11 @@ def _speak(text: str) -> bytes:
     return to_8k(pcm, chunks[0].sample_rate).tobytes()
 
 
-def line(text: str, **kwargs) -> Line:
-    return Line(text, np.frombuffer(_speak(text), dtype=np.int16), **kwargs)
+def line(text: str, trim: bool = False, **kwargs) -> Line:
+    """The line as 8 kHz PCM; `trim` cuts the voice's trailing silence, so the line ends where speech does."""
+    pcm = np.frombuffer(_speak(text), dtype=np.int16)
+    if trim:
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 500)
+        if loud.size:
+            pcm = pcm[: loud[-1] + 1]
+    return Line(text, pcm, **kwargs)

@@ -37,6 +37,7 @@ class PacingStats:
     frames: int = 0
     late_frames: int = 0
     lateness_ms: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # monotonic send time of each kept sample
     keep_samples: bool = False
 
     def record(self, lateness: float) -> None:
@@ -45,6 +46,7 @@ class PacingStats:
             self.late_frames += 1
         if self.keep_samples:
             self.lateness_ms.append(lateness * 1000)
+            self.sent_at.append(time.monotonic())
 
 
 class TurnClock:

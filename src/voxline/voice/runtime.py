@@ -22,12 +22,13 @@ from typing import Any
 
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     EndFrame,
     Frame,
     FunctionCallResultProperties,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
     VADUserStartedSpeakingFrame,
@@ -51,18 +52,21 @@ from pipecat.workers.runner import WorkerRunner
 from voxline.calls.finish import SessionOutcome, finish_session
 from voxline.context import Context
 from voxline.voice import extraction, recording, voicemail
+from voxline.voice.batching import BatchedInputSerializer
 from voxline.voice.engines import DeploymentEngines, Engines, make_llm
 from voxline.voice.interface import MediaChannel
 from voxline.voice.pacing import PacedWebsocketTransport, PacingStats, TurnClock
 from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, load_plan
 from voxline.voice.transcript import BotTap, Transcript, Turn, UserTap
+from voxline.voice.vad import SharedSileroVAD
 
 log = logging.getLogger("voxline.voice")
 
 PIPELINE_IN_RATE = 16000  # what the STT engines want; the serializer resamples from the wire's 8 kHz
 WIRE_OUT_RATE = 8000
-SPOKEN_WAIT_SECS = 20.0
-FAREWELL_LEAD_SECS = 3.0  # longest we wait for an announcement to finish before acting anyway
+SPOKEN_WAIT_SECS = 20.0  # longest we wait for an announcement to finish before acting anyway
+FAREWELL_LEAD_SECS = 3.0
+INPUT_FRAMES_PER_BATCH = 2  # 40 ms input frames (see batching.py)
 
 
 @dataclass
@@ -110,6 +114,20 @@ class FirstUtteranceGate(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+class AudioSink(FrameProcessor):
+    """Drops audio frames no processor further down needs (downstream only)."""
+
+    def __init__(self, kinds: tuple[type[Frame], ...]) -> None:
+        super().__init__()
+        self._kinds = kinds
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, self._kinds):
+            return
+        await self.push_frame(frame, direction)
+
+
 class LiveCall:
     """One conversation: the pipeline, its tools and its watchdogs."""
 
@@ -140,7 +158,7 @@ class LiveCall:
                 audio_in_enabled=True,
                 audio_out_enabled=True,
                 add_wav_header=False,
-                serializer=self.channel.serializer,
+                serializer=BatchedInputSerializer(self.channel.serializer, INPUT_FRAMES_PER_BATCH),
                 audio_out_10ms_chunks=2,  # 20 ms frames on the wire
             ),
             self.result.pacing,
@@ -166,8 +184,8 @@ class LiveCall:
         if can_transfer:
             tools.append(FunctionSchema("transfer_call", "Transfer the callee to a human colleague.", {}, []))
             llm.register_function("transfer_call", self._tool_transfer)
-        context = LLMContext(tools=ToolsSchema(standard_tools=tools) if tools else None)
-        vad = SileroVADAnalyzer(params=VADParams(stop_secs=s.vad_stop_secs))
+        context = LLMContext(tools=ToolsSchema(standard_tools=tools)) if tools else LLMContext()
+        vad = SharedSileroVAD(params=VADParams(stop_secs=s.vad_stop_secs))
         if s.turn_detector == "smart-turn":
             strategies = UserTurnStrategies()
         else:
@@ -191,13 +209,21 @@ class LiveCall:
             UserTap(transcript, self._touch),
             self._gate,
             pair.user(),
+        ]
+        if not plan.recording:
+            # Past the VAD nothing needs the callee's audio: every 20 ms frame would otherwise visit
+            # every processor below (the per-frame hops are most of a call's CPU).
+            processors.append(AudioSink((InputAudioRawFrame,)))
+        processors += [
             llm,
             self.engines.tts(plan.voice),
             transport.output(),
             BotTap(transcript, self.result.turn_clock.take, self._bot_stopped),
         ]
         self._recorder: AudioBufferProcessor | None = None
-        if plan.recording:
+        if not plan.recording:
+            processors.append(AudioSink((InputAudioRawFrame, OutputAudioRawFrame)))
+        else:
             self._recorder = AudioBufferProcessor(sample_rate=WIRE_OUT_RATE, num_channels=2)
 
             @self._recorder.event_handler("on_audio_data")

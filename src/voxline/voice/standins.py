@@ -9,10 +9,11 @@ TTS does not speak words, it emits a quiet tone as long as the text would take t
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import AsyncGenerator, Iterable
+from functools import lru_cache
 
+import numpy as np
 from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame, TTSAudioRawFrame
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.settings import STTSettings, TTSSettings
@@ -21,7 +22,7 @@ from pipecat.services.tts_service import TTSService
 from pipecat.utils.time import time_now_iso8601
 
 from voxline.voice.catalog import Voice
-from voxline.voice.engines import LLMEndpoint, llm_endpoint
+from voxline.voice.engines import LLMEndpoint
 
 SECS_PER_CHAR = 0.012  # a stand-in "speaking rate": 60 characters ≈ 0.7 s of audio
 
@@ -51,15 +52,27 @@ class StandInTTS(TTSService):
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         rate = self.sample_rate
-        samples = max(1, int(len(text) * SECS_PER_CHAR * rate))
-        chunk = rate // 50  # 20 ms
-        for start in range(0, samples, chunk * 10):
-            n = min(chunk * 10, samples - start)
-            pcm = b"".join(
-                int(2000 * math.sin(2 * math.pi * 440 * (start + i) / rate)).to_bytes(2, "little", signed=True)
-                for i in range(n)
-            )
-            yield TTSAudioRawFrame(pcm, rate, 1, context_id=context_id)
+        pcm = _tone(rate)
+        total = max(2, int(len(text) * SECS_PER_CHAR * rate)) * 2  # bytes of PCM16
+        step = rate // 5 * 2  # 200 ms per frame pushed, as a streaming TTS would
+        for start in range(0, total, step):
+            n = min(step, total - start)
+            chunk = (pcm * (n // len(pcm) + 1))[:n] if n > len(pcm) else pcm[:n]
+            yield TTSAudioRawFrame(chunk, rate, 1, context_id=context_id)
+
+
+@lru_cache(maxsize=1)
+def _scripted_endpoint() -> LLMEndpoint:
+    from voxline.voice import scripted_brain
+
+    return LLMEndpoint(scripted_brain.shared().base_url, "scripted", scripted_brain.MODEL_NAME, True)
+
+
+@lru_cache(maxsize=4)
+def _tone(rate: int) -> bytes:
+    """200 ms of a quiet 440 Hz tone (a whole number of cycles, so chunks join without clicks)."""
+    t = np.arange(rate // 5) / rate
+    return (2000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16).tobytes()
 
 
 class StandInEngines:
@@ -71,9 +84,7 @@ class StandInEngines:
 
     def llm_endpoint(self) -> LLMEndpoint:
         if self._endpoint is None:
-            from voxline.settings import Settings
-
-            self._endpoint = llm_endpoint(Settings(llm_base_url=None))
+            self._endpoint = _scripted_endpoint()
         return self._endpoint
 
     def stt(self) -> FrameProcessor:

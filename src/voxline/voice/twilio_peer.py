@@ -75,12 +75,21 @@ class Heard:
     def pcm(self) -> np.ndarray:
         return ulaw2lin(bytes(self.audio))
 
+    def answer_delays(self) -> list[float]:
+        """For each line the callee said: seconds from its last frame to the bot's next audio frame."""
+        out = []
+        for ended in self.line_ended_at:
+            first = next((t for t in self.media_times if t > ended), None)
+            if first is not None:
+                out.append(first - ended)
+        return out
+
 
 class TwilioCallee:
     def __init__(self, url: str, lines: list[Line], *, call_sid: str | None = None,
                  custom: dict[str, str] | None = None, hang_up_after_lines: bool = False,
                  stay_silent_secs: float = 60.0, record_timeline: bool = True,
-                 speaks_first: bool = False) -> None:
+                 speaks_first: bool = False, reply_quiet_secs: float = 0.8) -> None:
         self.url = url
         self.lines = lines
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -90,6 +99,7 @@ class TwilioCallee:
         self.stay_silent_secs = stay_silent_secs
         self.record_timeline = record_timeline
         self.speaks_first = speaks_first  # an answering machine starts its greeting at once
+        self.reply_quiet_secs = reply_quiet_secs  # this much bot silence means its answer is over
         self.heard = Heard()
         self._bot_last_media = 0.0
         self._bot_turn_started: float | None = None
@@ -103,7 +113,7 @@ class TwilioCallee:
     async def run(self) -> Heard:
         import websockets
 
-        async with websockets.connect(self.url, max_size=None, open_timeout=10) as ws:
+        async with websockets.connect(self.url, max_size=None, open_timeout=10, compression=None) as ws:
             await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
             await ws.send(json.dumps({
                 "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
@@ -208,7 +218,7 @@ class TwilioCallee:
             # Wait for the bot's answer to finish.
             mark = time.monotonic()
             ok = await self._silence_until(ws, reader, lambda m=mark: self._bot_last_media > m and
-                                           self._bot_quiet_for(0.8))
+                                           self._bot_quiet_for(self.reply_quiet_secs))
             if not ok:
                 return
         if self.hang_up_after_lines:
