@@ -65,7 +65,9 @@ async def apply(
             return None
         current = CallStatus(call.status)
         now = t.at or utcnow()
-        if t.carrier_call_id and not call.carrier_call_id:
+        if t.carrier_call_id:
+            # The carrier's latest name for the call (Plivo answers create with a request id, then
+            # calls back with the call's own UUID, which is what hang-up needs).
             call.carrier_call_id = t.carrier_call_id
         if t.answered_by and t.answered_by is not AnsweredBy.NOT_ANSWERED and current not in TERMINAL_STATUSES:
             call.answered_by = t.answered_by.value

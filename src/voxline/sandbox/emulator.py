@@ -233,9 +233,19 @@ class Emulator:
             self._http = httpx.AsyncClient(timeout=10.0)
         return self._http
 
+    def ours(self, url: str) -> bool:
+        """The emulators only ever call this server back: never a URL a stranger put in a request."""
+        base = self.public_base_url
+        ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return any(url == b or url.startswith(b + "/") for b in (base, ws_base))
+
     async def post(
         self, url: str, params: dict[str, Any], headers: dict[str, str] | None = None, *, as_json: bool = False
     ) -> httpx.Response | None:
+        if not self.ours(url):
+            log.warning("%s emulator: refused to call back %s (not this server)", self.provider, url)
+            self.sent.append(Sent(url, params, None))
+            return None
         client = await self.http()
         try:
             if as_json:
@@ -263,6 +273,9 @@ class Emulator:
         call.hangup.set()
 
     def start(self, call: EmuCall) -> None:
+        if len(self.calls) >= 20_000:  # a long-running server keeps only recent sandbox calls
+            for key in [k for k, c in self.calls.items() if c.ended_at is not None][:10_000]:
+                del self.calls[key]
         self.calls[call.id] = call
         self.spawn(self._run(call))
 
@@ -326,6 +339,9 @@ class Emulator:
     async def _stream(self, call: EmuCall, url: str, params: dict[str, str], duplicate: bool = False) -> None:
         """The media leg: the callee talks (its tone) and records what it hears until someone hangs up."""
         wire = self.wire
+        if not self.ours(url):
+            call.error = f"refused to stream to {url} (not this server)"
+            return
         stream_id = "MZ" + secrets.token_hex(16)
         call.streams_opened += 1
         try:

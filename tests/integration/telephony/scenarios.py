@@ -44,11 +44,11 @@ async def answered_call_streams_audio_both_ways(live: LiveServer, provider: str,
     emucall = next(c for c in emu.calls.values() if c.to.lstrip("+").endswith(to.lstrip("+")[-10:]))
     assert seconds(bytes(emucall.heard)) >= 0.3, "the callee heard our side"
     assert abs(dominant_hz(bytes(emucall.heard)) - RESPONDER_HZ) < 20
+    done = await wait_session_done(live, caller, started["call_id"])  # the conversation has wound up
+    assert done["session"]["processing_complete"] is True
     heard = HEARD[started["session_id"]]
     assert seconds(heard) >= 0.5, "our side heard the callee"
     assert abs(dominant_hz(heard) - 440.0) < 20
-    done = await wait_session_done(live, caller, started["call_id"])
-    assert done["session"]["processing_complete"] is True
     return {"call": call, "request": requests[0], "emucall": emucall, "started": started}
 
 

@@ -62,6 +62,7 @@ async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveSer
     # Audio both ways: the callee heard the responder's tone, the responder heard the callee's.
     assert seconds(bytes(emucall.heard)) >= 0.3
     assert abs(dominant_hz(bytes(emucall.heard)) - RESPONDER_HZ) < 20
+    await wait_session_done(live, caller, started["call_id"])  # the conversation has wound up
     heard = HEARD[started["session_id"]]
     assert seconds(heard) >= 0.5
     assert abs(dominant_hz(heard) - 440.0) < 20
