@@ -115,9 +115,12 @@ async def next_slot(s: AsyncSession, now: datetime) -> datetime | None:
 
 
 async def _locked(s: AsyncSession, model, key: str):  # noqa: ANN001, ANN202
+    """The row, locked on PostgreSQL with FOR NO KEY UPDATE: we never change a key, and a plain FOR UPDATE
+    would conflict with the KEY SHARE locks that inserting a referencing row (a new call naming this
+    partner and connection) takes, which deadlocks calls/start against the dialer."""
     stmt = select(model).where(model.id == key).execution_options(populate_existing=True)
     if _pg(s):
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
