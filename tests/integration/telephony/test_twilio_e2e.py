@@ -285,3 +285,19 @@ async def test_a_call_ends_at_the_agents_maximum_duration(live: LiveServer) -> N
     create = next(r for r in _emu(live).received if r.path.endswith("/Calls.json") and r.params.get("To") == to)
     assert create.params["TimeLimit"] == "2", "the carrier enforces the cap too; our media edge hangs up at it"
     assert 2 <= call["duration_seconds"] <= 5
+
+
+async def test_hanging_up_a_call_the_carrier_already_ended_is_not_an_error(live: LiveServer) -> None:
+    from voxline.dialer import carrier_ops
+    from voxline.store.models import Call
+
+    caller = await make_caller(live, "twilio")
+    to = "+919812100001"
+    _emu(live).scripts[to] = Script("human", talk_secs=0.3)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("completed",))
+    async with live.ctx.db.transaction() as s:
+        call = await s.get(Call, started["call_id"])
+    assert await carrier_ops.hang_up(live.ctx, call) is True  # Twilio answers 404: already gone, as we wanted
+    hangups = [r for r in _emu(live).received if r.path.endswith(f"/Calls/{call.carrier_call_id}.json")]
+    assert hangups and hangups[-1].params == {"Status": "completed"}
