@@ -13,7 +13,7 @@ Callees: most are busy (…0486: the carrier's full create → ringing → busy 
 answer and talk briefly (…0300: answer URL, media websocket both ways, completed), which costs CPU on
 this small machine. The load generator runs on the same machine as the server.
 
-    python bench/dialer.py [--calls 1000] [--rate 50] [--cps 100] [--burst-cps 200] [--limit 50]
+    python bench/dialer.py [--calls 1000] [--rate 10] [--cps 100] [--burst-cps 200] [--limit 50]
                            [--answered-share 0.1] [--backends sqlite,postgres]
 """
 
@@ -248,7 +248,7 @@ def _max_overlap(intervals: list[tuple[float, float]]) -> int:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=50.0, help="offered starts/s in the paced phase")
+    parser.add_argument("--rate", type=float, default=10.0, help="offered starts/s in the paced phase")
     parser.add_argument("--cps", type=float, default=100.0, help="connection calls/s limit in the paced phase")
     parser.add_argument("--burst-cps", type=float, default=200.0, help="connection calls/s limit in the burst")
     parser.add_argument("--limit", type=int, default=50, help="partner concurrency limit in the burst")

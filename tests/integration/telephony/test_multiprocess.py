@@ -21,7 +21,7 @@ from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConne
 
 pytestmark = pytest.mark.slow
 
-CALLS = 200
+CALLS = {"postgres": 200, "sqlite": 60}  # the issue's 200 on PostgreSQL; SQLite (one claimer) checked lighter
 LIMIT = 15
 CPS = 40.0
 
@@ -53,7 +53,8 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_database, tmp_path) -> None:  # noqa: ANN001
     ctx, client = fresh
     database = fresh_database
-    tenant, agent = await _sandbox_partner(ctx, client, concurrency=CALLS)
+    n = CALLS[database.backend]
+    tenant, agent = await _sandbox_partner(ctx, client, concurrency=n)
     body = {"agent_id": agent["id"], "provider": "twilio", "variables": {"callee_name": "A"}}
 
     async def start_one(i: int) -> str:
@@ -62,8 +63,8 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
         return r.json()["data"]["call_id"]
 
     call_ids: list[str] = []
-    for chunk in range(0, CALLS, 50):
-        call_ids += await asyncio.gather(*(start_one(i) for i in range(chunk, chunk + 50)))
+    for chunk in range(0, n, 50):
+        call_ids += await asyncio.gather(*(start_one(i) for i in range(chunk, min(n, chunk + 50))))
     async with ctx.db.transaction() as s:
         (await s.get(Partner, tenant.partner_id)).concurrency_limit = LIMIT  # queued beyond what may run at once
         conn = (
@@ -90,7 +91,7 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
                     .scalars()
                     .all()
                 )
-            if len(filed) == CALLS:
+            if len(filed) == n:
                 break
             assert time.monotonic() < deadline, Counter(c.status for c in rows)
             await asyncio.sleep(0.5)
@@ -105,7 +106,7 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
         f"DEBUG span={(last - first).total_seconds():.1f}s call p50={spans[len(spans) // 2]:.2f} max={spans[-1]:.2f} "
         f"start_to_first={(first - min(c.created_at for c in rows)).total_seconds():.1f}"
     )
-    assert Counter(c.status for c in rows) == {"completed": CALLS // 2, "busy": CALLS // 2}
+    assert Counter(c.status for c in rows) == {"completed": n // 2, "busy": n // 2}
     # Exactly once: across both processes' carriers, one create-call request per call.
     creates = Counter()
     for log in logs:
