@@ -7,7 +7,7 @@ switches. The pipeline is built from it and never goes back to the database unti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from voxline.context import Context
 from voxline.core import templating
@@ -42,6 +42,7 @@ class CallPlan:
     recording: bool
     extraction_config: dict | None
     variables: dict[str, str] = field(default_factory=dict)
+    silence_timeout_secs: float = 30.0  # from settings; end the call after this long with nobody speaking
 
 
 def system_prompt(agent: Agent, rendered_prompt: str, values: dict[str, str]) -> str:
@@ -95,6 +96,11 @@ def build_plan(agent: Agent, session_id: str, call_id: str | None, partner_id: s
 
 
 async def load_plan(ctx: Context, session_id: str) -> CallPlan:
+    plan = await _read_plan(ctx, session_id)
+    return replace(plan, silence_timeout_secs=ctx.settings.silence_timeout_secs)
+
+
+async def _read_plan(ctx: Context, session_id: str) -> CallPlan:
     """Read the session, its agent (even if deleted since the call started) and the partner's VMD switch."""
     async with ctx.db.transaction() as s:
         session = await calls_store.get_session_by_id(s, session_id)

@@ -356,7 +356,7 @@ class LiveCall:
             await self._worker.cancel()
 
     async def _watch_silence(self) -> None:
-        limit = self.settings.silence_timeout_secs
+        limit = self.plan.silence_timeout_secs
         while not self._ending:
             await asyncio.sleep(min(0.5, limit / 4))
             if not self._bot_speaking and time.monotonic() - self._last_activity > limit:

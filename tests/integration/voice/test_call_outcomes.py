@@ -81,7 +81,7 @@ async def test_in_band_detection_recognises_a_voicemail_greeting_when_the_carrie
 async def test_in_band_detection_lets_a_person_through_and_greets_them(voice_server):
     call = await place_call(voice_server, voicemail_detection_enabled=True, voicemail_message="Please call back.")
     await _enable_account_voicemail(voice_server, call)
-    script = ["Hello?", "Goodbye."]
+    script = ["Hello, who is calling?", "Goodbye."]
     runtime, heard, data = await _run(voice_server, call, script,
                                       [line(script[0], pause_before_ms=100), line(script[1])])
     bot = [t["content"] for t in data["session"]["transcript"] if t["role"] == "bot"]

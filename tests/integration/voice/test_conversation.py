@@ -81,3 +81,33 @@ async def test_a_call_reaching_its_duration_cap_says_the_farewell_and_ends(voice
     assert runtime.last_result.reason == "max_duration"
     assert bot[-1] == "Our time is up, Sajal. Goodbye."
     assert elapsed < 4 + voice_server.ctx.settings.carrier_hangup_grace_secs + 2
+
+
+async def test_a_call_where_nobody_speaks_for_too_long_is_ended_with_the_farewell(voice_server):
+    call = await place_call(voice_server)
+    runtime = VoiceRuntime(voice_server.ctx, StandInEngines([]),
+                           adjust_plan=lambda p: with_limits(p, silence_timeout_secs=2.0))
+    voice_server.runtimes[call.session_id] = runtime
+    callee = TwilioCallee(voice_server.ws_url, [], custom={"session_id": call.session_id})
+    await asyncio.wait_for(callee.run(), 30)
+    await wait_finished(voice_server, call.session_id)
+    r = await voice_server.http.get(f"/calls/{call.call_id}", headers=call.headers)
+    bot = [t["content"] for t in r.json()["data"]["session"]["transcript"] if t["role"] == "bot"]
+    assert runtime.last_result.reason == "silence"
+    assert bot == ["Hello Sajal, this is the clinic calling.", "Thank you for your time. Goodbye!"]
+
+
+async def test_the_callee_hanging_up_ends_the_call_and_files_the_session(voice_server):
+    call = await place_call(voice_server)
+    said = "Hello, who is this please?"  # a bare "Hello?" can sit under the VAD's volume gate
+    runtime = VoiceRuntime(voice_server.ctx, StandInEngines([said]))
+    voice_server.runtimes[call.session_id] = runtime
+    callee = TwilioCallee(voice_server.ws_url, [line(said)], custom={"session_id": call.session_id},
+                          hang_up_after_lines=True)
+    await asyncio.wait_for(callee.run(), 30)
+    await wait_finished(voice_server, call.session_id)
+    r = await voice_server.http.get(f"/calls/{call.call_id}", headers=call.headers)
+    data = r.json()["data"]
+    assert runtime.last_result.reason == "callee_hangup"
+    assert data["session"]["processing_complete"] is True
+    assert [t["content"] for t in data["session"]["transcript"] if t["role"] == "user"] == [said]
