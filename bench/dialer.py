@@ -139,8 +139,8 @@ class Bench:
         async with self.ctx.db.transaction() as s:
             return list((await s.execute(select(Call).where(Call.partner_id == partner_id))).scalars())
 
-    async def wait_done(self, partner_id: str, n: int, timeout: float) -> list[Any]:
-        deadline = time.monotonic() + timeout
+    async def wait_done(self, partner_id: str, n: int, within: float) -> list[Any]:
+        deadline = time.monotonic() + within
         while True:
             rows = await self.rows(partner_id)
             if len(rows) == n and all(r.status in TERMINAL for r in rows):
@@ -169,8 +169,8 @@ class Bench:
                     await asyncio.sleep(max(0.0, began + i / a.rate - time.monotonic()))
                     tasks.append(asyncio.create_task(one(i)))
                 await asyncio.gather(*tasks)
-            rows = await self.wait_done(partner_id, a.calls, timeout=a.calls / a.rate + 120)
-            log = httpx.get(f"{base}/sandbox/twilio/_sandbox/log", timeout=30).json()
+            rows = await self.wait_done(partner_id, a.calls, within=a.calls / a.rate + 120)
+            log = await _sandbox_log(base)
         finally:
             self.stop(proc)
         created = {r.id: r.created_at.timestamp() for r in rows}
@@ -205,8 +205,8 @@ class Bench:
             (await s.get(Partner, partner_id)).concurrency_limit = a.limit
         proc, base = self.serve()
         try:
-            rows = await self.wait_done(partner_id, a.calls, timeout=a.calls / min(a.burst_cps, 50) + 180)
-            log = httpx.get(f"{base}/sandbox/twilio/_sandbox/log", timeout=30).json()
+            rows = await self.wait_done(partner_id, a.calls, within=a.calls / min(a.burst_cps, 50) + 180)
+            log = await _sandbox_log(base)
         finally:
             self.stop(proc)
         dials = sorted(r.dialed_at.timestamp() for r in rows)
@@ -227,6 +227,11 @@ class Bench:
             conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
             await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
             await conn.close()
+
+
+async def _sandbox_log(base: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=60) as http:
+        return (await http.get(f"{base}/sandbox/twilio/_sandbox/log")).json()
 
 
 def _count(values) -> dict[str, int]:  # noqa: ANN001

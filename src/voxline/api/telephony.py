@@ -95,7 +95,15 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
             await websocket.close(code=1008)
         return
     OWNED.hold(call.id)
-    runtime = _runtime(websocket, ctx)
+    runtime = _runtime(websocket, ctx, call.sandbox)
+    if runtime is None:
+        # Never play the sandbox tone to a real person: a live call with no conversation runtime ends now.
+        log.error("no conversation runtime is installed; ending live call %s", call.id)
+        _LIVE_MEDIA.discard(call.session_id)
+        await edge.end_without_runtime(ctx, call.id)  # the reason first, before the carrier reports the end
+        await websocket.close(code=1011)
+        OWNED.release(call.id)
+        return
     max_secs = await edge.max_call_secs(ctx, call)
     conversation = asyncio.create_task(runtime.run(channel))
     ended = asyncio.create_task(edge.wait_until_ended(ctx, call.id))
@@ -127,11 +135,14 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
     OWNED.release(call.id)
 
 
-def _runtime(websocket: WebSocket, ctx: Context) -> CallRuntime:
-    """The conversation runtime: the app's factory when one is installed, else the sandbox responder."""
+def _runtime(websocket: WebSocket, ctx: Context, sandbox: bool) -> CallRuntime | None:
+    """The conversation runtime: the app's factory when one is installed (`app.state.call_runtime_factory`,
+    called with the context); without one, sandbox calls get the sandbox responder and live calls none."""
     factory: Any = getattr(websocket.app.state, "call_runtime_factory", None)
-    if factory is None:
-        from voxline.sandbox.responder import Responder
+    if factory is not None:
+        return factory(ctx)
+    if not sandbox:
+        return None
+    from voxline.sandbox.responder import Responder
 
-        return Responder()
-    return factory(ctx)
+    return Responder()

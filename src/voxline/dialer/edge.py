@@ -188,6 +188,13 @@ async def wait_until_ended(ctx: Context, call_id: str, poll_secs: float = 5.0) -
         lifecycle.forget_ended(call_id)
 
 
+async def end_without_runtime(ctx: Context, call_id: str) -> None:
+    reason = "No conversation runtime is installed on this server."
+    applied = await lifecycle.apply(ctx, call_id, lifecycle.Transition(CallStatus.FAILED, error_message=reason))
+    if applied is not None:
+        await carrier_ops.hang_up(ctx, applied.call)
+
+
 async def settle_after_media(ctx: Context, call_id: str, wait_secs: float) -> None:
     """The conversation ended: give the carrier a moment to report the end, else hang up and end it here."""
     for attempt in range(2):

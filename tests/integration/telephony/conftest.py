@@ -126,13 +126,16 @@ class Caller:
     provider: str
 
 
-async def make_caller(live: LiveServer, provider: str, *, concurrency: int = 20, **agent_fields) -> Caller:
+async def make_caller(
+    live: LiveServer, provider: str, *, concurrency: int = 20, mode: str = keys.TEST, **agent_fields
+) -> Caller:
     from voxline.accounts import partners
 
     issued = await partners.create_partner(
         live.ctx, f"tel-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=concurrency)
     )
-    issued = await partners.create_key(live.ctx, issued.partner_id, keys.TEST)
+    if mode == keys.TEST:
+        issued = await partners.create_key(live.ctx, issued.partner_id, keys.TEST)
     tenant = Tenant(issued.partner_id, issued.api_key, "sandbox")
     agent = await create_agent(live.api, tenant, **agent_fields)
     r = await live.api.put(f"/config/telephony/{provider}", json=CREDS[provider], headers=tenant.headers)

@@ -301,3 +301,16 @@ async def test_hanging_up_a_call_the_carrier_already_ended_is_not_an_error(live:
     assert await carrier_ops.hang_up(live.ctx, call) is True  # Twilio answers 404: already gone, as we wanted
     hangups = [r for r in _emu(live).received if r.path.endswith(f"/Calls/{call.carrier_call_id}.json")]
     assert hangups and hangups[-1].params == {"Status": "completed"}
+
+
+async def test_a_live_call_with_no_conversation_runtime_ends_failed_instead_of_beeping(live: LiveServer) -> None:
+    """Live keys dial the carrier (here the emulator stands in via settings); the sandbox responder is
+    never used on a real person, so without a runtime the call ends at once with the reason."""
+    caller = await make_caller(live, "twilio", mode="live")
+    to = "+919812200999"
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("failed",))
+    assert call["error_message"] == "No conversation runtime is installed on this server."
+    assert call["sandbox"] is False
+    emucall = next(c for c in _emu(live).calls.values() if c.to == to)
+    assert emucall.hangup.is_set()
