@@ -81,7 +81,7 @@ async def test_in_band_detection_recognises_a_voicemail_greeting_when_the_carrie
 async def test_in_band_detection_lets_a_person_through_and_greets_them(voice_server):
     call = await place_call(voice_server, voicemail_detection_enabled=True, voicemail_message="Please call back.")
     await _enable_account_voicemail(voice_server, call)
-    script = ["Hello, who is calling?", "Goodbye."]
+    script = ["Hello, who is calling?", "Thank you very much, goodbye."]
     runtime, heard, data = await _run(voice_server, call, script,
                                       [line(script[0], pause_before_ms=100), line(script[1])])
     bot = [t["content"] for t in data["session"]["transcript"] if t["role"] == "bot"]
@@ -103,7 +103,7 @@ async def test_transfer_tool_announces_then_moves_the_callee_to_the_transfer_num
 
 async def test_recording_is_a_stereo_wav_behind_a_signed_expiring_link(voice_server):
     call = await place_call(voice_server, enable_recording=True)
-    script = ["I would like to book an appointment.", "Goodbye."]
+    script = ["I would like to book an appointment.", "Thank you very much, goodbye."]
     await _run(voice_server, call, script, [line(script[0]), line(script[1])])
     r = await voice_server.http.get(f"/calls/{call.call_id}/recording-url", headers=call.headers)
     assert r.status_code == 200, r.text
@@ -133,7 +133,7 @@ async def test_recording_is_a_stereo_wav_behind_a_signed_expiring_link(voice_ser
 
 async def test_calls_without_recording_have_no_recording_link(voice_server):
     call = await place_call(voice_server)
-    await _run(voice_server, call, ["Goodbye."], [line("Goodbye.")])
+    await _run(voice_server, call, ["Thank you very much, goodbye."], [line("Thank you very much, goodbye.")])
     r = await voice_server.http.get(f"/calls/{call.call_id}/recording-url", headers=call.headers)
     assert r.status_code == 404 and r.json()["error"]["code"] == "RECORDING_NOT_FOUND"
 
@@ -147,7 +147,7 @@ EXTRACTION = {"prompt": "What did the callee want?", "keys": [
 
 async def test_extraction_fills_every_configured_key_and_can_be_replayed(voice_server):
     call = await place_call(voice_server, extraction_config=EXTRACTION)
-    script = ["I would like to book an appointment.", "Goodbye."]
+    script = ["I would like to book an appointment.", "Thank you very much, goodbye."]
     _, _, data = await _run(voice_server, call, script, [line(script[0]), line(script[1])])
     ex = data["session"]["extraction"]
     assert ex["status"] == "success", ex
@@ -173,7 +173,7 @@ async def test_extraction_failure_is_recorded_and_the_session_still_completes(vo
             self.calls += 1
             return brain if self.calls == 1 else dead
 
-    script = ["Goodbye."]
+    script = ["Thank you very much, goodbye."]
     _, _, data = await _run(voice_server, call, script, [line(script[0])], engines=SplitEngines(script))
     ex = data["session"]["extraction"]
     assert ex["status"] == "failed" and "ConnectError" in ex["error"]
@@ -183,6 +183,6 @@ async def test_extraction_failure_is_recorded_and_the_session_still_completes(vo
 
 async def test_replaying_extraction_without_a_config_is_refused(voice_server):
     call = await place_call(voice_server)
-    await _run(voice_server, call, ["Goodbye."], [line("Goodbye.")])
+    await _run(voice_server, call, ["Thank you very much, goodbye."], [line("Thank you very much, goodbye.")])
     r = await voice_server.http.post(f"/calls/{call.call_id}/extract", json={}, headers=call.headers)
     assert r.status_code == 400 and r.json()["error"]["code"] == "EXTRACTION_NOT_CONFIGURED"

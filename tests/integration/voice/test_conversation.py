@@ -51,7 +51,7 @@ async def test_callee_speaking_over_the_bot_stops_it_within_one_audio_chunk_and_
     voice_server,
 ):
     call = await place_call(voice_server, intro_message="Hello {{callee_name}}. " + "I have a lot to say today. " * 12)
-    script = ["Sorry, can I book an appointment?", "Goodbye."]
+    script = ["Sorry, can I book an appointment?", "Thank you very much, goodbye."]
     runtime, heard, data = await _converse(
         voice_server, call, script,
         [line(script[0], barge_in_after_ms=700), line(script[1])],
