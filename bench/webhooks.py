@@ -8,10 +8,16 @@ calls through the real API (in-process ASGI). Then:
               DeliveryWorker is started and the clock runs until the receiver holds all N events and
               every outbox row reads `delivered`.
   latency     with the worker running, sessions are finished one at a time at a steady rate; for each,
-              the time from finish_session() returning (the session-end commit) to the receiver's arrival
-              timestamp for that event's X-Webhook-Id.
+              the time from calling finish_session() (the session-end transaction, included) to the
+              receiver's arrival timestamp for that event's X-Webhook-Id. With a worker in the finishing
+              process the deliveries are handed over at commit, so the post often lands before
+              finish_session() has even returned; `after_return_p99_ms` measures from its return.
+
+  --no-handoff  measures the latency path without the commit-time hand-over: rows are written due and
+              the local worker is woken to claim them (what a process without room, or a poll, goes through).
 
     python bench/webhooks.py [--deliveries 5000] [--latency-events 500] [--rate 50] [--backends sqlite,postgres]
+                             [--no-handoff]
 """
 
 from __future__ import annotations
@@ -88,7 +94,7 @@ class ReceiverProcess:
 
 
 # ---- the Voxline side (this process) ----
-async def run_backend(backend: str, deliveries: int, latency_events: int, rate: float) -> dict:
+async def run_backend(backend: str, deliveries: int, latency_events: int, rate: float, handoff: bool) -> dict:
     from voxline.accounts import partners
     from voxline.app import create_app
     from voxline.calls.finish import SessionOutcome, finish_session
@@ -98,6 +104,9 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
     from voxline.store.migrate import upgrade
     from voxline.store.webhook_tables import WebhookDelivery
     from voxline.webhooks.worker import DeliveryWorker
+
+    if not handoff:
+        DeliveryWorker.has_room_for = lambda self, count: False  # type: ignore[method-assign]
 
     data_dir = tempfile.mkdtemp(prefix="vxbench-wh-")
     schema = fresh_schema() if backend == "postgres" else None
@@ -171,10 +180,13 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
             # latency: steady arrivals of session ends with the worker running
             print(f"[{backend}] latency: {latency_events} sessions at {rate}/s ...", flush=True)
             ended: dict[str, float] = {}
+            returned: dict[str, float] = {}
             for sid in steady:
                 tick = time.perf_counter()
+                called = time.time()
                 event = await finish_session(ctx, sid, outcome)
-                ended[event.id] = time.time()
+                ended[event.id] = called
+                returned[event.id] = time.time()
                 await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - tick)))
             deadline = time.monotonic() + 30
             while True:
@@ -183,11 +195,13 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
                     break
                 await asyncio.sleep(0.05)
             latencies = [arrivals[e] - t for e, t in ended.items() if e in arrivals]
+            after_return = [arrivals[e] - t for e, t in returned.items() if e in arrivals]
             posts = (await receiver.stats())["posts"]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         return {
             "backend": backend,
+            "path": "handoff" if handoff else "claim",
             "deliveries": deliveries,
             "deliveries_per_s": round(deliveries / received_at, 1),
             "drain_s": round(received_at, 2),
@@ -196,6 +210,7 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
             "latency_received": len(latencies),
             "posts": posts,
             **summary_ms(latencies),
+            "after_return_p99_ms": summary_ms(after_return)["p99_ms"],
         }
     finally:
         receiver.stop()
@@ -214,18 +229,19 @@ def main() -> None:
     parser.add_argument("--latency-events", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50.0, help="session ends per second in the latency phase")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--no-handoff", action="store_true", help="latency through claim + wake only")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
         receiver_main(args.receiver)
         return
-    rows = [asyncio.run(run_backend(b, args.deliveries, args.latency_events, args.rate))
+    rows = [asyncio.run(run_backend(b, args.deliveries, args.latency_events, args.rate, not args.no_handoff))
             for b in args.backends.split(",")]
     print_table("Webhook delivery, one worker process, receiver in its own process on loopback", rows,
-                ["backend", "deliveries", "deliveries_per_s", "drain_s", "recorded_s", "latency_events",
-                 "p50_ms", "p90_ms", "p99_ms", "posts"])
+                ["backend", "path", "deliveries", "deliveries_per_s", "drain_s", "recorded_s", "latency_events",
+                 "p50_ms", "p90_ms", "p99_ms", "after_return_p99_ms", "posts"])
     print(f"goal: {GOAL}")
-    write_json("webhooks", {"goal": GOAL, "runs": rows})
+    write_json("webhooks" if not args.no_handoff else "webhooks_no_handoff", {"goal": GOAL, "runs": rows})
 
 
 if __name__ == "__main__":

@@ -75,6 +75,14 @@ async def enabled_endpoint_ids(s: AsyncSession, partner_id: str) -> list[str]:
     return list((await s.execute(stmt)).scalars())
 
 
+async def enabled_endpoints(s: AsyncSession, partner_id: str) -> list[tuple[str, str, str, str]]:
+    """(id, url, mode, secret_enc) of the partner's enabled endpoints: what posting needs, in one read."""
+    stmt = select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.mode, WebhookEndpoint.secret_enc).where(
+        WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.enabled.is_(True)
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in await s.execute(stmt)]
+
+
 async def add_deliveries(s: AsyncSession, deliveries: Sequence[WebhookDelivery]) -> None:
     s.add_all(deliveries)
     await s.flush()

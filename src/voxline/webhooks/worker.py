@@ -1,9 +1,9 @@
 """The delivery worker: claims due outbox rows, posts them signed, records the outcome, schedules retries.
 
-Any number of these run side by side (one per server process). Each posts to any one endpoint at most
-`webhook_max_in_flight_per_endpoint` at a time (with as many again claimed and queued behind them, so a
-fast endpoint never waits for a claim round trip), and holds at most `webhook_max_in_flight` deliveries in
-all: a receiver that hangs for the full timeout ties up its own share and nobody else's. Outcomes are
+Any number of these run side by side (one per server process). Each posts at most `webhook_max_in_flight`
+at a time, and to any one endpoint at most `webhook_max_in_flight_per_endpoint` (with as many again claimed
+and queued behind them, so a fast endpoint never waits for a claim round trip; the queue takes no posting
+slot): a receiver that hangs for the full timeout ties up its own share and nobody else's. Outcomes are
 written in batches. Posting happens on the event loop with no lock held on any table the calls path uses.
 
 Posts go out through aiohttp rather than httpx: httpx's connection pool does work quadratic in its open
@@ -73,6 +73,8 @@ class DeliveryWorker:
     # ---- the loop ----
     async def run(self) -> None:
         flag = outbox.listen()
+        engine = self.ctx.db.engine.sync_engine
+        outbox.register(engine, self)
         writer = asyncio.create_task(self._write_results())
         try:
             while True:
@@ -82,15 +84,34 @@ class DeliveryWorker:
                     log.exception("webhook worker turn failed")
                     await asyncio.sleep(1.0)
         finally:
+            outbox.unregister(engine, self)
             outbox.unlisten(flag)
             await self._shutdown(writer)
+
+    # ---- hand-over from a committing transaction in this process (see outbox.enqueue) ----
+    def lease_secs(self) -> float:
+        return self.ctx.settings.webhook_lease_secs
+
+    def has_room_for(self, count: int) -> bool:
+        settings = self.ctx.settings
+        return (
+            settings.webhook_worker_enabled
+            and self._room() >= count
+            and len(self._tasks) + count <= 2 * settings.webhook_max_in_flight
+        )
+
+    def take(self, items: list[ClaimedDelivery], token: str) -> None:
+        for item in items:
+            if item.id not in self._tasks:
+                self._tokens[item.id] = token
+                self._start(item)
 
     async def _tick(self, flag: asyncio.Event) -> None:
         settings = self.ctx.settings
         if not settings.webhook_worker_enabled:
             await asyncio.sleep(settings.webhook_poll_interval_secs)
             return
-        room = settings.webhook_max_in_flight - len(self._tasks)
+        room = self._room()
         if room < self._batch_floor():
             # Let a batch's worth of slots free up rather than claiming one row per finished post.
             await self._wait(self._slot_freed)
@@ -109,6 +130,11 @@ class DeliveryWorker:
             # Nothing else is due, or what is due belongs to endpoints at their share: wait for new
             # deliveries (flag) or for an endpoint to drain back to its share (slot freed), at most a poll.
             await self._wait(flag, self._slot_freed)
+
+    def _room(self) -> int:
+        """Posting slots not taken: deliveries queued behind their endpoint's share do not count."""
+        cap = self.ctx.settings.webhook_max_in_flight_per_endpoint
+        return self.ctx.settings.webhook_max_in_flight - sum(min(n, cap) for n in self._per_endpoint.values())
 
     def _batch_floor(self) -> int:
         return max(1, self.ctx.settings.webhook_max_in_flight // 4) if self._tasks else 1
@@ -166,9 +192,7 @@ class DeliveryWorker:
             self._per_endpoint[item.endpoint_id] = left
         # Wake the claim loop only at thresholds: an endpoint back to its share, or a batch of room.
         settings = self.ctx.settings
-        if left == settings.webhook_max_in_flight_per_endpoint or (
-            settings.webhook_max_in_flight - len(self._tasks) == self._batch_floor()
-        ):
+        if left == settings.webhook_max_in_flight_per_endpoint or self._room() == self._batch_floor():
             self._slot_freed.set()
 
     def _session(self, mode: str) -> aiohttp.ClientSession:

@@ -224,10 +224,10 @@ async def test_a_slow_receiver_does_not_hold_up_other_endpoints_or_calls(
 ):
     monkeypatch.setattr(ctx.settings, "webhook_max_in_flight", 8)
     monkeypatch.setattr(ctx.settings, "webhook_max_in_flight_per_endpoint", 4)
-    ctx.settings.webhook_timeout_secs = 3.0
+    ctx.settings.webhook_timeout_secs = 8.0  # the slow posts stay in flight for the whole test
 
     async def hang(_r):
-        await asyncio.sleep(5)
+        await asyncio.sleep(10)
         return 200
 
     receiver.script("/slow", hang)
