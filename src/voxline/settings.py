@@ -61,7 +61,10 @@ class Settings(BaseSettings):
     )
     webhook_poll_interval_secs: float = Field(default=0.25, gt=0, description="Idle check for due deliveries")
     webhook_lease_secs: float = Field(
-        default=60.0, gt=0, description="A claimed delivery becomes due again this long after a worker vanished"
+        default=60.0,
+        gt=0,
+        description="A claimed delivery becomes due again this long after a worker vanished; keep it above "
+        "twice the timeout, or a slow post may be sent twice (same X-Webhook-Id)",
     )
 
     # Carriers and the dialer (telephony/, dialer/). Base URLs let an emulator or a regional endpoint stand in.

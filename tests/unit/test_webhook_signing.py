@@ -83,3 +83,11 @@ def test_verify_rejects_stale_and_future_timestamps_outside_the_tolerance():
 
 def test_the_signed_body_is_compact_utf8_json():
     assert encode_body({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'.encode()
+
+
+def test_verify_takes_a_web_frameworks_header_mapping():
+    """What the README's receiver passes: Starlette/FastAPI `request.headers` (case-insensitive)."""
+    from starlette.datastructures import Headers
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in signed().items()]
+    verify(SECRET, Headers(raw=raw), BODY, now=NOW)
