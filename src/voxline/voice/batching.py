@@ -1,14 +1,17 @@
-"""Fewer, larger input audio frames: a carrier serializer wrapper that joins incoming 20 ms frames.
+"""The callee's audio on its way in: low-latency upsampling, then steady 40 ms frames.
 
-Carriers send the callee's audio in 20 ms messages. Every frame then travels through the STT, the VAD
-and the turn-taking processors, and those per-frame hops, not the audio work, are most of what a call
-costs in CPU. Joining two messages into one 40 ms frame halves that for at most 20 ms of added delay on
-the way in (well inside the VAD's own windows). Outgoing audio is untouched: the carrier still gets
-steady 20 ms frames.
+Carriers send 20 ms of 8 kHz audio per message; the pipeline runs at 16 kHz for the STT. Pipecat's
+serializers upsample with a very-high-quality soxr stream that holds audio back and releases it in
+~100 ms lumps, so the VAD learns of the end of speech up to 100 ms late and barge-in reacts late. On a
+telephone band the quick soxr preset is indistinguishable and releases every frame at once, so the
+wrapper swaps it in. Then every frame travels through the STT, the VAD and the turn-taking processors,
+and those per-frame hops are most of a call's CPU: joining two messages into one 40 ms frame halves
+that for at most 20 ms of delay. Outgoing audio is untouched: the carrier still gets 20 ms frames.
 """
 
 from __future__ import annotations
 
+from pipecat.audio.resamplers.soxr_stream_resampler import SOXRStreamAudioResampler
 from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
 
@@ -19,6 +22,8 @@ class BatchedInputSerializer(FrameSerializer):
         self._inner = inner
         self._n = max(1, frames_per_batch)
         self._pending: list[bytes] = []
+        if hasattr(inner, "_input_resampler"):  # Pipecat's carrier serializers keep it there (pinned 1.14)
+            inner._input_resampler = SOXRStreamAudioResampler(quality="QQ")
 
     def should_ignore_frame(self, frame: Frame) -> bool:
         return self._inner.should_ignore_frame(frame)
