@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         default=16, ge=1, description="Concurrent posts to one endpoint, so a slow receiver can't take every slot"
     )
     webhook_poll_interval_secs: float = Field(default=0.25, gt=0, description="Idle check for due deliveries")
+    webhook_history_days: float = Field(
+        default=30.0, gt=0, description="Finished deliveries (delivered, dead, canceled) are kept this long"
+    )
     webhook_lease_secs: float = Field(
         default=60.0,
         gt=0,

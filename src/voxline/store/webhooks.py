@@ -261,6 +261,20 @@ async def release(s: AsyncSession, delivery_ids: Sequence[str], token: str, now:
 
 
 # ---- history ----
+async def purge_finished(s: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to `limit` finished deliveries last touched before `before` (pending ones are never touched)."""
+    old = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status.in_([DELIVERED, DEAD, CANCELED]), WebhookDelivery.updated_at < before)
+        .limit(limit)
+    )
+    ids = list((await s.execute(old)).scalars())
+    if not ids:
+        return 0
+    await s.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)
+
+
 async def page_deliveries(
     s: AsyncSession, endpoint_id: str, status: str | None, limit: int, offset: int
 ) -> tuple[list[tuple[WebhookDelivery, str]], int]:

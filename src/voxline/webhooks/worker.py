@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -41,6 +42,8 @@ MAX_RESPONSE_BYTES = 64 * 1024
 MAX_ERROR_CHARS = 500
 RESULT_BATCH = 500
 SHUTDOWN_GRACE_SECS = 2.0
+PURGE_EVERY_SECS = 600.0
+PURGE_BATCH = 1000
 
 
 def _schedule(text: str) -> tuple[float, ...]:
@@ -69,6 +72,7 @@ class DeliveryWorker:
         # Claims and outcome writes take turns: on SQLite two write transactions from one process would
         # otherwise meet in SQLite's busy handler, which backs off in sleeps of up to 100 ms.
         self._db_turn = asyncio.Lock()
+        self._next_purge = 0.0
 
     # ---- the loop ----
     async def run(self) -> None:
@@ -111,6 +115,9 @@ class DeliveryWorker:
         if not settings.webhook_worker_enabled:
             await asyncio.sleep(settings.webhook_poll_interval_secs)
             return
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY_SECS
+            await self.purge_history()
         room = self._room()
         if room < self._batch_floor():
             # Let a batch's worth of slots free up rather than claiming one row per finished post.
@@ -130,6 +137,21 @@ class DeliveryWorker:
             # Nothing else is due, or what is due belongs to endpoints at their share: wait for new
             # deliveries (flag) or for an endpoint to drain back to its share (slot freed), at most a poll.
             await self._wait(flag, self._slot_freed)
+
+    async def purge_history(self) -> int:
+        """Drop finished deliveries older than the history window, a batch per transaction."""
+        before = utcnow() - timedelta(days=self.ctx.settings.webhook_history_days)
+        purged = 0
+        try:
+            while True:
+                async with self._db_turn, self.ctx.db.transaction() as s:
+                    n = await store.purge_finished(s, before, PURGE_BATCH)
+                purged += n
+                if n < PURGE_BATCH:
+                    return purged
+        except Exception:  # history clean-up may wait for the next round
+            log.exception("purging old webhook deliveries failed")
+            return purged
 
     def _room(self) -> int:
         """Posting slots not taken: deliveries queued behind their endpoint's share do not count."""

@@ -264,3 +264,37 @@ async def test_delivery_time_check_refuses_a_url_that_now_points_inside(client, 
 
     [row] = await wait_for(dead, within=10)
     assert row["attempts"] == 1 and "loopback" in row["last_error"]
+
+
+async def test_finished_deliveries_older_than_the_history_window_are_purged_pending_ones_never(
+    client, ctx, sandbox, receiver
+):
+    from datetime import timedelta
+
+    from voxline.core.timefmt import utcnow
+    from voxline.store.webhook_tables import WebhookDelivery
+    from voxline.webhooks.worker import DeliveryWorker
+
+    done = await add_endpoint(client, sandbox.tenant, receiver.url("/done"))
+    await ended_session(ctx, client, sandbox)
+    [row] = await wait_for(lambda: _delivered(client, sandbox.tenant, done["id"]))
+    stuck = await add_endpoint(client, sandbox.tenant, receiver.url("/stuck"))
+    ctx.settings.webhook_retry_schedule = "3600"
+    receiver.script("/stuck", lambda _r: 500)
+    await ended_session(ctx, client, sandbox)
+    await wait_for(lambda: receiver.at("/stuck"))
+
+    async def both_done():
+        rows = await _delivered(client, sandbox.tenant, done["id"])
+        return rows and len(rows) == 2
+
+    await wait_for(both_done)
+    long_ago = utcnow() - timedelta(days=ctx.settings.webhook_history_days + 1)
+    async with ctx.db.transaction() as s:
+        await s.execute(update(WebhookDelivery).where(WebhookDelivery.partner_id == sandbox.tenant.partner_id)
+                        .values(updated_at=long_ago))
+
+    assert await DeliveryWorker(ctx).purge_history() >= 2  # both finished deliveries of /done
+    assert await deliveries(client, sandbox.tenant, done["id"]) == []
+    [pending] = await deliveries(client, sandbox.tenant, stuck["id"])
+    assert pending["status"] == "pending" and row["id"] != pending["id"]
