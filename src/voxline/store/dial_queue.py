@@ -90,6 +90,9 @@ async def claim_batch(
         call = await s.get(Call, job.call_id)
         if call is None:
             continue
+        # Read the clock again now that the partner's lines are counted: a slot is never earlier than
+        # the moment its line was found free (a call released just before the count must not overlap it).
+        now = max(now, utcnow())
         slot = max(now, conn.next_dial_at) if conn.next_dial_at else now
         conn.next_dial_at = slot + timedelta(seconds=1.0 / max(cps_for(conn), 1e-6))
         partners[job.partner_id] = (partner, held + 1)
