@@ -37,3 +37,20 @@ async def test_finish_writes_session_and_one_event(client, ctx, ready):
     assert session["duration_seconds"] == 42 and session["transcript"][0]["content"] == "Hello Sajal!"
     assert session["latency"] == {"min_ms": 300, "max_ms": 500, "avg_ms": 400}
     assert session["processing_complete"] is True and session["started_at"] == "2026-11-25T10:00:00.000Z"
+
+
+async def test_racing_finishers_file_the_session_once(client, ctx, ready):
+    import asyncio
+
+    started = (await client.post("/calls/start", json=start_body(ready), headers=ready.tenant.headers)).json()["data"]
+    results = await asyncio.gather(
+        *[finish_session(ctx, started["session_id"], SessionOutcome(duration_seconds=i)) for i in range(8)]
+    )
+    assert sum(r is not None for r in results) == 1
+    async with ctx.db.transaction() as s:
+        n = (
+            await s.execute(
+                text("SELECT count(*) FROM session_events WHERE session_id = :i"), {"i": started["session_id"]}
+            )
+        ).scalar_one()
+    assert n == 1

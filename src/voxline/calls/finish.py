@@ -40,10 +40,10 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
     """Finalize the session and emit session.completed; returns None when it was already finished."""
     now = utcnow()
     async with ctx.db.transaction() as s:
-        session = await store.get_session_by_id(s, session_id)
+        session = await store.get_session_by_id(s, session_id, for_update=True)
         if session is None:
             raise LookupError(f"no session {session_id}")
-        if session.processing_complete:
+        if session.processing_complete:  # finished already (or by a racing finisher we waited for)
             return None
         session.status = outcome.status
         session.transcript = outcome.transcript

@@ -53,7 +53,11 @@ async def get_session(s: AsyncSession, partner_id: str, session_id: str) -> Sess
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
-async def get_session_by_id(s: AsyncSession, session_id: str) -> Session | None:
+async def get_session_by_id(s: AsyncSession, session_id: str, *, for_update: bool = False) -> Session | None:
+    """`for_update` serialises finishers of one session (PostgreSQL row lock; SQLite is already serial)."""
+    if for_update:
+        stmt = select(Session).where(Session.id == session_id).with_for_update(key_share=True)
+        return (await s.execute(stmt)).scalar_one_or_none()
     return await s.get(Session, session_id)
 
 
