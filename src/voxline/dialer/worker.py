@@ -96,6 +96,7 @@ class Dialer:
                 continue
             claimed: list[dq.Claimed] = []
             wait = self.settings.dialer_poll_secs
+            nudge.clear()  # before looking: a call started while we look wakes the next round at once
             try:
                 claimed, wait = await self.claim_or_wait(min(free, CLAIM_BATCH))
             except Exception:  # the database blinked: try again on the next poll
@@ -105,7 +106,6 @@ class Dialer:
                 self.tasks.add(task)
                 task.add_done_callback(self._done)
             if not claimed:
-                nudge.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(nudge.wait(), wait)
 
