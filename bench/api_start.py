@@ -31,7 +31,9 @@ TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "012345678
 
 
 def server_env(backend: str, data_dir: str) -> tuple[dict[str, str], str | None]:
-    env = {**os.environ, "VOXLINE_DATA_DIR": data_dir, "VOXLINE_LOG_LEVEL": "warning"}
+    # The API alone is measured: no dialer (it would try to reach the real carrier for these live-key calls).
+    env = {**os.environ, "VOXLINE_DATA_DIR": data_dir, "VOXLINE_LOG_LEVEL": "warning",
+           "VOXLINE_DIALER_ENABLED": "false"}
     schema = None
     if backend == "postgres":
         schema = fresh_schema()

@@ -49,6 +49,17 @@ def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run]
 
 
+def call_runtime_factory(settings: Settings) -> Callable[[Context], Any]:
+    """What holds a connected call. The AI conversation unless settings ask for the sandbox's test tone."""
+    if settings.call_runtime == "responder":
+        from voxline.sandbox.responder import Responder
+
+        return lambda _ctx: Responder()
+    from voxline.voice.runtime import VoiceRuntime
+
+    return VoiceRuntime
+
+
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
     settings = settings or (ctx.settings if ctx else Settings())
 
@@ -79,6 +90,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     )
     if ctx is not None:
         app.state.ctx = ctx
+    app.state.call_runtime_factory = call_runtime_factory(settings)
     api_errors.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -11,6 +11,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     )
     mcube_api_base: str = Field(default="https://api.mcube.com", description="MCube REST root")
     dialer_enabled: bool = Field(default=True, description="Run the dialer in this process")
+    call_runtime: Literal["voice", "responder"] = Field(
+        default="voice",
+        description="What answers a connected call: voice = the AI conversation; responder = the sandbox's test "
+        "tone (carrier tests that need no speech engines)",
+    )
     dialer_poll_secs: float = Field(default=0.2, gt=0, description="How often an idle dialer looks for work")
     dialer_max_inflight: int = Field(default=64, ge=1, description="Create-call requests in flight per process")
     dialer_cps: float | None = Field(default=None, gt=0, description="Calls/second per connection; unset = carrier's")
@@ -106,7 +112,8 @@ class Settings(BaseSettings):
     stt_api_key: str | None = Field(default=None, description="Key for a cloud STT engine")
     tts_engines: str = Field(
         default="piper",
-        description="Comma list of text-to-speech engines whose voices agents may use: piper,openai,cartesia,elevenlabs",
+        description="Comma list of text-to-speech engines whose voices agents may use: "
+        "piper,openai,cartesia,elevenlabs",
     )
     openai_api_key: str | None = Field(default=None, description="Key for OpenAI STT/TTS")
     cartesia_api_key: str | None = None

@@ -71,4 +71,6 @@ def process_env(database) -> dict[str, str]:  # noqa: ANN001
     env.pop("VOXLINE_RATE_LIMIT_PER_MIN", None)
     env.pop("VOXLINE_CALLS_RATE_LIMIT_PER_MIN", None)
     env["VOXLINE_LOG_LEVEL"] = "warning"
+    # These tests drive the HTTP API only; with live keys a dialer would try to reach the real carrier.
+    env["VOXLINE_DIALER_ENABLED"] = "false"
     return {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"PYTHONPATH": os.getcwd()}

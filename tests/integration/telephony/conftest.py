@@ -73,6 +73,7 @@ def server_settings(database, port: int, **overrides):  # noqa: ANN001, ANN201
     values = dict(
         public_base_url=base,
         dialer_enabled=True,
+        call_runtime="responder",
         dialer_poll_secs=0.05,
         dialer_retry_base_secs=0.05,
         ring_timeout_secs=20.0,
