@@ -49,12 +49,11 @@ def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run]
 
 
-def call_runtime_factory(settings: Settings) -> Callable[[Context], Any]:
-    """What holds a connected call. The AI conversation unless settings ask for the sandbox's test tone."""
+def call_runtime_factory(settings: Settings) -> Callable[[Context], Any] | None:
+    """What holds a connected call: the AI conversation, unless settings ask for none, in which case sandbox
+    calls get the sandbox's test tone and live calls end failed with the reason (never a tone to a person)."""
     if settings.call_runtime == "responder":
-        from voxline.sandbox.responder import Responder
-
-        return lambda _ctx: Responder()
+        return None
     from voxline.voice.runtime import VoiceRuntime
 
     return VoiceRuntime
@@ -90,7 +89,9 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     )
     if ctx is not None:
         app.state.ctx = ctx
-    app.state.call_runtime_factory = call_runtime_factory(settings)
+    factory = call_runtime_factory(settings)
+    if factory is not None:
+        app.state.call_runtime_factory = factory
     api_errors.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -7,6 +7,7 @@ PostgreSQL: asyncpg, optional schema via search_path.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,9 @@ class Database:
         self.dialect = make_url(url).get_backend_name()
         self.engine = _make_engine(url, self.dialect, schema)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # SQLite admits one writer at a time. Queue this process's transactions here, in order, rather than in
+        # SQLite's busy handler, whose growing sleeps turn contention into multi-second tails.
+        self._sqlite_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -29,8 +33,15 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: committed when the block ends, rolled back on any exception."""
-        async with self._sessions() as session, session.begin():
+        """One unit of work: committed when the block ends, rolled back on any exception.
+
+        Never open a transaction inside another: on SQLite the inner one would wait for the outer forever.
+        """
+        if self._sqlite_turn is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_turn, self._sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
