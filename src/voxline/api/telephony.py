@@ -69,6 +69,15 @@ async def status_callback(provider: str, call_id: str, request: Request, ctx: Ct
     return Response(status_code=204)
 
 
+@router.api_route("/{provider}/transfer/{call_id}", methods=["GET", "POST"])
+async def transfer(provider: str, call_id: str, request: Request, ctx: CtxDep) -> Response:
+    """Fetched by the carrier when we transfer a live call: the document that dials the colleague."""
+    carrier_req, params = await _carrier_request(ctx, request)
+    v = await edge.verify(ctx, provider, call_id, request.query_params.get("token"), carrier_req)
+    document = edge.transfer_document(v, params.get("transfer_to"))
+    return Response(document, media_type=v.carrier.answer_media_type or "text/plain")
+
+
 @router.websocket("/{provider}/media/{session_id}")
 async def media(websocket: WebSocket, provider: str, session_id: str) -> None:
     await _media(websocket, provider, session_id)
@@ -131,6 +140,8 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
         if websocket.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close()
+    if isinstance(channel.control, CallControl) and channel.control.transferred_to:
+        await edge.wait_after_transfer(ctx, call.id, max_secs)
     await edge.settle_after_media(ctx, call.id, ctx.settings.carrier_hangup_grace_secs)
     OWNED.release(call.id)
 

@@ -10,15 +10,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from voxline.accounts.telephony import open_credentials
 from voxline.context import Context
-from voxline.dialer.urls import sandbox_base
+from voxline.core.phone import InvalidPhoneNumber, parse_e164
+from voxline.dialer.urls import TELEPHONY_PREFIX, sandbox_base
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call, TelephonyConnection
-from voxline.telephony.carrier import Carrier, CarrierError, StatusUpdate
+from voxline.telephony.carrier import Carrier, CarrierError, StatusUpdate, transfer_support
 from voxline.telephony.registry import carrier as carrier_for
 
 log = logging.getLogger("voxline.dialer")
@@ -84,11 +86,15 @@ async def fetch_status(ctx: Context, call: Call) -> StatusUpdate | None:
 class CallControl:
     """The carrier's REST side of one live call, handed to the conversation runtime (voice.interface)."""
 
-    supports_transfer = False
-
-    def __init__(self, ctx: Context, call_id: str) -> None:
+    def __init__(self, ctx: Context, call_id: str, carrier: Carrier | None = None) -> None:
         self._ctx = ctx
         self._call_id = call_id
+        self._carrier = carrier
+        self.transferred_to: str | None = None  # a transfer the carrier accepted (or is being asked for)
+
+    @property
+    def supports_transfer(self) -> bool:
+        return self._carrier is not None and transfer_support(self._carrier) is not None
 
     async def hang_up(self) -> None:
         async with self._ctx.db.transaction() as s:
@@ -97,4 +103,41 @@ class CallControl:
             await hang_up(self._ctx, call)
 
     async def transfer(self, to_number: str) -> None:
-        raise NotImplementedError("call transfer is not available on this carrier connection")
+        """Cold-transfer the callee to `to_number` at the carrier. Raises CarrierError."""
+        if self._carrier is not None and not self.supports_transfer:
+            raise CarrierError(f"calls over {self._carrier.provider} cannot be transferred by this server")
+        # Marked before asking: the carrier may close the stream (and the runtime stop) before it answers.
+        self.transferred_to = to_number
+        try:
+            await transfer(self._ctx, self._call_id, to_number)
+        except Exception:
+            self.transferred_to = None
+            raise
+
+
+def transfer_url(ctx: Context, call: Call, to_number: str) -> str:
+    """Our URL that answers with the document dialing `to_number` (for carriers that fetch one)."""
+    base = ctx.settings.public_base_url.rstrip("/")
+    query = urlencode({"token": call.callback_token or "", "transfer_to": to_number})
+    return f"{base}{TELEPHONY_PREFIX}/{call.provider}/transfer/{call.id}?{query}"
+
+
+async def transfer(ctx: Context, call_id: str, to_number: str) -> None:
+    try:
+        number = parse_e164(to_number)
+    except InvalidPhoneNumber as exc:
+        raise CarrierError(f"cannot transfer to {to_number!r}: the number {exc}") from None
+    async with ctx.db.transaction() as s:
+        call = await dq.get_call(s, call_id)
+    if call is None or not call.carrier_call_id:
+        raise CarrierError("the call has no live carrier leg to transfer")
+    t = await target_for_call(ctx, call)
+    if t is None:
+        raise CarrierError("the call's carrier connection is gone")
+    transferring = transfer_support(t.carrier)
+    if transferring is None:
+        raise CarrierError(f"calls over {call.provider} cannot be transferred by this server")
+    dial_url = transfer_url(ctx, call, number)
+    async with client(ctx) as http:
+        await transferring.transfer(http, t.base, t.creds, call.carrier_call_id, number, dial_url)
+    log.info("call %s transferred at its carrier", call.id)

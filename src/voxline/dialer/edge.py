@@ -20,13 +20,14 @@ from voxline.calls import lifecycle
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
+from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.dialer import carrier_ops
 from voxline.dialer.carrier_ops import CallControl, target
 from voxline.dialer.urls import call_urls
 from voxline.store import agents as agent_store
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call
-from voxline.telephony.carrier import Carrier, CarrierRequest, StatusUpdate
+from voxline.telephony.carrier import Carrier, CarrierRequest, StatusUpdate, transfer_support
 from voxline.telephony.registry import carrier as carrier_for
 from voxline.voice.interface import MediaChannel
 
@@ -117,6 +118,18 @@ async def answer(ctx: Context, v: Verified, params: Mapping[str, str]) -> str:
     return v.carrier.answer_document(urls, v.call.id, v.call.session_id)
 
 
+def transfer_document(v: Verified, to_number: str | None) -> str:
+    """The document a carrier fetches to run a transfer we asked for (the number is in our signed URL)."""
+    transferring = transfer_support(v.carrier)
+    if transferring is None:
+        raise errors.NotFound("This carrier does not transfer calls.")
+    try:
+        number = parse_e164(to_number or "")
+    except InvalidPhoneNumber:
+        raise errors.NotFound("No transfer to that number.") from None
+    return transferring.transfer_document(number)
+
+
 async def open_media(
     ctx: Context, websocket: WebSocket, provider: str, session_id: str | None, live: set[str]
 ) -> tuple[Call, MediaChannel]:
@@ -158,7 +171,7 @@ async def open_media(
         call_id=call.id,
         session_id=call.session_id,
         answered_by=call.answered_by,
-        control=CallControl(ctx, call.id),
+        control=CallControl(ctx, call.id, carrier),
         extra={"stream_id": handshake.stream_id, "carrier_call_id": handshake.carrier_call_id, **handshake.extra},
     )
     return call, channel
@@ -186,6 +199,13 @@ async def wait_until_ended(ctx: Context, call_id: str, poll_secs: float = 5.0) -
                 await asyncio.wait_for(event.wait(), poll_secs)
     finally:
         lifecycle.forget_ended(call_id)
+
+
+async def wait_after_transfer(ctx: Context, call_id: str, max_secs: float) -> None:
+    """A transferred call goes on without us until the carrier reports its end: keep holding it till then
+    (never hang up on the callee and the colleague), bounded by the call's maximum duration."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wait_until_ended(ctx, call_id), max_secs)
 
 
 async def end_without_runtime(ctx: Context, call_id: str) -> None:

@@ -44,6 +44,7 @@ class Script:
     talk_secs: float | None = 1.0  # the callee hangs up after this long; None: until we hang up
     hz: float = 440.0  # the tone the callee "speaks"
     answer_twice: bool = False  # the carrier quirk: ask for the answer document twice, open a second stream
+    bridged_secs: float = 0.3  # after a transfer, how long the callee talks with whoever the call was bridged to
 
 
 MAGIC_SUFFIXES: dict[str, Script] = {
@@ -78,6 +79,9 @@ class EmuCall:
     error: str | None = None
     stream_closed_at: float | None = None
     wire_errors: list[str] = field(default_factory=list)  # what our server sent that the carrier would reject
+    redirected: asyncio.Event = field(default_factory=asyncio.Event)  # new instructions replace the stream
+    redirect: dict[str, Any] = field(default_factory=dict)  # the transfer request that set `redirected`
+    transferred_to: str | None = None  # the number the callee was bridged to by a transfer
 
     @property
     def duration(self) -> int:
@@ -172,6 +176,7 @@ class Emulator:
                         "status": c.status,
                         "streams": c.streams_opened,
                         "heard_secs": len(c.heard) / 16000,
+                        "transferred_to": c.transferred_to,
                     }
                     for c in self.calls.values()
                 ],
@@ -193,6 +198,10 @@ class Emulator:
 
     async def amd_verdict(self, call: EmuCall) -> None:
         """Report answering-machine detection if the create request asked for it."""
+
+    async def transfer_target(self, call: EmuCall) -> str | None:
+        """The number the new instructions of a transfer (`call.redirect`) dial, or None when they dial none."""
+        return None
 
     # --- shared machinery ---------------------------------------------------------------------------
     def new_call_id(self) -> str:
@@ -259,6 +268,22 @@ class Emulator:
         self.sent.append(Sent(url, params, resp.status_code))
         return resp
 
+    async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response | None:
+        """GET one of this server's URLs (a document the carrier fetches), None when it failed."""
+        if not self.ours(url):
+            log.warning("%s emulator: refused to fetch %s (not this server)", self.provider, url)
+            self.sent.append(Sent(url, {}, None))
+            return None
+        client = await self.http()
+        try:
+            resp = await client.get(url, headers=headers or {})
+        except httpx.HTTPError as exc:
+            log.warning("%s emulator: fetching %s failed: %s", self.provider, url, exc)
+            self.sent.append(Sent(url, {}, None))
+            return None
+        self.sent.append(Sent(url, {}, resp.status_code))
+        return resp
+
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -271,6 +296,11 @@ class Emulator:
 
     def hang_up(self, call: EmuCall) -> None:
         call.hangup.set()
+
+    def transfer(self, call: EmuCall, request: dict[str, Any]) -> None:
+        """A live call got new instructions: its media stream stops, then they run (see `_bridge`)."""
+        call.redirect = request
+        call.redirected.set()
 
     def start(self, call: EmuCall) -> None:
         if len(self.calls) >= 20_000:  # a long-running server keeps only recent sandbox calls
@@ -321,7 +351,17 @@ class Emulator:
         self.spawn(self.amd_verdict(call))
         if target is not None:
             await self._stream(call, *target)
+        if call.redirected.is_set() and call.ended_at is None:
+            await self._bridge(call)
         await self._end(call, "completed")
+
+    async def _bridge(self, call: EmuCall) -> None:
+        """Run a transfer's instructions: dial the number and keep the callee on with it for a while."""
+        number = await self.transfer_target(call)
+        if number is None:
+            return  # instructions that dial nobody: the call ends when they run out
+        call.transferred_to = number
+        await self._wait_or_hangup(call, call.script.bridged_secs)
 
     def ring_timeout(self, call: EmuCall) -> float:
         return 60.0
@@ -351,14 +391,19 @@ class Emulator:
                 talk = asyncio.create_task(self._talk(call, ws, stream_id))
                 listen = asyncio.create_task(self._listen(call, ws, stream_id))
                 hangup = asyncio.create_task(call.hangup.wait())
+                redirect = asyncio.create_task(call.redirected.wait())
                 limit = call.script.talk_secs if call.script.talk_secs is not None else self.max_duration(call)
-                done, _ = await asyncio.wait({talk, listen, hangup}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-                for task in (talk, listen, hangup):
+                tasks = {talk, listen, hangup, redirect}
+                done, _ = await asyncio.wait(tasks, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:
                     task.cancel()
-                for task in (talk, listen, hangup):
+                for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-                if listen not in done and not self.closes_stream and not duplicate:
+                if redirect in done and listen not in done:  # transferred: the stream stops, the call goes on
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send(json.dumps(wire.stop(call, stream_id)))
+                elif listen not in done and not self.closes_stream and not duplicate:
                     # Field failure some carriers show: the call ends, the stream stays open until we close it.
                     await self._end(call, "canceled" if hangup in done and call.answered_at is None else "completed")
                     with contextlib.suppress(TimeoutError):

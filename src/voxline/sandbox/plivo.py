@@ -12,10 +12,11 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
+from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
 from voxline.sandbox.audio import ulaw_decode, ulaw_encode
 from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, b64
@@ -156,6 +157,37 @@ class PlivoEmulator(Emulator):
                 }
             )
 
+        @app.post("/v1/Account/{auth_id}/Call/{call_uuid}/")
+        async def transfer(auth_id: str, call_uuid: str, request: Request) -> Response:
+            """Transfer a live call: the A leg leaves its <Stream> and runs the XML at aleg_url."""
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            self.record("POST", request.url.path, body if isinstance(body, dict) else {})
+            if not authorized(request, auth_id):
+                return plivo_error(401, "Authentication credentials invalid.")
+            if not isinstance(body, dict):
+                return plivo_error(400, "invalid JSON body")
+            call = self.calls.get(call_uuid)
+            if call is None or call.account != auth_id or call.ended_at is not None:
+                return plivo_error(404, "Call not found")
+            legs = body.get("legs")
+            if legs not in ("aleg", "bleg", "both"):
+                return plivo_error(400, "legs parameter must be aleg, bleg or both")
+            if legs != "aleg":
+                return plivo_error(400, "this call has no bleg to transfer")  # a single-leg outbound call
+            if not body.get("aleg_url"):
+                return plivo_error(400, "aleg_url parameter is required")
+            if str(body.get("aleg_method") or "POST").upper() not in ("GET", "POST"):
+                return plivo_error(400, "aleg_method must be GET or POST")
+            if call.status != "in-progress" or call.redirected.is_set():
+                return plivo_error(400, "call is not in progress")
+            self.transfer(call, body)
+            return JSONResponse(
+                {"api_id": str(uuid.uuid4()), "message": "call transferred", "call_uuids": [call.id]}, status_code=202
+            )
+
         @app.delete("/v1/Account/{auth_id}/Call/{call_uuid}/")
         async def hang_up(auth_id: str, call_uuid: str, request: Request) -> Response:
             self.record("DELETE", request.url.path, {})
@@ -236,6 +268,36 @@ class PlivoEmulator(Emulator):
             call.error = "no bidirectional <Stream> in the answer XML"
             return None
         return stream.text.strip(), {"extra_headers": stream.get("extraHeaders", "")}
+
+    async def signed_get(self, call: EmuCall, url: str, params: dict[str, str]) -> Any:
+        """A GET the carrier signs: its parameters ride in the query, the signature covers the whole URL."""
+        full = url + ("&" if "?" in url else "?") + urlencode(params)
+        nonce = str(secrets.randbelow(10**20))
+        signature = get_signature_v3(self.accounts[call.account], construct_get_url(full, {}).decode(), nonce)
+        sig_header, nonce_header = self.signature_headers
+        sig = signature.decode() if isinstance(signature, bytes) else signature
+        return await self.get(full, {sig_header: sig, nonce_header: nonce})
+
+    async def transfer_target(self, call: EmuCall) -> str | None:
+        url = str(call.redirect.get("aleg_url") or "")
+        params = {**self._base(call), "CallStatus": "in-progress", "Event": "Redirect"}
+        if str(call.redirect.get("aleg_method") or "POST").upper() == "GET":
+            resp = await self.signed_get(call, url, params)
+        else:
+            resp = await self.signed_post(call, url, params)
+        if resp is None or resp.status_code != 200:
+            call.error = "aleg_url failed"
+            return None
+        try:
+            number = ET.fromstring(resp.text).find("./Dial/Number")
+        except ET.ParseError:
+            call.error = "transfer XML does not parse"
+            return None
+        target = (number.text or "").strip() if number is not None else ""
+        if not re.match(r"^\+?[1-9]\d{6,14}$", target):
+            call.error = "no <Dial><Number> in the transfer XML"
+            return None
+        return "+" + target.lstrip("+")
 
     async def amd_verdict(self, call: EmuCall) -> None:
         url = call.params.get("machine_detection_url")

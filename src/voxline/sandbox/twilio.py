@@ -156,6 +156,17 @@ class TwilioEmulator(Emulator):
             if call is None or call.account != account_sid or call.ended_at is not None:
                 # What Twilio answers for a call that has already ended (field failure: not an error for us).
                 return twilio_error(404, 20404, f"The requested resource /Calls/{call_sid}.json was not found")
+            if form.get("Twiml") or form.get("Url"):
+                # New instructions for the live call (how a transfer is done): the stream stops, they run.
+                if call.status != "in-progress" or call.redirected.is_set():
+                    return twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
+                if form.get("Twiml"):
+                    try:
+                        ET.fromstring(form["Twiml"])
+                    except ET.ParseError:
+                        return twilio_error(400, 12100, "Document parse failure")
+                self.transfer(call, form)
+                return JSONResponse(self.resource(call))
             if form.get("Status") not in ("completed", "canceled"):
                 return twilio_error(400, 21218, "Invalid Status")
             self.hang_up(call)
@@ -244,6 +255,26 @@ class TwilioEmulator(Emulator):
             return None
         custom = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
         return stream.get("url", ""), custom
+
+    async def transfer_target(self, call: EmuCall) -> str | None:
+        twiml = call.redirect.get("Twiml")
+        if not twiml and call.redirect.get("Url"):
+            params = {**self._base_params(call), "CallStatus": "in-progress"}
+            resp = await self.signed_post(call, call.redirect["Url"], params)
+            twiml = resp.text if resp is not None and resp.status_code == 200 else None
+        try:
+            dial = ET.fromstring(twiml).find("Dial") if twiml else None
+        except ET.ParseError:
+            dial = None
+        if dial is None:
+            call.error = "no <Dial> in the new TwiML"
+            return None
+        number = dial.find("Number")
+        target = ((number.text if number is not None else dial.text) or "").strip()
+        if not re.match(_E164, target):
+            call.error = f"13223: invalid phone number to dial: {target!r}"
+            return None
+        return target
 
     async def amd_verdict(self, call: EmuCall) -> None:
         url = call.params.get("AsyncAmdStatusCallback")

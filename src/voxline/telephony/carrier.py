@@ -119,6 +119,35 @@ class Carrier(Protocol):
         """Read the carrier's opening messages on an accepted websocket and build its serializer."""
 
 
+class TransferringCarrier(Carrier, Protocol):
+    """A carrier that can move a live call's callee to another number (cold transfer). Optional: a carrier
+    module opts in with `supports_transfer = True` and these methods; `transfer_support` finds out."""
+
+    supports_transfer: bool
+
+    async def transfer(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        creds: Mapping[str, Any],
+        carrier_call_id: str,
+        to_number: str,
+        dial_url: str,
+    ) -> None:
+        """Bridge the live call to `to_number`; its media stream then ends. `dial_url` is our URL that answers
+        with `transfer_document(to_number)`, for carriers that fetch new instructions. Raises CarrierError."""
+
+    def transfer_document(self, to_number: str) -> str:
+        """The instruction that dials `to_number`, as the carrier fetches it from `dial_url`."""
+
+
+def transfer_support(carrier: Carrier) -> TransferringCarrier | None:
+    """The carrier's transfer side, or None when this server cannot transfer its calls."""
+    if getattr(carrier, "supports_transfer", False) is True:
+        return carrier  # type: ignore[return-value]
+    return None
+
+
 def raise_for_carrier(resp: httpx.Response, carrier: str, detail: str) -> None:
     """Turn a carrier's error answer into CarrierError: 429/502/503 mean no call was placed, retry later."""
     if resp.is_success:

@@ -94,6 +94,7 @@ class PlivoLike:
     default_cps: float = 2.0
     wire_sample_rate: int = 8000
     answer_media_type: str = "application/xml"
+    supports_transfer: bool = True
 
     def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
         return str(getattr(settings, self.base_setting)).rstrip("/")
@@ -140,6 +141,28 @@ class PlivoLike:
                 raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
                 return
         # Neither knows it: the call has already ended, which is what we wanted.
+
+    async def transfer(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        creds: Mapping[str, Any],
+        carrier_call_id: str,
+        to_number: str,
+        dial_url: str,
+    ) -> None:
+        # Transferring the A leg makes the carrier fetch `dial_url` and run it in place of the <Stream>.
+        auth = (creds["auth_id"], creds["auth_token"])
+        body = {"legs": "aleg", "aleg_url": dial_url, "aleg_method": "GET"}
+        url = f"{self._account(base, creds)}/Call/{carrier_call_id}/"
+        resp = await send(http, self.brand, "POST", url, json=body, auth=auth)
+        raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
+
+    def transfer_document(self, to_number: str) -> str:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><Response><Dial>'
+            f"<Number>{escape(to_number)}</Number></Dial></Response>"
+        )
 
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 from pydantic import Field
@@ -93,6 +93,7 @@ class TwilioCarrier:
     default_cps = 1.0  # Twilio's default calls-per-second per account
     wire_sample_rate = 8000
     answer_media_type = "application/xml"
+    supports_transfer = True
 
     def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
         return settings.twilio_api_base.rstrip("/")
@@ -134,6 +135,26 @@ class TwilioCarrier:
         if resp.status_code == 404:  # already gone: that is what we wanted
             return
         raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
+
+    async def transfer(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        creds: Mapping[str, Any],
+        carrier_call_id: str,
+        to_number: str,
+        dial_url: str,
+    ) -> None:
+        # Updating the live call with new TwiML stops its <Connect><Stream> and runs the <Dial> instead;
+        # the TwiML travels inline, so `dial_url` is not needed.
+        url = f"{self._calls_url(base, creds)}/{carrier_call_id}.json"
+        auth = (creds["account_sid"], creds["auth_token"])
+        data = {"Twiml": self.transfer_document(to_number)}
+        resp = await send(http, "Twilio", "POST", url, data=data, auth=auth)
+        raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
+
+    def transfer_document(self, to_number: str) -> str:
+        return f"<Response><Dial>{escape(to_number)}</Dial></Response>"
 
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str

@@ -1,0 +1,119 @@
+"""Cold transfer of a live call, end to end over loopback: calls/start → dialer → carrier emulator →
+media stream → the runtime asks the call's CallControl to transfer → the carrier gets its own transfer
+request (Twilio: the live call updated with <Dial> TwiML; Plivo and Vobiz: the A leg sent to our URL
+that answers <Dial><Number>) → the media stream stops, the callee is bridged to the number, the call
+completes through the carrier's status callbacks and the session is filed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.telephony.conftest import (
+    CREDS,
+    LiveServer,
+    make_caller,
+    start,
+    wait_session_done,
+    wait_status,
+)
+from voxline.dialer.carrier_ops import CallControl
+from voxline.sandbox.emulator import Script
+from voxline.sandbox.responder import Responder
+from voxline.telephony.carrier import CarrierError
+from voxline.telephony.registry import carrier as carrier_for
+from voxline.voice.interface import MediaChannel
+
+pytestmark = pytest.mark.asyncio
+
+COLLEAGUE = "+14155550123"
+
+
+class TransferringResponder:
+    """The sandbox responder, which after a moment transfers the callee the way the voice runtime does."""
+
+    def __init__(self, controls: list[Any]) -> None:
+        self.controls = controls
+
+    async def run(self, channel: MediaChannel) -> None:
+        conversation = asyncio.create_task(Responder(speak_secs=0.2).run(channel))
+        self.controls.append(channel.control)
+        await asyncio.sleep(0.3)
+        assert channel.control is not None and channel.control.supports_transfer
+        await channel.control.transfer(COLLEAGUE)
+        await asyncio.wait_for(conversation, 10)
+
+
+async def _transfer_call(live: LiveServer, provider: str, to: str) -> tuple[dict, Any, Any]:
+    controls: list[Any] = []
+    previous = live.app.state.call_runtime_factory
+    live.app.state.call_runtime_factory = lambda ctx: TransferringResponder(controls)
+    try:
+        caller = await make_caller(live, provider)
+        emu = live.sandbox[provider]
+        emu.scripts[to] = Script("human", talk_secs=None, bridged_secs=0.3)  # stays on until transferred
+        started = await start(live, caller, to)
+        call = await wait_status(live, caller, started["call_id"], ("completed",), wait=15)
+        done = await wait_session_done(live, caller, started["call_id"], wait=15)
+    finally:
+        live.app.state.call_runtime_factory = previous
+    assert call["disposition"] == "completed", call
+    assert call["error_message"] is None, call
+    assert done["session"]["status"] == "completed"
+    assert len(controls) == 1 and isinstance(controls[0], CallControl)
+    assert controls[0].transferred_to == COLLEAGUE
+    emucall = next(c for c in emu.calls.values() if c.to == to)
+    assert emucall.error is None, emucall.error
+    assert emucall.transferred_to == COLLEAGUE  # the callee was bridged to the colleague
+    assert emucall.status == "completed" and emucall.hangup.is_set() is False  # nobody hung up on them
+    assert emucall.stream_closed_at is not None and emucall.ended_at is not None
+    assert emucall.stream_closed_at <= emucall.ended_at  # the stream stopped, then the bridged call ran
+    return started, emu, emucall
+
+
+async def test_twilio_transfer_updates_the_live_call_with_dial_twiml(live: LiveServer) -> None:
+    started, emu, emucall = await _transfer_call(live, "twilio", "+919813400001")
+    sid = CREDS["twilio"]["account_sid"]
+    updates = [r for r in emu.received if r.path.endswith(f"/Accounts/{sid}/Calls/{emucall.id}.json")]
+    assert [u.params for u in updates] == [{"Twiml": f"<Response><Dial>{COLLEAGUE}</Dial></Response>"}]
+    # The carrier's status callbacks ended the call; what the emulator saw is in its log too.
+    ours = [s for s in emu.sent if s.params.get("CallSid") == emucall.id]
+    finals = [s for s in ours if s.params.get("CallStatus") == "completed"]
+    assert finals and finals[-1].status_code == 204
+    async with httpx.AsyncClient() as http:
+        log = (await http.get(f"{live.base_url}/sandbox/twilio/_sandbox/log")).json()
+    assert next(c for c in log["calls"] if c["id"] == emucall.id)["transferred_to"] == COLLEAGUE
+
+
+@pytest.mark.parametrize("provider", ["plivo", "vobiz"])
+async def test_plivo_transfer_sends_the_a_leg_to_our_dial_xml(live: LiveServer, provider: str) -> None:
+    to = "+919813500001" if provider == "plivo" else "+919813600001"
+    started, emu, emucall = await _transfer_call(live, provider, to)
+    auth_id = CREDS[provider]["auth_id"]
+    transfers = [r for r in emu.received if r.method == "POST" and r.path.endswith(f"/{auth_id}/Call/{emucall.id}/")]
+    assert len(transfers) == 1
+    body = transfers[0].params
+    assert body["legs"] == "aleg" and body["aleg_method"] == "GET"
+    dial_url = body["aleg_url"]
+    assert dial_url.startswith(f"{live.base_url}/telephony/{provider}/transfer/{started['call_id']}?token=")
+    # The carrier fetched our XML (signed) and it dialed the number.
+    fetched = [s for s in emu.sent if s.url.startswith(dial_url)]
+    assert fetched and fetched[0].status_code == 200
+    async with httpx.AsyncClient() as http:
+        if provider == "plivo":  # Plivo signs every fetch: an unsigned one is refused
+            assert (await http.get(dial_url)).status_code == 403
+        forged = dial_url.replace("token=", "token=x", 1)
+        assert (await http.get(forged)).status_code == 403
+
+
+async def test_a_carrier_without_transfer_says_so(live: LiveServer) -> None:
+    for provider in ("exotel", "mcube"):
+        control = CallControl(live.ctx, "call_unknown", carrier_for(provider))
+        assert control.supports_transfer is False
+        with pytest.raises(CarrierError, match="cannot be transferred"):
+            await control.transfer(COLLEAGUE)
+    for provider in ("twilio", "plivo", "vobiz"):
+        assert CallControl(live.ctx, "call_unknown", carrier_for(provider)).supports_transfer is True
