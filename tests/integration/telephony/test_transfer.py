@@ -49,7 +49,7 @@ class TransferringResponder:
 
 async def _transfer_call(live: LiveServer, provider: str, to: str) -> tuple[dict, Any, Any]:
     controls: list[Any] = []
-    previous = live.app.state.call_runtime_factory
+    previous = getattr(live.app.state, "call_runtime_factory", None)
     live.app.state.call_runtime_factory = lambda ctx: TransferringResponder(controls)
     try:
         caller = await make_caller(live, provider)
@@ -59,7 +59,10 @@ async def _transfer_call(live: LiveServer, provider: str, to: str) -> tuple[dict
         call = await wait_status(live, caller, started["call_id"], ("completed",), wait=15)
         done = await wait_session_done(live, caller, started["call_id"], wait=15)
     finally:
-        live.app.state.call_runtime_factory = previous
+        if previous is None:
+            del live.app.state.call_runtime_factory
+        else:
+            live.app.state.call_runtime_factory = previous
     assert call["disposition"] == "completed", call
     assert call["error_message"] is None, call
     assert done["session"]["status"] == "completed"
