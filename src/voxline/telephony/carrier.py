@@ -6,6 +6,7 @@ turns them into its own REST requests, answer documents, callback parameters and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -194,3 +195,33 @@ def error_detail(resp: httpx.Response, *keys: str) -> str:
             if body.get(key):
                 return str(body[key])[:300]
     return str(body)[:200]
+
+
+# ---- wire helpers every carrier module shares ----
+
+
+def optional_int(value: Any) -> int | None:
+    """A carrier's numeric field, which may arrive missing, empty or as text."""
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def json_object(resp: httpx.Response) -> dict[str, Any]:
+    """The response body if it is a JSON object, else {} (carriers answer errors in HTML or text too)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def read_start_event(websocket: WebSocket, max_messages: int = 5) -> dict[str, Any]:
+    """The `start` payload of a media stream, skipping what comes before it (e.g. Twilio's `connected`);
+    {} when the carrier sends none within the first few messages."""
+    for _ in range(max_messages):
+        message = json.loads(await websocket.receive_text())
+        if message.get("event") == "start":
+            return message.get("start") or {}
+    return {}

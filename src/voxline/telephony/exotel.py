@@ -8,7 +8,6 @@ custom parameters we pass as CustomField. Audio is 16-bit PCM at 8 kHz (Pipecat'
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
@@ -25,7 +24,10 @@ from voxline.telephony.carrier import (
     DialRequest,
     MediaHandshake,
     StatusUpdate,
+    json_object,
+    optional_int,
     raise_for_carrier,
+    read_start_event,
     send,
 )
 
@@ -61,13 +63,6 @@ STATUS_MAP: dict[str, CallStatus] = {
     "failed": CallStatus.FAILED,
     "canceled": CallStatus.CANCELED,
 }
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _error(resp: httpx.Response) -> str:
@@ -109,7 +104,7 @@ class ExotelCarrier:
         auth = (creds["api_key"], creds["api_token"])
         resp = await send(http, "Exotel", "POST", f"{self._calls(base, creds)}/connect.json", data=data, auth=auth)
         raise_for_carrier(resp, "Exotel", _error(resp))
-        sid = (_json(resp).get("Call") or {}).get("Sid")
+        sid = (json_object(resp).get("Call") or {}).get("Sid")
         if not sid:
             raise CarrierError("Exotel accepted the call but returned no call Sid")
         return str(sid)
@@ -130,11 +125,11 @@ class ExotelCarrier:
         if resp.status_code == 404:
             return None
         raise_for_carrier(resp, "Exotel", _error(resp))
-        call = _json(resp).get("Call") or {}
+        call = json_object(resp).get("Call") or {}
         return StatusUpdate(
             STATUS_MAP.get(str(call.get("Status", "")).lower()),
             carrier_call_id=carrier_call_id,
-            duration_seconds=_int(call.get("Duration")),
+            duration_seconds=optional_int(call.get("Duration")),
         )
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
@@ -156,19 +151,14 @@ class ExotelCarrier:
         return StatusUpdate(
             status=status,
             carrier_call_id=params.get("CallSid") or None,
-            duration_seconds=_int(params.get("ConversationDuration") or params.get("Duration")),
+            duration_seconds=optional_int(params.get("ConversationDuration") or params.get("Duration")),
             error_message=error,
         )
 
     async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
         from pipecat.serializers.exotel import ExotelFrameSerializer
 
-        start: dict[str, Any] = {}
-        for _ in range(5):
-            message = json.loads(await websocket.receive_text())
-            if message.get("event") == "start":
-                start = message.get("start") or {}
-                break
+        start = await read_start_event(websocket)
         stream_sid = start.get("stream_sid")
         if not stream_sid:
             raise CarrierError("Exotel stream sent no start event")
@@ -182,14 +172,6 @@ class ExotelCarrier:
             params={str(k): str(v) for k, v in custom.items()},
             extra={"media_format": start.get("media_format")},
         )
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 CARRIER = ExotelCarrier()

@@ -7,7 +7,6 @@ JSON at 8 kHz, read by our own serializer (telephony/mcube_serializer.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,7 +23,10 @@ from voxline.telephony.carrier import (
     MediaHandshake,
     StatusUpdate,
     error_detail,
+    json_object,
+    optional_int,
     raise_for_carrier,
+    read_start_event,
     send,
 )
 from voxline.telephony.mcube_serializer import L16, MCubeFrameSerializer
@@ -67,13 +69,6 @@ STATUS_MAP: dict[str, CallStatus] = {
 }
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 class MCubeCarrier:
     provider = PROVIDER
     default_cps = 1.0
@@ -99,7 +94,7 @@ class MCubeCarrier:
         url = f"{base}/Restmcube-api/outbound-calls"
         resp = await send(http, "MCube", "POST", url, json=body, headers=self._headers(creds))
         raise_for_carrier(resp, "MCube", error_detail(resp, "msg", "message"))
-        payload = _json(resp)
+        payload = json_object(resp)
         if payload.get("status") != "success" or not payload.get("callid"):
             raise CarrierError(f"MCube refused the call: {payload.get('msg') or payload}")
         return str(payload["callid"])
@@ -119,11 +114,11 @@ class MCubeCarrier:
         if resp.status_code == 404:
             return None
         raise_for_carrier(resp, "MCube", error_detail(resp, "msg"))
-        body = _json(resp)
+        body = json_object(resp)
         return StatusUpdate(
             STATUS_MAP.get(str(body.get("status", "")).upper()),
             carrier_call_id=carrier_call_id,
-            duration_seconds=_int(body.get("duration")),
+            duration_seconds=optional_int(body.get("duration")),
         )
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
@@ -143,17 +138,12 @@ class MCubeCarrier:
         return StatusUpdate(
             status=status,
             carrier_call_id=params.get("callid") or None,
-            duration_seconds=_int(params.get("duration")),
+            duration_seconds=optional_int(params.get("duration")),
             error_message=error,
         )
 
     async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
-        start: dict[str, Any] = {}
-        for _ in range(5):
-            message = json.loads(await websocket.receive_text())
-            if message.get("event") == "start":
-                start = message.get("start") or {}
-                break
+        start = await read_start_event(websocket)
         stream_id = start.get("streamId")
         if not stream_id:
             raise CarrierError("MCube stream sent no start event")
@@ -165,14 +155,6 @@ class MCubeCarrier:
             params={str(k): str(v) for k, v in (start.get("customParameters") or {}).items()},
             extra={"media_format": start.get("mediaFormat")},
         )
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 CARRIER = MCubeCarrier()

@@ -5,7 +5,6 @@ stream events, and callbacks signed with X-Plivo-Signature-V3 (checked by the `p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,7 +23,10 @@ from voxline.telephony.carrier import (
     MediaHandshake,
     StatusUpdate,
     error_detail,
+    json_object,
+    optional_int,
     raise_for_carrier,
+    read_start_event,
     send,
 )
 
@@ -75,13 +77,6 @@ CAUSE_MEANING = {
 }
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 @dataclass(frozen=True)
 class PlivoLike:
     """Plivo's protocol, parameterised by who speaks it (Plivo itself, or Vobiz on its own host)."""
@@ -124,7 +119,7 @@ class PlivoLike:
         auth = (creds["auth_id"], creds["auth_token"])
         resp = await send(http, self.brand, "POST", f"{self._account(base, creds)}/Call/", json=body, auth=auth)
         raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
-        uuid = _json(resp).get("request_uuid")
+        uuid = json_object(resp).get("request_uuid")
         if isinstance(uuid, list):
             uuid = uuid[0] if uuid else None
         if not uuid:
@@ -171,7 +166,7 @@ class PlivoLike:
         url = f"{self._account(base, creds)}/Call/{carrier_call_id}/"
         live = await send(http, self.brand, "GET", url, params={"status": "live"}, auth=auth)
         if live.status_code == 200:
-            state = str(_json(live).get("call_status", "in-progress"))
+            state = str(json_object(live).get("call_status", "in-progress"))
             return StatusUpdate(STATUS_MAP.get(state, CallStatus.IN_PROGRESS), carrier_call_id=carrier_call_id)
         if live.status_code != 404:
             raise_for_carrier(live, self.brand, error_detail(live, "error"))
@@ -179,9 +174,11 @@ class PlivoLike:
         if record.status_code == 404:
             return None
         raise_for_carrier(record, self.brand, error_detail(record, "error"))
-        body = _json(record)
+        body = json_object(record)
         status = STATUS_MAP.get(str(body.get("call_status") or body.get("call_state") or "").lower())
-        return StatusUpdate(status, carrier_call_id=carrier_call_id, duration_seconds=_int(body.get("call_duration")))
+        return StatusUpdate(
+            status, carrier_call_id=carrier_call_id, duration_seconds=optional_int(body.get("call_duration"))
+        )
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
         stream_url = f"{urls.media}?token={urls.token}"
@@ -222,7 +219,7 @@ class PlivoLike:
             status=status,
             carrier_call_id=params.get("CallUUID") or None,
             answered_by=answered_by,
-            duration_seconds=_int(params.get("Duration")),
+            duration_seconds=optional_int(params.get("Duration")),
             error_message=error,
         )
 
@@ -234,12 +231,7 @@ class PlivoLike:
         )
 
     async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
-        start: dict[str, Any] = {}
-        for _ in range(5):
-            message = json.loads(await websocket.receive_text())
-            if message.get("event") == "start":
-                start = message.get("start") or {}
-                break
+        start = await read_start_event(websocket)
         stream_id = start.get("streamId")
         if not stream_id:
             raise CarrierError(f"{self.brand} audio stream sent no start event")
@@ -250,14 +242,6 @@ class PlivoLike:
             params={},
             extra={"media_format": start.get("mediaFormat")},
         )
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 CARRIER = PlivoLike(

@@ -7,7 +7,6 @@ automatic REST hang-up off because hanging up is the dialer's job.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 from xml.sax.saxutils import escape, quoteattr
@@ -25,7 +24,10 @@ from voxline.telephony.carrier import (
     MediaHandshake,
     StatusUpdate,
     error_detail,
+    json_object,
+    optional_int,
     raise_for_carrier,
+    read_start_event,
     send,
 )
 
@@ -81,13 +83,6 @@ def answered_by(value: str | None) -> AnsweredBy | None:
     return AnsweredBy.UNKNOWN
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 class TwilioCarrier:
     provider = PROVIDER
     default_cps = 1.0  # Twilio's default calls-per-second per account
@@ -123,7 +118,7 @@ class TwilioCarrier:
         auth = (creds["account_sid"], creds["auth_token"])
         resp = await send(http, "Twilio", "POST", f"{self._calls_url(base, creds)}.json", data=data, auth=auth)
         raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
-        sid = _json(resp).get("sid")
+        sid = json_object(resp).get("sid")
         if not sid:
             raise CarrierError("Twilio accepted the call but returned no call SID")
         return str(sid)
@@ -164,12 +159,12 @@ class TwilioCarrier:
         if resp.status_code == 404:
             return None
         raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
-        body = _json(resp)
+        body = json_object(resp)
         return StatusUpdate(
             status=STATUS_MAP.get(str(body.get("status"))),
             carrier_call_id=carrier_call_id,
             answered_by=answered_by(body.get("answered_by")),
-            duration_seconds=_int(body.get("duration")),
+            duration_seconds=optional_int(body.get("duration")),
         )
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
@@ -206,19 +201,14 @@ class TwilioCarrier:
             status=status,
             carrier_call_id=params.get("CallSid"),
             answered_by=answered_by(params.get("AnsweredBy")),
-            duration_seconds=_int(params.get("CallDuration")),
+            duration_seconds=optional_int(params.get("CallDuration")),
             error_message=error,
         )
 
     async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
         from pipecat.serializers.twilio import TwilioFrameSerializer
 
-        start: dict[str, Any] = {}
-        for _ in range(5):  # "connected", then "start"
-            message = json.loads(await websocket.receive_text())
-            if message.get("event") == "start":
-                start = message.get("start") or {}
-                break
+        start = await read_start_event(websocket)
         if not start.get("streamSid"):
             raise CarrierError("Twilio media stream sent no start event")
         serializer = TwilioFrameSerializer(
@@ -233,14 +223,6 @@ class TwilioCarrier:
             params={str(k): str(v) for k, v in (start.get("customParameters") or {}).items()},
             extra={"media_format": start.get("mediaFormat")},
         )
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 CARRIER = TwilioCarrier()
