@@ -18,6 +18,7 @@ import json
 import logging
 import secrets
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,23 +110,23 @@ class Sent:
     status_code: int | None
 
 
-class MediaWire:
+class MediaWire(ABC):
     """A carrier's media-stream messages, from the carrier's side."""
 
     frame_bytes = 160  # bytes of payload per 20 ms frame on the wire
 
-    def opening(self, call: EmuCall, stream_id: str, params: dict[str, str]) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def opening(self, call: EmuCall, stream_id: str, params: dict[str, str]) -> list[dict[str, Any]]: ...
 
-    def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]: ...
 
-    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]: ...
 
+    @abstractmethod
     def incoming(self, message: dict[str, Any]) -> bytes | None:
         """PCM16 from one message our server sent (None when it is not audio)."""
-        raise NotImplementedError
 
     def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
         """What the carrier answers to a control message (a mark played, a checkpoint reached)."""
@@ -141,7 +142,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class Emulator:
+class Emulator(ABC):
     provider = ""
     call_id_prefix = ""
     closes_stream = True  # False: when the call ends the stream stays open until the server closes it
@@ -183,21 +184,22 @@ class Emulator:
             }
 
     # --- to be supplied by each carrier -------------------------------------------------------------
-    def routes(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def routes(self) -> None: ...
 
     wire: MediaWire
 
+    @abstractmethod
     async def notify(self, call: EmuCall, event: str) -> None:
         """Send the carrier's status callback for `event` (ringing, answered, busy, …, completed)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:
         """Where the answered call's audio goes (websocket URL, custom parameters), or None to hang up."""
-        raise NotImplementedError
 
     async def amd_verdict(self, call: EmuCall) -> None:
-        """Report answering-machine detection if the create request asked for it."""
+        """Report answering-machine detection if the create request asked for it (carriers without AMD: nothing)."""
+        return None
 
     async def transfer_target(self, call: EmuCall) -> str | None:
         """The number the new instructions of a transfer (`call.redirect`) dial, or None when they dial none."""
