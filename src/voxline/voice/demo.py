@@ -33,7 +33,7 @@ CALLEE_NUMBER = "+14155550100"
 CREDENTIALS: dict[str, dict[str, str]] = {
     "twilio": {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "fedcba9876543210" * 2,
                "from_number": "+14155551234"},
-    "plivo": {"auth_id": "MAXXXXXXXXXXXXXXXXX1", "auth_token": "p" * 40, "from_number": "+912231234567"},
+    "plivo": {"auth_id": "MADEMOPLIVOACCOUNT01", "auth_token": "p" * 40, "from_number": "+912231234567"},
     "vobiz": {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token-1234", "from_number": "+912231234568"},
 }
 AGENT = {
