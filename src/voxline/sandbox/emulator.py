@@ -7,6 +7,10 @@ no answer | failed) or answered → AMD verdict → media stream with the simula
 
 Scripts: `emulator.scripts[to_number] = Script(...)`, or dial a number ending in a magic suffix
 (see MAGIC_SUFFIXES) so scripted outcomes work from any process without test hooks.
+
+The callee speaks its script's tone, or, when the script carries `lines` (PCM16 at 8 kHz, e.g. speech
+synthesized for the demo), says those lines in turn: each one after the bot has finished speaking, the
+next only once the bot has answered the previous one, then it stays on the line in silence.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,7 +33,7 @@ from fastapi import FastAPI
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from voxline.sandbox.audio import FRAME_MS, frames, tone
+from voxline.sandbox.audio import FRAME_MS, FRAME_SAMPLES, frames, tone
 
 log = logging.getLogger("voxline.sandbox")
 
@@ -46,6 +50,15 @@ class Script:
     hz: float = 440.0  # the tone the callee "speaks"
     answer_twice: bool = False  # the carrier quirk: ask for the answer document twice, open a second stream
     bridged_secs: float = 0.3  # after a transfer, how long the callee talks with whoever the call was bridged to
+    # What the callee says (PCM16, 8 kHz, one item per line) instead of the tone; see `Emulator._say_lines`.
+    lines: tuple[bytes, ...] = ()
+
+
+# How a callee with lines takes turns (see `Emulator._say_lines`).
+BOT_DONE_QUIET_SECS = 0.8  # the bot has finished speaking once nothing reached the callee for this long
+GREETING_WAIT_SECS = 10.0  # longest the callee waits for the bot's greeting before its first line
+PAUSE_BEFORE_LINE_SECS = 0.3  # the callee's silence between the bot's last words and its own line
+ANSWER_WAIT_SECS = 20.0  # longest the callee waits for the bot to answer a line before the next one
 
 
 MAGIC_SUFFIXES: dict[str, Script] = {
@@ -83,6 +96,7 @@ class EmuCall:
     redirected: asyncio.Event = field(default_factory=asyncio.Event)  # new instructions replace the stream
     redirect: dict[str, Any] = field(default_factory=dict)  # the transfer request that set `redirected`
     transferred_to: str | None = None  # the number the callee was bridged to by a transfer
+    lines_said: int = 0  # how many of the script's lines the callee has started to say
 
     @property
     def duration(self) -> int:
@@ -379,7 +393,7 @@ class Emulator(ABC):
         await self.notify(call, outcome)
 
     async def _stream(self, call: EmuCall, url: str, params: dict[str, str], duplicate: bool = False) -> None:
-        """The media leg: the callee talks (its tone) and records what it hears until someone hangs up."""
+        """The media leg: the callee talks (its tone or its lines) and records what it hears until someone hangs up."""
         wire = self.wire
         if not self.ours(url):
             call.error = f"refused to stream to {url} (not this server)"
@@ -428,6 +442,10 @@ class Emulator(ABC):
                 pass
 
     async def _talk(self, call: EmuCall, ws: Any, stream_id: str) -> None:
+        """The callee's side of the media stream, paced in real time: its lines when it has some, else its tone."""
+        if call.script.lines:
+            await self._say_lines(call, ws, stream_id)
+            return
         chunks = frames(tone(call.script.hz, 1.0))
         seq = 0
         started = time.monotonic()
@@ -438,6 +456,46 @@ class Emulator(ABC):
             call.sent_secs = seq * FRAME_MS / 1000
             # Real-time pacing against the clock, so scheduling jitter never accumulates.
             await asyncio.sleep(max(0.0, started + seq * FRAME_MS / 1000 - time.monotonic()))
+
+    async def _say_lines(self, call: EmuCall, ws: Any, stream_id: str) -> None:
+        """Say the script's lines as a person would: wait for the bot's greeting to end (nothing heard for
+        BOT_DONE_QUIET_SECS, at most GREETING_WAIT_SECS), pause, say a line, wait until the bot has
+        answered it and gone quiet (at most ANSWER_WAIT_SECS), and so on; silence in between and after."""
+        frame_bytes = FRAME_SAMPLES * 2
+        silence = bytes(frame_bytes)
+        seq = 0
+        started = time.monotonic()
+        heard = [0, time.monotonic()]  # bytes the callee had heard, when that count last grew
+
+        def bot_quiet_for(secs: float) -> bool:
+            size = len(call.heard)
+            if size != heard[0]:
+                heard[0], heard[1] = size, time.monotonic()
+            return size > 0 and time.monotonic() - heard[1] > secs
+
+        async def send(pcm: bytes) -> None:
+            nonlocal seq
+            await ws.send(json.dumps(self.wire.media(call, stream_id, pcm, seq)))
+            seq += 1
+            call.sent_secs = seq * FRAME_MS / 1000
+            await asyncio.sleep(max(0.0, started + seq * FRAME_MS / 1000 - time.monotonic()))
+
+        async def silence_until(done: Callable[[], bool], limit: float) -> None:
+            deadline = time.monotonic() + limit
+            while not done() and time.monotonic() < deadline:
+                await send(silence)
+
+        await silence_until(lambda: bot_quiet_for(BOT_DONE_QUIET_SECS), GREETING_WAIT_SECS)
+        for pcm in call.script.lines:
+            await silence_until(lambda: False, PAUSE_BEFORE_LINE_SECS)
+            call.lines_said += 1
+            for i in range(0, len(pcm), frame_bytes):
+                await send(pcm[i:i + frame_bytes].ljust(frame_bytes, b"\x00"))
+            mark = len(call.heard)
+            await silence_until(lambda m=mark: len(call.heard) > m and bot_quiet_for(BOT_DONE_QUIET_SECS),
+                                ANSWER_WAIT_SECS)
+        while True:
+            await send(silence)
 
     async def _listen(self, call: EmuCall, ws: Any, stream_id: str) -> None:
         async for raw in ws:

@@ -111,7 +111,7 @@ async def run_demo(
     from voxline.sandbox.emulator import Script
     from voxline.settings import Settings
     from voxline.store.migrate import upgrade
-    from voxline.voice import callee_voice, speaking_callee
+    from voxline.voice import callee_voice
     from voxline.voice.catalog import voices
     from voxline.voice.runtime import VoiceRuntime
     from voxline.voice.transcript import Turn
@@ -152,10 +152,9 @@ async def run_demo(
 
     app.state.call_runtime_factory = lambda c: VoiceRuntime(c, engines, listeners=[show])
     say("[dim]synthesizing the callee's lines with Piper…[/dim]")
-    pcm_lines = [callee_voice.line(text).pcm8k.tobytes() for text in lines]
+    pcm_lines = tuple(callee_voice.line(text).pcm8k.tobytes() for text in lines)
     emulator = app.state.sandbox[provider]
-    emulator.scripts[CALLEE_NUMBER] = Script("human", talk_secs=None)
-    speaking_callee.install(emulator, pcm_lines)
+    emulator.scripts[CALLEE_NUMBER] = Script("human", talk_secs=None, lines=pcm_lines)
 
     received: asyncio.Queue = asyncio.Queue()
     hook_server, hook_task = await _serve(_webhook_receiver(received), hook_port, lifespan="off")
