@@ -1,9 +1,15 @@
 """Agents (spec §4): fields, limits, defaults, declared variables, per-partner uniqueness and limit."""
 
+import uuid
+
+import httpx
 import pytest
 
 from tests.conftest import VOICE_ID, create_agent
 from tests.integration.test_auth import assert_error
+from voxline.app import create_app
+from voxline.context import Context
+from voxline.voice import catalog
 
 
 def agent_body(**fields):
@@ -67,6 +73,35 @@ async def test_voice_catalog_lists_stable_ids(client, tenant):
     voices = r.json()["data"]["voices"]
     assert any(v["id"] == VOICE_ID for v in voices)
     assert all({"id", "name", "language", "gender"} <= set(v) for v in voices)
+
+
+async def test_each_app_offers_the_voices_of_its_own_settings(database, tenant, monkeypatch):
+    """Two apps built with different tts_engines, in one process, list and accept different voices; the
+    process environment plays no part."""
+    monkeypatch.setenv("VOXLINE_TTS_ENGINES", "elevenlabs")
+    offline_only = catalog.voices("piper")
+    with_openai = catalog.voices("piper,openai")
+    openai_voice = next(v for v in with_openai if v.engine == "openai")
+    seen: dict[str, dict] = {}
+    for engines in ("piper", "piper,openai"):
+        ctx = Context.build(database.settings(tts_engines=engines))
+        app = create_app(ctx=ctx)
+        try:
+            async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v2"
+            ) as client:
+                voices = (await client.get("/agent/voices", headers=tenant.headers)).json()["data"]["voices"]
+                config = (await client.get("/config", headers=tenant.headers)).json()["data"]
+                created = await client.post("/agent", json=agent_body(agent_name=f"v-{uuid.uuid4().hex[:8]}",
+                                                                      voice_id=openai_voice.id),
+                                            headers=tenant.headers)
+        finally:
+            await ctx.close()
+        seen[engines] = {"voices": [v["id"] for v in voices], "allowed": config["allowed_voices"],
+                         "status": created.status_code}
+    assert seen["piper"]["voices"] == [v.id for v in offline_only] == seen["piper"]["allowed"]
+    assert seen["piper,openai"]["voices"] == [v.id for v in with_openai] == seen["piper,openai"]["allowed"]
+    assert seen["piper"]["status"] == 400 and seen["piper,openai"]["status"] == 200  # the voice of an engine it offers
 
 
 @pytest.mark.parametrize("value", [59, 3601])

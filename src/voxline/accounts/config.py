@@ -29,7 +29,7 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
             "credential_hint": default.credential_hint if default else None,
             "connection_count": len(mine),
         }
-    voices = catalog.voices()
+    voices = catalog.voices(ctx.settings.tts_engines)
     webhook, webhooks = await webhook_endpoints.config_state(ctx, partner_id)
     return {
         "partner_id": partner.id,

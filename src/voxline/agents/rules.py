@@ -13,8 +13,9 @@ DEFAULT_TRANSFER_MESSAGE = "Please hold while I transfer your call."
 DEFAULT_MAX_CALL_DURATION_SECS = 600
 
 
-def voice_or_error(voice_id: str) -> catalog.Voice:
-    voice = catalog.find(voice_id)
+def voice_or_error(voice_id: str, engines: str) -> catalog.Voice:
+    """The voice, when it belongs to one of the deployment's TTS `engines` (its settings' tts_engines)."""
+    voice = catalog.find(voice_id, engines)
     if voice is None:
         raise errors.InvalidVoice()
     return voice

@@ -102,7 +102,7 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
 
 async def create(ctx: Context, partner_id: str, values: dict[str, Any]) -> Agent:
     values = _normalise(values)
-    voice = rules.voice_or_error(values["voice_id"])
+    voice = rules.voice_or_error(values["voice_id"], ctx.settings.tts_engines)
     rules.check_transfer(values.get("transfer_enabled", False), values.get("transfer_number"))
     rules.check_extraction_keys(values.get("extraction_config"))
     variables = rules.declared_variables(values.get("variables"), values["prompt"], values.get("intro_message"))
@@ -157,7 +157,7 @@ async def update(ctx: Context, partner_id: str, agent_id: str, values: dict[str,
     async with ctx.db.transaction() as s:
         agent = await _require(s, partner_id, agent_id)
         if "voice_id" in values:
-            voice = rules.voice_or_error(values["voice_id"])
+            voice = rules.voice_or_error(values["voice_id"], ctx.settings.tts_engines)
             agent.voice_id, agent.language = voice.id, voice.language
         if "agent_name" in values and values["agent_name"] != agent.agent_name:
             if await store.name_in_use(s, partner_id, values["agent_name"], except_id=agent.id):

@@ -32,8 +32,9 @@ def _refuse_nulls(values: dict) -> None:
 
 
 @router.get("/voices", response_model=Envelope[VoiceList], summary="List the voices this deployment can speak")
-async def list_voices(_caller: GeneralCaller) -> dict:
-    return {"success": True, "data": {"voices": [v.as_dict() for v in catalog.voices()]}}
+async def list_voices(ctx: CtxDep, _caller: GeneralCaller) -> dict:
+    voices = catalog.voices(ctx.settings.tts_engines)  # the engines of the settings this app was built with
+    return {"success": True, "data": {"voices": [v.as_dict() for v in voices]}}
 
 
 @router.post("", response_model=Envelope[AgentOut], summary="Create an agent")

@@ -1,4 +1,8 @@
-"""Voices this deployment can speak. Ids are UUIDv5 of engine + voice name, so they never change."""
+"""Voices this deployment can speak. Ids are UUIDv5 of engine + voice name, so they never change.
+
+Which engines a deployment offers is its `Settings.tts_engines`: the API passes the settings of the app
+it runs in (`ctx.settings`), so two apps in one process may offer different voices.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ OFFLINE_VOICES: tuple[Voice, ...] = (
 )
 
 
-# Cloud engines (Pipecat services); offered only when the deployment lists the engine in VOXLINE_TTS_ENGINES.
+# Cloud engines (Pipecat services); offered only when the deployment lists the engine in its tts_engines.
 CLOUD_VOICES: tuple[Voice, ...] = (
     *(
         _voice("openai", name, name.title(), "en", gender, f"OpenAI TTS voice {name}")
@@ -53,7 +57,11 @@ def engine_names(spec: str) -> list[str]:
 
 
 def voices(engines: str | None = None) -> tuple[Voice, ...]:
-    """Voices of the TTS engines this deployment configured (VOXLINE_TTS_ENGINES, default piper)."""
+    """Voices of the TTS engines in `engines` (a comma list, as `Settings.tts_engines`; piper when empty).
+
+    The app always passes its own settings' list. Without one (a script holding no settings) the
+    settings read from the environment decide.
+    """
     if engines is None:
         from voxline.settings import Settings
 
