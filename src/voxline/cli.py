@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -11,11 +12,38 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from voxline.accounts import partners
-from voxline.context import Context
-from voxline.core import keys
 from voxline.settings import Settings
-from voxline.store import migrate as migrations
+
+
+def _configure_logging() -> None:
+    """Set up loguru (Pipecat's logger) before anything imports Pipecat, which logs a banner at import.
+
+    Its records go to stderr at the configured log level (VOXLINE_LOG_LEVEL), so real warnings and
+    errors still show; the import-time banner of the `pipecat` package is dropped. Only the command line
+    does this: an app embedded in another program leaves that program's logging alone.
+    """
+    from loguru import logger
+
+    try:
+        level = Settings().log_level.upper()
+    except Exception:  # noqa: BLE001 - a bad setting is reported by the command that reads it
+        level = "INFO"
+    if level not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
+        level = "INFO"
+
+    def not_the_banner(record: Any) -> bool:
+        return not (record["name"] == "pipecat" and record["function"] == "<module>" and record["level"].no < 30)
+
+    logger.remove()
+    logger.add(sys.stderr, level=level, filter=not_the_banner)
+
+
+_configure_logging()
+
+from voxline.accounts import partners  # noqa: E402 - after the logging set-up: these import Pipecat
+from voxline.context import Context  # noqa: E402
+from voxline.core import keys  # noqa: E402
+from voxline.store import migrate as migrations  # noqa: E402
 
 T = TypeVar("T")
 app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True)
