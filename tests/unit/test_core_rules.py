@@ -91,3 +91,13 @@ def test_validation_failures_map_to_specific_codes(kind, code):
     err = from_pydantic([{"type": kind, "loc": ("body", "agent_name"), "msg": "bad"}])
     assert err.code == code and err.status == 400
     assert err.details[0]["field"] == "agent_name"
+
+
+def test_the_hard_cap_leaves_the_runtime_its_farewell_and_never_runs_past_ten_seconds():
+    from voxline.core import call_limits
+
+    assert call_limits.max_call_secs(3600, None) == 3600 and call_limits.max_call_secs(3600, 600) == 600
+    assert call_limits.max_call_secs(300, 600) == 300  # the deployment's maximum wins over a longer agent cap
+    assert call_limits.hard_cap_secs(600, 5.0) == 607  # the farewell's grace and a margin past the maximum
+    assert call_limits.hard_cap_secs(600, 0.5) == 603
+    assert call_limits.hard_cap_secs(600, 60.0) == 610  # never more than 10 s past it

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from voxline.api.deps import CtxDep
 from voxline.context import Context
+from voxline.core import call_limits
 from voxline.dialer import edge
 from voxline.dialer.carrier_ops import CallControl
 from voxline.dialer.leases import OWNED
@@ -114,12 +115,15 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
         OWNED.release(call.id)
         return
     max_secs = await edge.max_call_secs(ctx, call)
+    # Not at the maximum itself: there the runtime says its farewell and hangs up (see core.call_limits).
+    cap_secs = call_limits.hard_cap_secs(max_secs, ctx.settings.carrier_hangup_grace_secs)
     conversation = asyncio.create_task(runtime.run(channel))
     ended = asyncio.create_task(edge.wait_until_ended(ctx, call.id))
     try:
-        done, _ = await asyncio.wait({conversation, ended}, timeout=max_secs, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({conversation, ended}, timeout=cap_secs, return_when=asyncio.FIRST_COMPLETED)
         if not done:
-            log.info("call %s reached its maximum duration (%s s); hanging up", call.id, max_secs)
+            log.info("call %s ran past its maximum duration (%s s) and the runtime's wrap-up; hanging up",
+                     call.id, max_secs)
             await CallControl(ctx, call.id).hang_up()
         elif conversation not in done:
             # The call is over but the carrier keeps its stream open (Exotel does): close it ourselves.

@@ -15,6 +15,7 @@ import httpx
 
 from voxline.calls import lifecycle
 from voxline.context import Context
+from voxline.core import call_limits
 from voxline.core.call_status import CallStatus
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
@@ -35,9 +36,9 @@ async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
         target = carrier_ops.target(ctx, call, conn)
         agent, partner = claimed.agent, claimed.partner
         amd = bool(partner.voicemail_detection_enabled and agent and agent.voicemail_detection_enabled)
-        max_secs = settings.default_max_call_secs
-        if agent is not None and agent.max_call_duration_secs:
-            max_secs = min(max_secs, agent.max_call_duration_secs)
+        max_secs = call_limits.max_call_secs(
+            settings.default_max_call_secs, agent.max_call_duration_secs if agent is not None else None
+        )
         req = DialRequest(
             call_id=call.id,
             session_id=call.session_id,
@@ -46,7 +47,8 @@ async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
             urls=call_urls(settings, call.provider, call.id, call.session_id, call.callback_token or ""),
             machine_detection=amd,
             ring_timeout_secs=int(settings.ring_timeout_secs),
-            max_duration_secs=max_secs,
+            # The carrier's own time limit is the hard cap, past the runtime's farewell at the maximum.
+            max_duration_secs=call_limits.hard_cap_secs(max_secs, settings.carrier_hangup_grace_secs),
         )
         delay = (call.dialed_at - utcnow()).total_seconds() if call.dialed_at else 0.0
         if delay > 0:  # the pacing slot this call was given at claim time

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxline.calls import lifecycle
 from voxline.context import Context
-from voxline.core import errors
+from voxline.core import call_limits, errors
 from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.dialer import carrier_ops
@@ -180,10 +180,8 @@ async def open_media(
 async def max_call_secs(ctx: Context, call: Call) -> float:
     async with ctx.db.transaction() as s:
         agent = await agent_store.get(s, call.partner_id, call.agent_id)
-    limit = ctx.settings.default_max_call_secs
-    if agent is not None and agent.max_call_duration_secs:
-        limit = min(limit, agent.max_call_duration_secs)
-    return float(limit)
+    agent_max = agent.max_call_duration_secs if agent is not None else None
+    return float(call_limits.max_call_secs(ctx.settings.default_max_call_secs, agent_max))
 
 
 async def wait_until_ended(ctx: Context, call_id: str, poll_secs: float = 5.0) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from voxline.context import Context
-from voxline.core import templating
+from voxline.core import call_limits, templating
 from voxline.store import calls as calls_store
 from voxline.store import live_calls as live_store
 from voxline.store.models import Agent
@@ -96,8 +96,12 @@ def build_plan(agent: Agent, session_id: str, call_id: str | None, partner_id: s
 
 
 async def load_plan(ctx: Context, session_id: str) -> CallPlan:
+    """The call's plan, with this deployment's limits: its silence timeout, and its maximum call length
+    (default_max_call_secs) when the agent sets none or a longer one, as the dialer and the carrier edge
+    apply it, so the runtime's own farewell comes at the same cap."""
     plan = await _read_plan(ctx, session_id)
-    return replace(plan, silence_timeout_secs=ctx.settings.silence_timeout_secs)
+    cap = call_limits.max_call_secs(ctx.settings.default_max_call_secs, plan.max_duration_secs)
+    return replace(plan, silence_timeout_secs=ctx.settings.silence_timeout_secs, max_duration_secs=cap)
 
 
 async def _read_plan(ctx: Context, session_id: str) -> CallPlan:
