@@ -120,3 +120,63 @@ async def test_a_carrier_without_transfer_says_so(live: LiveServer) -> None:
             await control.transfer(COLLEAGUE)
     for provider in ("twilio", "plivo", "vobiz"):
         assert CallControl(live.ctx, "call_unknown", carrier_for(provider)).supports_transfer is True
+
+
+async def test_the_model_transfers_a_twilio_call_through_its_tool(live: LiveServer) -> None:
+    """The whole path with the real conversation runtime: the emulator's callee asks for a person (a
+    Piper-voiced line), the stand-in STT hears it, the scripted brain calls `transfer_call` through the
+    OpenAI-compatible LLM path, the runtime announces the transfer and asks CallControl, Twilio's live
+    call is updated with <Dial> TwiML for the agent's transfer_number, the callee is bridged to it and
+    the session is filed with the transfer as the way the conversation ended."""
+    from xml.etree import ElementTree as ET
+
+    from voxline.voice.callee_voice import line
+    from voxline.voice.runtime import VoiceRuntime
+    from voxline.voice.standins import StandInEngines
+
+    ask = "Can I speak to a real person please?"
+    runtimes: list[VoiceRuntime] = []
+
+    def factory(ctx):  # noqa: ANN001, ANN202
+        runtimes.append(VoiceRuntime(ctx, StandInEngines([ask])))
+        return runtimes[-1]
+
+    previous = getattr(live.app.state, "call_runtime_factory", None)
+    live.app.state.call_runtime_factory = factory
+    try:
+        caller = await make_caller(live, "twilio", transfer_enabled=True, transfer_number=COLLEAGUE,
+                                   transfer_message="Connecting you to {{callee_name}}'s care team now.")
+        to = "+919813400002"
+        emu = live.sandbox["twilio"]
+        emu.scripts[to] = Script("human", talk_secs=None, bridged_secs=0.3, lines=(line(ask).pcm8k.tobytes(),))
+        started = await start(live, caller, to)
+        call = await wait_status(live, caller, started["call_id"], ("completed",), wait=30)
+        done = await wait_session_done(live, caller, started["call_id"], wait=30)
+    finally:
+        if previous is None:
+            del live.app.state.call_runtime_factory
+        else:
+            live.app.state.call_runtime_factory = previous
+
+    emucall = next(c for c in emu.calls.values() if c.to == to)
+    assert emucall.error is None, emucall.error
+    assert emucall.lines_said == 1
+    sid = CREDS["twilio"]["account_sid"]
+    updates = [r.params for r in emu.received if r.path.endswith(f"/Accounts/{sid}/Calls/{emucall.id}.json")]
+    assert len(updates) == 1 and set(updates[0]) == {"Twiml"}, updates  # one live-call update, and no hang-up
+    dial = ET.fromstring(updates[0]["Twiml"]).find("Dial")
+    assert dial is not None and (dial.findtext("Number") or dial.text or "").strip() == COLLEAGUE
+    assert emucall.transferred_to == COLLEAGUE  # the callee was bridged to the agent's transfer_number
+    assert emucall.status == "completed" and emucall.hangup.is_set() is False
+    assert emucall.stream_closed_at is not None and emucall.stream_closed_at <= emucall.ended_at
+
+    assert len(runtimes) == 1 and runtimes[0].last_result is not None
+    result = runtimes[0].last_result
+    assert result.reason == "transfer" and result.transferred_to == COLLEAGUE and result.error is None
+    session = done["session"]
+    assert session["status"] == "completed" and session["processing_complete"] is True
+    user = [t["content"] for t in session["transcript"] if t["role"] == "user"]
+    bot = [t["content"] for t in session["transcript"] if t["role"] == "bot"]
+    assert user == [ask]
+    assert bot == ["Hello Asha!", "Connecting you to Asha's care team now."]  # greeting, then the announcement
+    assert call["disposition"] == "completed" and call["answered_by"] == "human" and call["error_message"] is None
