@@ -14,16 +14,28 @@ latency as the carrier sees it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 
-from pipecat.frames.frames import Frame, InterruptionFrame, OutputAudioRawFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputTransportReadyFrame,
+    StartFrame,
+    VADUserStoppedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketOutputTransport,
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
+
+log = logging.getLogger("voxline.voice")
 
 FRAME_SECS = 0.020
 LEAD_FRAMES = 3  # frames allowed ahead of real time (carrier-side cushion)
@@ -82,14 +94,100 @@ class TurnClock:
         ms, self._answered = self._answered, None
         return ms
 
+    @property
+    def has_answer(self) -> bool:
+        return self._answered is not None
+
+
+class PacedMediaSender(BaseOutputTransport.MediaSender):
+    """Pipecat's media sender (pinned 1.14) with the per-frame costs of a telephone stream taken out.
+
+    Its audio loop wraps every queue read and every write in `asyncio.wait_for`, which creates a task
+    per call, and pushes every sent 20 ms frame on down the pipeline for processors that may want it.
+    Here a read waits with a timer only when the queue is empty, a write is bounded by a plain
+    `asyncio.timeout`, and a sent frame travels on only when somebody needs it (`audio_downstream`):
+    the recorder, or the transcript learning a turn's latency. Interruption handling, bot-speaking
+    frames, chunking and resampling stay Pipecat's.
+    """
+
+    def _next_frame(self):  # noqa: ANN202 - Pipecat's signature (an async generator)
+        if self._mixer:
+            return super()._next_frame()
+
+        async def without_mixer():  # noqa: ANN202
+            from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS
+
+            while True:
+                try:
+                    frame = self._audio_queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        async with asyncio.timeout(BOT_VAD_STOP_FALLBACK_SECS):
+                            frame = await self._audio_queue.get()
+                    except TimeoutError:
+                        await self._bot_stopped_speaking()
+                        continue
+                await self._filter_audio(frame)
+                self._apply_volume(frame)
+                yield frame
+                self._audio_queue.task_done()
+
+        return without_mixer()
+
+    async def _audio_task_handler(self) -> None:
+        async for frame in self._next_frame():
+            if isinstance(frame, EndFrame):
+                await self._send_silence(self._params.audio_out_end_silence_secs)
+                break
+            if isinstance(frame, OutputAudioRawFrame) and not frame.audio:
+                continue
+            await self._handle_frame(frame)
+            push_downstream = True
+            if isinstance(frame, OutputAudioRawFrame):
+                try:
+                    push_downstream = await self._internal_write_audio_frame(frame)
+                except Exception as exc:  # noqa: BLE001 - as Pipecat: a failed write is logged, not fatal
+                    log.error("%s: error writing audio to the carrier: %s", self._transport, exc)
+                    push_downstream = False
+                push_downstream = push_downstream and self._transport.audio_downstream()
+            if push_downstream:
+                await self._transport.push_frame(frame)
+
+    async def _internal_write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        if not self._transport.is_usable:
+            return False
+        timeout = self._params.audio_out_write_timeout_secs
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._transport.write_audio_frame(frame)
+        except TimeoutError:
+            await self._transport.push_error(f"{self._transport} timed out after {timeout}s writing audio")
+            return False
+
 
 class PacedOutputTransport(FastAPIWebsocketOutputTransport):
-    def __init__(self, *args, stats: PacingStats, clock: TurnClock, **kwargs) -> None:
+    def __init__(self, *args, stats: PacingStats, clock: TurnClock, keep_audio: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._stats = stats
         self._turns = clock
+        self._keep_audio = keep_audio  # a recorder further down wants every frame sent
         self._t0: float | None = None
         self._k = 0
+
+    def audio_downstream(self) -> bool:
+        """Whether the frame just sent goes on down the pipeline (see PacedMediaSender)."""
+        return self._keep_audio or self._turns.has_answer
+
+    async def set_transport_ready(self, frame: StartFrame) -> None:
+        """Pipecat's, for the one default destination a call has, with the paced media sender."""
+        if self._params.audio_out_destinations or self._params.video_out_destinations:
+            raise ValueError("a call's transport has one audio destination")
+        self._media_senders[None] = PacedMediaSender(
+            self, destination=None, sample_rate=self.sample_rate, audio_chunk_size=self.audio_chunk_size,
+            params=self._params,
+        )
+        await self._media_senders[None].start(frame)
+        await self.push_frame(OutputTransportReadyFrame(), FrameDirection.UPSTREAM)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, VADUserStoppedSpeakingFrame):
@@ -123,8 +221,10 @@ class PacedOutputTransport(FastAPIWebsocketOutputTransport):
 class PacedWebsocketTransport(FastAPIWebsocketTransport):
     """Pipecat's FastAPI websocket transport with the clock-paced output above."""
 
-    def __init__(self, websocket, params: FastAPIWebsocketParams, stats: PacingStats, clock: TurnClock) -> None:  # noqa: ANN001
+    def __init__(self, websocket, params: FastAPIWebsocketParams, stats: PacingStats, clock: TurnClock,  # noqa: ANN001
+                 keep_audio: bool = False) -> None:
         super().__init__(websocket, params)
         self._output = PacedOutputTransport(
-            self, self._client, self._params, stats=stats, clock=clock, name=self._output_name
+            self, self._client, self._params, stats=stats, clock=clock, keep_audio=keep_audio,
+            name=self._output_name,
         )

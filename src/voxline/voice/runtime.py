@@ -58,7 +58,7 @@ from voxline.voice.interface import MediaChannel
 from voxline.voice.pacing import PacedWebsocketTransport, PacingStats, TurnClock
 from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, load_plan
 from voxline.voice.transcript import BotTap, Transcript, Turn, UserTap
-from voxline.voice.vad import SharedSileroVAD
+from voxline.voice.vad import BatchedSileroVAD
 
 log = logging.getLogger("voxline.voice")
 
@@ -163,6 +163,7 @@ class LiveCall:
             ),
             self.result.pacing,
             self.result.turn_clock,
+            keep_audio=plan.recording,
         )
 
         @transport.event_handler("on_client_disconnected")
@@ -185,7 +186,7 @@ class LiveCall:
             tools.append(FunctionSchema("transfer_call", "Transfer the callee to a human colleague.", {}, []))
             llm.register_function("transfer_call", self._tool_transfer)
         context = LLMContext(tools=ToolsSchema(standard_tools=tools)) if tools else LLMContext()
-        vad = SharedSileroVAD(params=VADParams(stop_secs=s.vad_stop_secs))
+        vad = BatchedSileroVAD(params=VADParams(stop_secs=s.vad_stop_secs, start_secs=s.vad_start_secs))
         if s.turn_detector == "smart-turn":
             strategies = UserTurnStrategies()
         else:

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,13 @@ def _chunks(base: dict[str, Any], tool: str | None, text: str | None) -> Iterato
     yield "data: [DONE]\n\n"
 
 
+async def _stream(events: list[str]) -> AsyncIterator[str]:
+    """The events one by one, as a model streams them (an async iterator: a plain one would cost a
+    thread hop per event in Starlette)."""
+    for event in events:
+        yield event
+
+
 def make_app() -> FastAPI:
     app = FastAPI(title="Voxline scripted brain (stand-in LLM)")
 
@@ -124,7 +131,7 @@ def make_app() -> FastAPI:
         else:
             tool, text = reply_for(messages, tools)
         if body.get("stream"):
-            return StreamingResponse(_chunks(base, tool, text), media_type="text/event-stream")
+            return StreamingResponse(_stream(list(_chunks(base, tool, text))), media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if tool:
             message["tool_calls"] = [{"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
@@ -156,7 +163,9 @@ def start() -> RunningBrain:
     """Serve the brain on a free loopback port in a background thread (its own event loop)."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio only turns Nagle off (TCP_NODELAY) on accepted sockets whose
+    # listener says so, and with Nagle on every small response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

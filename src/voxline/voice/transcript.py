@@ -90,6 +90,13 @@ class Transcript:
             self._pending_latency = None
 
     def bot_text(self, text: str) -> None:
+        if self._bot is None and self._just_closed():
+            # Pipecat's "bot stopped speaking" is a system frame and may overtake the text frame of the
+            # sentence that just finished playing: that text belongs to the turn that just ended.
+            self._bot, self._reopened = self._last_closed, True
+            self.bot_text(text)
+            self._close_bot()
+            return
         if self._bot is None:
             self.bot_started()
         assert self._bot is not None
@@ -99,8 +106,7 @@ class Transcript:
 
     def bot_stopped(self, interrupted: bool = False, cut_sentence: str | None = None) -> None:
         """End the bot's turn. On an interruption, `cut_sentence` is the sentence that was playing."""
-        recent = self._closed_at is not None and time.monotonic() - self._closed_at < 0.5
-        if interrupted and self._bot is None and recent:
+        if interrupted and self._bot is None and self._just_closed():
             # The transport reports "bot stopped" just before the interruption that caused it passes by.
             self._bot, self._reopened = self._last_closed, True
         if self._bot is not None:
@@ -108,6 +114,10 @@ class Transcript:
             if interrupted and cut_sentence:
                 self.bot_text(cut_sentence)
         self._close_bot()
+
+    def _just_closed(self) -> bool:
+        return self._last_closed is not None and self._closed_at is not None and \
+            time.monotonic() - self._closed_at < 0.5
 
     def _close_bot(self) -> None:
         bot, self._bot = self._bot, None
@@ -117,10 +127,8 @@ class Transcript:
         if bot is None or not bot.content.strip():
             return
         bot.content = " ".join(bot.content.split())
-        if reopened:
-            if not self.turns or self.turns[-1] is not bot:
-                self.turns.append(bot)
-            return
+        if reopened and any(turn is bot for turn in self.turns):
+            return  # already written down (and announced) when it first closed
         self.turns.append(bot)
         self._emit(bot)
 

@@ -23,6 +23,13 @@ FRAME = 160  # 20 ms of 8 kHz μ-law
 SILENCE = b"\xff" * FRAME
 
 
+def line_noise(dbfs: float, seed: int = 0) -> bytes:
+    """One 20 ms μ-law frame of white noise at `dbfs` RMS: what a real line carries between words."""
+    rng = np.random.default_rng(seed)
+    pcm = rng.standard_normal(FRAME) * (32768.0 * 10 ** (dbfs / 20))
+    return lin2ulaw(np.clip(pcm, -32768, 32767).astype(np.int16))
+
+
 def lin2ulaw(pcm: np.ndarray) -> bytes:
     """int16 → G.711 μ-law, bit-identical to the classic audioop table."""
     v = pcm.astype(np.int32) >> 2
@@ -89,7 +96,8 @@ class TwilioCallee:
     def __init__(self, url: str, lines: list[Line], *, call_sid: str | None = None,
                  custom: dict[str, str] | None = None, hang_up_after_lines: bool = False,
                  stay_silent_secs: float = 60.0, record_timeline: bool = True,
-                 speaks_first: bool = False, reply_quiet_secs: float = 0.8) -> None:
+                 speaks_first: bool = False, reply_quiet_secs: float = 0.8,
+                 quiet: bytes = SILENCE) -> None:
         self.url = url
         self.lines = lines
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -100,6 +108,7 @@ class TwilioCallee:
         self.record_timeline = record_timeline
         self.speaks_first = speaks_first  # an answering machine starts its greeting at once
         self.reply_quiet_secs = reply_quiet_secs  # this much bot silence means its answer is over
+        self.quiet = quiet  # what the line carries while the callee says nothing (μ-law, one 20 ms frame)
         self.heard = Heard()
         self._bot_last_media = 0.0
         self._bot_turn_started: float | None = None
@@ -183,7 +192,7 @@ class TwilioCallee:
         while not done():
             if time.monotonic() - start > self.stay_silent_secs:
                 return not reader.done()
-            if not await self._send_frames(ws, [SILENCE], reader):
+            if not await self._send_frames(ws, [self.quiet], reader):
                 return False
         return True
 
