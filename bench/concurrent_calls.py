@@ -54,7 +54,9 @@ def _callees(ws_url: str, sessions: list[str], secs: float, cps: float, noise_db
     async def all_() -> list[float]:
         return await asyncio.gather(*(one(i, s) for i, s in enumerate(sessions)))
 
-    out.put(asyncio.run(all_()))
+    import uvloop
+
+    out.put(uvloop.run(all_()))
 
 
 async def level(server, n: int, secs: float, cps: float, noise_dbfs: float) -> dict:
@@ -74,10 +76,10 @@ async def level(server, n: int, secs: float, cps: float, noise_dbfs: float) -> d
     from voxline.voice.vad import batcher
 
     scored0 = batcher().rows
-    cpu0, wall0 = os.times(), time.monotonic()
+    cpu0, wall0, loop0 = os.times(), time.monotonic(), time.thread_time()
     child.start()
     gaps = await asyncio.to_thread(queue.get, True, secs + 120)
-    cpu1, wall1 = os.times(), time.monotonic()
+    cpu1, wall1, loop1 = os.times(), time.monotonic(), time.thread_time()
     scored = batcher().rows - scored0
     await asyncio.to_thread(child.join, 30)
     for call in calls:
@@ -85,20 +87,28 @@ async def level(server, n: int, secs: float, cps: float, noise_dbfs: float) -> d
     results = [rt.last_result for rt in runtimes if rt.last_result is not None]
     stats = [r.pacing for r in results]
     # Steady state: from one second after the last call began to talk.
+    firsts = sorted((r.turn_clock.first_audio_at or 0.0) - wall0 for r in results)
+    print(f"  {len(results)} results; first bot audio from {firsts[0]:.1f} s to {firsts[-1]:.1f} s; "
+          f"last frame {max((t for s in stats for t in s.sent_at), default=0) - wall0:.1f} s", flush=True)
     steady_from = max((r.turn_clock.first_audio_at or 0.0) for r in results) + 1.0
     steady = [x for s in stats for x, t in zip(s.lateness_ms, s.sent_at, strict=True) if t >= steady_from]
     ramp = [x for s in stats for x, t in zip(s.lateness_ms, s.sent_at, strict=True) if t < steady_from]
     late = sum(1 for x in steady if x > 40)
+    steady_secs = max(1e-9, max((t for s in stats for t in s.sent_at), default=steady_from) - steady_from)
+    interrupted = sum(1 for r in results if any(t.interrupted for t in r.transcript.turns))
     cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / (wall1 - wall0)
     return {
         "calls": n,
         "steady_frames": len(steady),
+        "frames_per_call_s": round(len(steady) / n / steady_secs, 1),  # 50 when every bot talks throughout
+        "interrupted_calls": interrupted,  # the VAD took line noise for speech (should stay 0)
         "late_pct": round(100 * late / len(steady), 3) if steady else float("nan"),
         "p99_late_ms": round(percentile(steady, 99), 1),
         "max_late_ms": round(max(steady), 1) if steady else float("nan"),
         "ramp_late_pct": round(100 * sum(1 for x in ramp if x > 40) / len(ramp), 1) if ramp else float("nan"),
         "max_gap_ms_at_callee": round(1000 * max(g for g in gaps if g == g), 1) if gaps else float("nan"),
         "server_cpu_pct": round(100 * cpu, 1),
+        "loop_cpu_pct": round(100 * (loop1 - loop0) / (wall1 - wall0), 1),  # the event-loop thread alone
         "vad_windows_per_call_s": round(scored / n / (wall1 - wall0), 1),
         "on_time": bool(steady) and late / len(steady) <= 0.01,
     }
@@ -136,8 +146,9 @@ async def main() -> None:
             await server.close()
     best = max((r["calls"] for r in rows if r["on_time"]), default=0)
     print_table(f"Concurrent calls on one process ({os.cpu_count()} cores), {args.secs:.0f} s each level",
-                rows, ["calls", "steady_frames", "late_pct", "p99_late_ms", "max_late_ms", "ramp_late_pct",
-                       "max_gap_ms_at_callee", "server_cpu_pct", "vad_windows_per_call_s", "on_time"])
+                rows, ["calls", "steady_frames", "frames_per_call_s", "interrupted_calls", "late_pct",
+                       "p99_late_ms", "max_late_ms", "ramp_late_pct", "max_gap_ms_at_callee", "server_cpu_pct",
+                       "loop_cpu_pct", "vad_windows_per_call_s", "on_time"])
     print(f"\nlargest N with 99% of frames on time (< 40 ms late): {best}  (goal >= 100)")
     write_json("concurrent_calls", {"levels": rows, "largest_on_time": best, "goal": 100,
                                     "secs_per_level": args.secs, "cps": args.cps,
@@ -145,4 +156,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())  # the event loop `voxline serve` runs on (uvicorn picks uvloop when installed)

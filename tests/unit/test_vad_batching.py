@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from pipecat.audio.vad.silero import SileroOnnxModel
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
-
 from piper import SynthesisConfig
 
 from voxline.settings import Settings
@@ -116,6 +115,6 @@ async def test_a_quiet_line_never_reaches_the_model_and_a_noisy_one_is_scored_bu
 
 def test_window_levels_follow_the_rms_in_dbfs():
     tone = (32767 * 10 ** (-20 / 20) * np.sqrt(2) * np.sin(np.arange(WINDOW) * 0.3)).astype(np.int16)
-    level = float(window_levels(tone.reshape(1, WINDOW))[0])
+    level = window_levels(tone.reshape(1, WINDOW))[0]
     assert abs((level * 100 - 110) - (-20)) < 0.5
-    assert float(window_levels(np.zeros((1, WINDOW), np.int16))[0]) == 0.0
+    assert window_levels(np.zeros((1, WINDOW), np.int16))[0] == 0.0

@@ -16,6 +16,15 @@ from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
 
 
+class CalleeAudioFrame(InputAudioRawFrame):
+    """The callee's audio, named in constant time: at every hop Pipecat formats the frame into a trace
+    message (`f"Pushing {frame} ..."`) whether or not tracing is on, and an audio frame's own `__str__`
+    describes its size and timestamps."""
+
+    def __str__(self) -> str:
+        return "CalleeAudioFrame"
+
+
 class BatchedInputSerializer(FrameSerializer):
     def __init__(self, inner: FrameSerializer, frames_per_batch: int = 2) -> None:
         super().__init__()
@@ -43,4 +52,4 @@ class BatchedInputSerializer(FrameSerializer):
             return None
         audio = b"".join(self._pending)
         self._pending.clear()
-        return InputAudioRawFrame(audio=audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels)
+        return CalleeAudioFrame(audio=audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels)

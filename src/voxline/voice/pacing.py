@@ -30,6 +30,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketInputTransport,
     FastAPIWebsocketOutputTransport,
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -104,11 +105,17 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
 
     Its audio loop wraps every queue read and every write in `asyncio.wait_for`, which creates a task
     per call, and pushes every sent 20 ms frame on down the pipeline for processors that may want it.
-    Here a read waits with a timer only when the queue is empty, a write is bounded by a plain
-    `asyncio.timeout`, and a sent frame travels on only when somebody needs it (`audio_downstream`):
+    Here a read waits with a timer only when the queue is empty, a write is awaited directly, and a
+    sent frame travels on only when somebody needs it (`audio_downstream`):
     the recorder, or the transcript learning a turn's latency. Interruption handling, bot-speaking
     frames, chunking and resampling stay Pipecat's.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # "Bot speaking" heartbeats travel up and down the whole pipeline; Pipecat sends one every
+        # 200 ms for idle timeouts a call does not use. Once a second is plenty.
+        self._bot_speaking_frame_period = 1.0
 
     def _next_frame(self):  # noqa: ANN202 - Pipecat's signature (an async generator)
         if self._mixer:
@@ -154,15 +161,12 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
                 await self._transport.push_frame(frame)
 
     async def _internal_write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        # No per-frame timeout: the paced write sleeps at most until its deadline and a websocket send
+        # only appends to the socket's buffer, so it cannot hang; a peer that stops reading is noticed
+        # by the connection closing (and every call is bounded by its duration cap).
         if not self._transport.is_usable:
             return False
-        timeout = self._params.audio_out_write_timeout_secs
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._transport.write_audio_frame(frame)
-        except TimeoutError:
-            await self._transport.push_error(f"{self._transport} timed out after {timeout}s writing audio")
-            return False
+        return await self._transport.write_audio_frame(frame)
 
 
 class PacedOutputTransport(FastAPIWebsocketOutputTransport):
@@ -218,12 +222,31 @@ class PacedOutputTransport(FastAPIWebsocketOutputTransport):
         return
 
 
+class CallInputTransport(FastAPIWebsocketInputTransport):
+    """Pipecat's websocket input with its audio loop's per-frame `asyncio.wait_for` taken out.
+
+    Pipecat (pinned 1.14) reads each incoming frame through a `wait_for` with a 0.5 s timeout whose
+    expiry does nothing, at the price of a task per frame; a plain queue read does the same job.
+    """
+
+    async def _audio_task_handler(self) -> None:
+        queue = self._audio_in_queue
+        while True:
+            frame = await queue.get()
+            if self._params.audio_in_filter:
+                frame.audio = await self._params.audio_in_filter.filter(frame.audio)
+            if frame.audio and self._params.audio_in_passthrough:
+                await self.push_frame(frame)
+            queue.task_done()
+
+
 class PacedWebsocketTransport(FastAPIWebsocketTransport):
     """Pipecat's FastAPI websocket transport with the clock-paced output above."""
 
     def __init__(self, websocket, params: FastAPIWebsocketParams, stats: PacingStats, clock: TurnClock,  # noqa: ANN001
                  keep_audio: bool = False) -> None:
         super().__init__(websocket, params)
+        self._input = CallInputTransport(self, self._client, self._params, name=self._input_name)
         self._output = PacedOutputTransport(
             self, self._client, self._params, stats=stats, clock=clock, keep_audio=keep_audio,
             name=self._output_name,

@@ -57,7 +57,7 @@ from voxline.voice.engines import DeploymentEngines, Engines, make_llm
 from voxline.voice.interface import MediaChannel
 from voxline.voice.pacing import PacedWebsocketTransport, PacingStats, TurnClock
 from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, load_plan
-from voxline.voice.transcript import BotTap, Transcript, Turn, UserTap
+from voxline.voice.transcript import BotTap, Transcript, Turn
 from voxline.voice.vad import BatchedSileroVAD
 
 log = logging.getLogger("voxline.voice")
@@ -87,26 +87,36 @@ class CallResult:
 
 
 class FirstUtteranceGate(FrameProcessor):
-    """Holds back what the callee says until the call knows it reached a person.
+    """Writes down what the callee says, and holds it back until the call knows it reached a person.
 
-    machine: drop everything (a voicemail greeting must not reach the model) and report the greeting's
-    end. classify: the first utterance decides, in-band, person or machine; it is not sent to the model
-    either way (the greeting, or the person's "hello?" that the intro answers).
+    Every transcription goes to the transcript (`on_heard`) first. Then, by mode — machine: drop
+    everything (a voicemail greeting must not reach the model) and report the greeting's end.
+    classify: the first utterance decides, in-band, person or machine; it is not sent to the model
+    either way (the greeting, or the person's "hello?" that the intro answers). open: pass it on.
+    One processor rather than a tap and a gate: each processor is a hop for every 40 ms of the
+    callee's audio, on every call.
     """
 
-    def __init__(self, mode: str, on_greeting_end: Callable[[], None], on_first: Callable[[str], None]) -> None:
+    def __init__(self, mode: str, on_greeting_end: Callable[[], None], on_first: Callable[[str], None],
+                 on_heard: Callable[[str], None]) -> None:
         super().__init__()
         self.mode = mode  # "machine" | "classify" | "open"
         self._on_greeting_end = on_greeting_end
         self._on_first = on_first
+        self._on_heard = on_heard
         self.heard_speech = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            await self.push_frame(frame, direction)
+            return
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self.heard_speech = True
         if isinstance(frame, VADUserStoppedSpeakingFrame) and self.mode == "machine":
             self._on_greeting_end()
+        if isinstance(frame, TranscriptionFrame):
+            self._on_heard(frame.text)
         if isinstance(frame, TranscriptionFrame) and self.mode != "open":
             if self.mode == "classify":
                 self._on_first(frame.text)
@@ -202,12 +212,11 @@ class LiveCall:
                 gate_mode = "machine"
             elif self.channel.answered_by is None:
                 gate_mode = "classify"
-        self._gate = FirstUtteranceGate(gate_mode, self._greeting_over.set, self._classified)
+        self._gate = FirstUtteranceGate(gate_mode, self._greeting_over.set, self._classified, self._heard)
 
         processors: list[FrameProcessor] = [
             transport.input(),
             self.engines.stt(),
-            UserTap(transcript, self._touch),
             self._gate,
             pair.user(),
         ]
@@ -257,6 +266,10 @@ class LiveCall:
     # ---- conversation events ---------------------------------------------------------------------
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
+
+    def _heard(self, text: str) -> None:
+        self.result.transcript.user_said(text)
+        self._touch()
 
     def _bot_stopped(self) -> None:
         self._bot_speaking = False

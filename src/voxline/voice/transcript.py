@@ -22,7 +22,6 @@ from pipecat.frames.frames import (
     Frame,
     InterruptionFrame,
     OutputAudioRawFrame,
-    TranscriptionFrame,
     TTSTextFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -154,23 +153,6 @@ class Transcript:
 
     def said(self, role: str) -> list[str]:
         return [t.content for t in self.turns if t.role == role]
-
-
-class UserTap(FrameProcessor):
-    """After the STT: records what the callee said."""
-
-    def __init__(self, transcript: Transcript, on_user: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self._t = transcript
-        self._on_user = on_user
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, TranscriptionFrame):
-            self._t.user_said(frame.text)
-            if self._on_user:
-                self._on_user()
-        await self.push_frame(frame, direction)
 
 
 class BotTap(FrameProcessor):

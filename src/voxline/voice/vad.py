@@ -23,6 +23,8 @@ supplies it with the confidences and levels it asks for.
 from __future__ import annotations
 
 import asyncio
+import audioop  # the standard library's until 3.13, then the audioop-lts package Pipecat depends on
+import math
 import threading
 from collections import deque
 from functools import lru_cache
@@ -48,11 +50,14 @@ def _session() -> Any:
     return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
 
 
-def window_levels(pcm: np.ndarray) -> np.ndarray:
+def window_levels(pcm: np.ndarray) -> list[float]:
     """Level of each row of int16 samples on Pipecat's volume scale (-110 dB → 0, -10 dB → 1)."""
-    x = pcm.astype(np.float32) / 32768.0
-    mean_square = np.maximum(np.mean(x * x, axis=1), 1e-12)
-    return np.clip((10.0 * np.log10(mean_square) + 110.0) / 100.0, 0.0, 1.0)
+    out = []
+    for row in pcm:
+        rms = audioop.rms(row.tobytes(), 2) / 32768.0  # C, about a microsecond for a 32 ms window
+        level = (20.0 * math.log10(rms) + 110.0) / 100.0 if rms > 0 else 0.0
+        out.append(min(1.0, max(0.0, level)))
+    return out
 
 
 class SileroStream:
@@ -206,10 +211,10 @@ class BatchedSileroVAD(VADAnalyzer):
             self._confidences.extend(confidences)
         return self._run_analyzer(buffer)  # Pipecat's state machine; it asks for the values queued above
 
-    def _envelope_of(self, levels: np.ndarray) -> list[float]:
+    def _envelope_of(self, levels: list[float]) -> list[float]:
         out = []
         env = self._envelope
-        for level in levels.tolist():
+        for level in levels:
             env = level if level >= env else max(level, env - RELEASE_PER_WINDOW)
             out.append(env)
         self._envelope = env
