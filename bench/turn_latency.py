@@ -6,6 +6,9 @@ output pacing. The VAD's stop window (the silence it must hear before it may dec
 is subtracted. Measured from the callee's side of the websocket, with the callee's lines trimmed so
 the last frame sent is the end of speech. Several calls run at once to gather turns faster.
 
+The callees run in processes of their own and the scripted brain in another (as a real model server
+would), so that neither shares the measured process's event loop or interpreter lock.
+
 Offline mode (--engines offline): faster-whisper + Piper + scripted brain; reports the full
 voice-to-voice latency (nothing subtracted).
 
@@ -16,15 +19,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import print_table, summary_ms, write_json  # noqa: E402
-from voxline.voice import callee_voice, loopback  # noqa: E402
+from voxline.voice import (  # noqa: E402
+    callee_voice,
+    loopback,
+    scripted_brain,  # noqa: E402
+)
 from voxline.voice.demo import quiet_logs  # noqa: E402
-from voxline.voice.engines import DeploymentEngines  # noqa: E402
+from voxline.voice.engines import DeploymentEngines, LLMEndpoint  # noqa: E402
 from voxline.voice.runtime import VoiceRuntime  # noqa: E402
 from voxline.voice.standins import StandInEngines  # noqa: E402
 from voxline.voice.twilio_peer import TwilioCallee  # noqa: E402
@@ -34,25 +42,37 @@ OFFLINE_LINES = ["I would like to book an appointment tomorrow.", "Yes, that wor
                  "Can I cancel the other one?", "No, that is all."]
 
 
-async def one_call(server, engines_kind: str, turns: int) -> tuple[list[float], list[int]]:
+def _callee_process(ws_url: str, session_id: str, texts: list[str], reply_quiet_secs: float, out) -> None:  # noqa: ANN001
+    """Child process: the callee, so that its own sending and listening do not share the server's loop."""
+    import uvloop
+
+    lines = [callee_voice.line(t, trim=True, pause_before_ms=150) for t in texts]
+    callee = TwilioCallee(ws_url, lines, custom={"session_id": session_id}, hang_up_after_lines=True,
+                          reply_quiet_secs=reply_quiet_secs, record_timeline=False)
+    out.put(uvloop.run(callee.run()).answer_delays())
+
+
+async def one_call(server, engines_kind: str, turns: int, brain: LLMEndpoint) -> tuple[list[float], list[int]]:
     call = await server.place_call(intro_message=None, end_call_enabled=False)
     if engines_kind == "standin":
         texts = [STANDIN_LINE] * turns
-        engines = StandInEngines(texts)
+        engines = StandInEngines(texts, endpoint=brain)
     else:
         texts = [OFFLINE_LINES[i % len(OFFLINE_LINES)] for i in range(turns)]
         engines = DeploymentEngines(server.ctx.settings)
     runtime = VoiceRuntime(server.ctx, engines)
     server.runtimes[call.session_id] = runtime
-    lines = [callee_voice.line(t, trim=True, pause_before_ms=150) for t in texts]
-    callee = TwilioCallee(server.ws_url, lines, custom={"session_id": call.session_id},
-                          hang_up_after_lines=True, reply_quiet_secs=0.5 if engines_kind == "standin" else 0.8,
-                          record_timeline=False)
-    heard = await callee.run()
+    spawn = mp.get_context("spawn")
+    out = spawn.Queue()
+    child = spawn.Process(target=_callee_process, args=(server.ws_url, call.session_id, texts,
+                                                        0.5 if engines_kind == "standin" else 0.8, out))
+    child.start()
+    delays = await asyncio.to_thread(out.get, True, 600)
+    await asyncio.to_thread(child.join, 30)
     await server.wait_finished(call.session_id, 60)
     bot_latencies = [t.latency_ms for t in runtime.last_result.transcript.turns
                      if t.role == "bot" and t.latency_ms is not None]
-    return heard.answer_delays(), bot_latencies
+    return delays, bot_latencies
 
 
 async def main() -> None:
@@ -64,23 +84,35 @@ async def main() -> None:
     quiet_logs()
     calls = args.calls if args.engines == "standin" else 1
     per_call = max(1, args.turns // calls)
+    # The stand-in model runs in a process of its own, as a real model server would: in this process its
+    # HTTP handling would queue behind the calls for the interpreter lock and be counted as ours.
+    brain_process = scripted_brain.start_process()
+    brain = LLMEndpoint(brain_process.base_url, "scripted", scripted_brain.MODEL_NAME, True)
     with tempfile.TemporaryDirectory() as tmp:
         server = await loopback.start(Path(tmp))
         try:
             stop_secs = server.ctx.settings.vad_stop_secs
-            results = await asyncio.gather(*(one_call(server, args.engines, per_call) for _ in range(calls)))
+            results = await asyncio.gather(*(one_call(server, args.engines, per_call, brain) for _ in range(calls)))
         finally:
             await server.close()
+            brain_process.stop()
     delays = [d for r in results for d in r[0]]
     runtime_ms = [ms for r in results for ms in r[1]]
     if args.engines == "standin":
-        share = [d - stop_secs for d in delays]
-        rows = [{"measure": "platform share (callee-side, minus VAD stop window)", "turns": len(share),
-                 **summary_ms(share)},
-                {"measure": "callee stops → first bot audio (raw)", "turns": len(delays), **summary_ms(delays)},
-                {"measure": "runtime latency_ms minus stop window", "turns": len(runtime_ms),
-                 **summary_ms([ms / 1000 - stop_secs for ms in runtime_ms])}]
-        goal = {"p99_ms_goal": 30, "p99_ms": rows[0]["p99_ms"], "met": rows[0]["p99_ms"] <= 30}
+        # Silero decides on 32 ms windows: the stop window it actually waits is a whole number of them.
+        window = 512 / 16000
+        effective = round(stop_secs / window) * window
+        share = [d - effective for d in delays]
+        after_vad = [ms / 1000 - stop_secs for ms in runtime_ms]  # the runtime stamps from (decision - stop_secs)
+        rows = [{"measure": "callee stops → first bot audio (raw)", "turns": len(delays), **summary_ms(delays)},
+                {"measure": f"callee-side minus the VAD's stop window ({effective * 1000:.0f} ms)",
+                 "turns": len(share), **summary_ms(share)},
+                {"measure": "VAD decided the turn is over → first bot audio sent", "turns": len(after_vad),
+                 **summary_ms(after_vad)}]
+        # The callee-side share still holds the VAD's quantization (the end of speech falls anywhere in a
+        # 32 ms window, and input arrives in 40 ms frames); after the decision is the platform alone.
+        goal = {"p99_ms_goal": 30, "callee_side_p99_ms": rows[1]["p99_ms"], "after_vad_p99_ms": rows[2]["p99_ms"],
+                "met_after_vad": rows[2]["p99_ms"] <= 30, "met_callee_side": rows[1]["p99_ms"] <= 30}
     else:
         rows = [{"measure": "voice-to-voice (callee-side)", "turns": len(delays), **summary_ms(delays)},
                 {"measure": "runtime latency_ms", "turns": len(runtime_ms),
@@ -93,4 +125,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())  # the event loop `voxline serve` runs on (uvicorn picks uvloop when installed)

@@ -190,3 +190,32 @@ def shared() -> RunningBrain:
         if _shared is None or not _shared._thread.is_alive():
             _shared = start()
         return _shared
+
+
+def _serve_child(ready) -> None:  # noqa: ANN001 - a multiprocessing queue
+    brain = start()
+    ready.put(brain.base_url)
+    brain._thread.join()
+
+
+@dataclass
+class BrainProcess:
+    """The brain in a process of its own, as a real model server would be (benchmarks use it so that the
+    stand-in's own work does not share the measured process's interpreter lock)."""
+
+    base_url: str
+    _process: Any
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.join(timeout=5)
+
+
+def start_process() -> BrainProcess:
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    ready = spawn.Queue()
+    process = spawn.Process(target=_serve_child, args=(ready,), name="scripted-brain", daemon=True)
+    process.start()
+    return BrainProcess(ready.get(timeout=60), process)

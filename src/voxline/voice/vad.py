@@ -35,7 +35,7 @@ import onnxruntime
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
 SAMPLE_RATES = {16000: (512, 64), 8000: (256, 32)}  # rate -> (window samples, context samples)
-RELEASE_PER_WINDOW = 0.02  # envelope fall per 32 ms window on the 0..1 scale (2 dB)
+RELEASE_PER_WINDOW = 0.1  # envelope fall per 32 ms window on the 0..1 scale (10 dB)
 PREROLL_WINDOWS = 8  # gated windows replayed to warm the model when the level rises (~0.25 s)
 
 
