@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -33,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import percentile, print_table, write_json  # noqa: E402
 
-GREETING = "I am reading you a long message so that you keep hearing me. " * 40  # ~30 s of stand-in audio
+SENTENCE = "I am reading you a long message so that you keep hearing me. "
 SPAWN = mp.get_context("spawn")
 
 
@@ -65,7 +66,10 @@ def _callees(targets: list[tuple[str, str]], secs: float, cps: float, noise_dbfs
     async def all_() -> list[float]:
         return await asyncio.gather(*(one(i, url, s) for i, (url, s) in enumerate(targets)))
 
-    out.put(uvloop.run(all_()))
+    t0 = os.times()
+    gaps = uvloop.run(all_())
+    t1 = os.times()
+    out.put((gaps, t1.user - t0.user + t1.system - t0.system))
 
 
 # ---- a server process -------------------------------------------------------------------------------
@@ -80,7 +84,7 @@ async def _serve(conn: Any) -> None:
     from voxline.voice import loopback, pacing
     from voxline.voice.demo import quiet_logs
     from voxline.voice.runtime import VoiceRuntime, with_limits
-    from voxline.voice.standins import StandInEngines
+    from voxline.voice.standins import SECS_PER_CHAR, StandInEngines
     from voxline.voice.vad import batcher
 
     quiet_logs()
@@ -99,11 +103,13 @@ async def _serve(conn: Any) -> None:
                 if message[0] == "stop":
                     return
                 calls = [await server.place_call(end_call_enabled=False) for _ in range(message[1])]
+                # The bot talks for longer than the level lasts (the stand-in TTS speaks SECS_PER_CHAR a char).
+                greeting = SENTENCE * math.ceil(message[2] / (len(SENTENCE) * SECS_PER_CHAR))
                 runtimes = []
                 for call in calls:
                     # The API caps a greeting at 500 characters; the bot must talk the whole time here.
                     rt = VoiceRuntime(server.ctx, StandInEngines([]),
-                                      adjust_plan=lambda p: with_limits(p, intro=GREETING))
+                                      adjust_plan=lambda p, g=greeting: with_limits(p, intro=g))
                     server.runtimes[call.session_id] = rt
                     runtimes.append(rt)
                 conn.send([(server.ws_url, c.session_id) for c in calls])
@@ -131,7 +137,7 @@ async def _serve(conn: Any) -> None:
 def level(servers: list[Any], n: int, secs: float, cps: float, noise_dbfs: float) -> dict:
     shares = [n // len(servers) + (1 if i < n % len(servers) else 0) for i in range(len(servers))]
     for conn, share in zip(servers, shares, strict=True):
-        conn.send(("level", share))
+        conn.send(("level", share, secs + n / cps + 10))
     per_server = [conn.recv() for conn in servers]
     # Interleave so that consecutive callees land on different processes, as a shared listening socket
     # spreads connections.
@@ -143,7 +149,7 @@ def level(servers: list[Any], n: int, secs: float, cps: float, noise_dbfs: float
         conn.send("go")
     wall0 = time.monotonic()
     child.start()
-    gaps = queue.get(True, secs + n / cps + 120)
+    gaps, callee_cpu_s = queue.get(True, secs + n / cps + 120)
     wall1 = time.monotonic()
     for conn in servers:
         conn.send("done")
@@ -170,7 +176,8 @@ def level(servers: list[Any], n: int, secs: float, cps: float, noise_dbfs: float
         "steady_s": round(steady_secs, 1),
         "steady_frames": len(steady),
         "frames_per_call_s": round(frames_per_call_s, 1),
-        "silent_calls": never + missing,
+        "silent_calls": never + missing,  # calls whose bot never spoke (no media stream held: `missing`)
+        "unheld_calls": missing,
         "interrupted_calls": interrupted,
         "late_pct": round(100 * late / len(steady), 3) if steady else float("nan"),
         "p99_late_ms": round(percentile(steady, 99), 1),
@@ -179,6 +186,7 @@ def level(servers: list[Any], n: int, secs: float, cps: float, noise_dbfs: float
         "max_gap_ms_at_callee": round(1000 * max(g for g in gaps if g == g), 1) if gaps else float("nan"),
         "server_cpu_pct": round(100 * sum(r["cpu_s"] for r in reports) / wall, 1),
         "busiest_loop_cpu_pct": round(100 * max(r["loop_cpu_s"] for r in reports) / wall, 1),
+        "callee_cpu_pct": round(100 * callee_cpu_s / wall, 1),  # the load generator, on the same cores
         "vad_windows_per_call_s": round(sum(r["vad_windows"] for r in reports) / n / wall, 1),
         "on_time": bool(steady) and steady_secs >= 2 and late / len(steady) <= 0.01
         and frames_per_call_s >= 49 and interrupted == 0 and never + missing == 0,
@@ -218,7 +226,7 @@ def main() -> None:
                 f"callees {args.secs:.0f} s each, line noise {args.line_noise_dbfs} dBFS",
                 rows, ["calls", "steady_s", "frames_per_call_s", "silent_calls", "interrupted_calls", "late_pct",
                        "p99_late_ms", "max_late_ms", "ramp_late_pct", "max_gap_ms_at_callee", "server_cpu_pct",
-                       "busiest_loop_cpu_pct", "vad_windows_per_call_s", "on_time"])
+                       "busiest_loop_cpu_pct", "callee_cpu_pct", "vad_windows_per_call_s", "on_time"])
     print(f"\nlargest N with 99% of frames on time (< 40 ms late), every bot talking: {best}  (goal >= 100)")
     name = "concurrent_calls" if args.processes == 1 else f"concurrent_calls_{args.processes}proc"
     write_json(name, {"levels": rows, "largest_on_time": best, "goal": 100, "processes": args.processes,

@@ -81,7 +81,7 @@ class _Job:
     def __init__(self, stream: SileroStream, windows: np.ndarray, loop: asyncio.AbstractEventLoop,
                  future: asyncio.Future) -> None:
         self.stream = stream
-        self.windows = windows  # float32, one row per window
+        self.windows = windows  # int16, one row per window (scaled to float in the batch thread)
         self.loop = loop
         self.future = future
         self.confidences = np.zeros(len(windows), dtype=np.float32)
@@ -124,16 +124,19 @@ class SileroBatcher:
         for rate in {job.stream.rate for job in jobs}:
             same = [job for job in jobs if job.stream.rate == rate]
             sr = np.array(rate, dtype=np.int64)
+            context = SAMPLE_RATES[rate][1]
             for index in range(max(len(job.windows) for job in same)):
                 rows = [job for job in same if index < len(job.windows)]
-                batch = np.stack([np.concatenate((job.stream.context, job.windows[index])) for job in rows])
+                windows = np.stack([job.windows[index] for job in rows]).astype(np.float32) * (1 / 32768.0)
+                contexts = np.stack([job.stream.context for job in rows])
+                batch = np.concatenate((contexts, windows), axis=1)
                 state = np.concatenate([job.stream.state for job in rows], axis=1)
                 out, new_state = session.run(None, {"input": batch, "state": state, "sr": sr})
-                context = SAMPLE_RATES[rate][1]
-                for row, job in enumerate(rows):
+                tails = batch[:, -context:]
+                for row, job in enumerate(rows):  # views into this run's arrays: no per-row copies
                     job.confidences[index] = out[row, 0]
-                    job.stream.state = new_state[:, row:row + 1, :].copy()
-                    job.stream.context = batch[row, -context:].copy()
+                    job.stream.state = new_state[:, row:row + 1, :]
+                    job.stream.context = tails[row]
                 self.runs += 1
                 self.rows += len(rows)
 
@@ -171,7 +174,7 @@ async def confidences(stream: SileroStream, pcm: np.ndarray) -> list[float]:
     process's batcher; the stream's recurrent state carries over from call to call."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future = loop.create_future()
-    _batcher.submit(_Job(stream, pcm.astype(np.float32) / 32768.0, loop, future))
+    _batcher.submit(_Job(stream, pcm, loop, future))
     return (await future).tolist()
 
 
