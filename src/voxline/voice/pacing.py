@@ -28,7 +28,7 @@ from pipecat.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS, BaseOutputTransport
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketInputTransport,
     FastAPIWebsocketOutputTransport,
@@ -122,8 +122,6 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
             return super()._next_frame()
 
         async def without_mixer():  # noqa: ANN202
-            from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS
-
             while True:
                 try:
                     frame = self._audio_queue.get_nowait()
