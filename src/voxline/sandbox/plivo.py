@@ -107,17 +107,24 @@ class PlivoEmulator(Emulator):
             user, token = basic_auth(request)
             return user == auth_id and bool(re.match(self.account_pattern, auth_id)) and self.authenticate(user, token)
 
-        @app.post("/v1/Account/{auth_id}/Call/")
-        async def create(auth_id: str, request: Request) -> Response:
+        async def read_body(request: Request, auth_id: str) -> tuple[dict, Response | None]:
+            """The JSON body of an API request, recorded; or the error Plivo answers (auth first, as Plivo)."""
             try:
                 body = await request.json()
             except ValueError:
                 body = None
             self.record("POST", request.url.path, body if isinstance(body, dict) else {})
             if not authorized(request, auth_id):
-                return plivo_error(401, "Authentication credentials invalid.")
+                return {}, plivo_error(401, "Authentication credentials invalid.")
             if not isinstance(body, dict):
-                return plivo_error(400, "invalid JSON body")
+                return {}, plivo_error(400, "invalid JSON body")
+            return body, None
+
+        @app.post("/v1/Account/{auth_id}/Call/")
+        async def create(auth_id: str, request: Request) -> Response:
+            body, refused = await read_body(request, auth_id)
+            if refused is not None:
+                return refused
             for required in ("from", "to", "answer_url"):
                 if not body.get(required):
                     return plivo_error(400, f"{required} parameter is required")
@@ -160,15 +167,9 @@ class PlivoEmulator(Emulator):
         @app.post("/v1/Account/{auth_id}/Call/{call_uuid}/")
         async def transfer(auth_id: str, call_uuid: str, request: Request) -> Response:
             """Transfer a live call: the A leg leaves its <Stream> and runs the XML at aleg_url."""
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            self.record("POST", request.url.path, body if isinstance(body, dict) else {})
-            if not authorized(request, auth_id):
-                return plivo_error(401, "Authentication credentials invalid.")
-            if not isinstance(body, dict):
-                return plivo_error(400, "invalid JSON body")
+            body, refused = await read_body(request, auth_id)
+            if refused is not None:
+                return refused
             call = self.calls.get(call_uuid)
             if call is None or call.account != auth_id or call.ended_at is not None:
                 return plivo_error(404, "Call not found")
