@@ -8,6 +8,7 @@ PostgreSQL: asyncpg, optional schema via search_path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -77,3 +78,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(dbapi_conn, _record, _exc):  # noqa: ANN001
+        # A task cancelled while awaiting a query gets its connection invalidated and closed. SQLite cannot
+        # close a connection whose statement is still open: it lingers, holding the write lock, until the
+        # garbage collector frees that statement, and every other writer (in any process) waits out its busy
+        # timeout meanwhile. Roll back first: that ends the transaction and lets the lock go at once.
+        with contextlib.suppress(Exception):  # e.g. invalidated outside a greenlet, when nothing can be awaited
+            dbapi_conn.rollback()
