@@ -4,7 +4,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import TWILIO_CREDS, VOICE_ID
+from tests.conftest import TWILIO_CREDS, VOICE_ID, room_in_rate_window
 from tests.e2e.server import cli, cli_json, free_port, process_env, serving
 
 
@@ -83,5 +83,6 @@ def test_two_server_processes_share_rate_limits(database):
     key = cli_json(env, "partner", "create", f"rl-{uuid.uuid4().hex[:8]}", "--rate-limit", "6")["api_key"]
     headers = {"Authorization": f"Bearer {key}"}
     with serving(env, free_port()) as a, serving(env, free_port()) as b:
+        room_in_rate_window()
         codes = [httpx.get(f"{(a, b)[i % 2]}/api/v2/config", headers=headers).status_code for i in range(10)]
     assert codes.count(200) == 6 and codes.count(429) == 4, codes

@@ -1,6 +1,7 @@
 """Rate limits (spec §8): per key, general and /calls/* buckets, partner overrides, 429 RATE_LIMITED."""
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import start_body
@@ -8,6 +9,8 @@ from tests.integration.test_auth import assert_error
 from voxline.accounts import partners
 from voxline.app import create_app
 from voxline.context import Context
+
+pytestmark = pytest.mark.usefixtures("rate_window")
 
 
 async def test_general_bucket_limits_then_answers_429_with_retry_after(client, make_partner):
