@@ -27,8 +27,6 @@ from voxline.voice.interface import CallRuntime
 log = logging.getLogger("voxline.telephony")
 router = APIRouter(prefix="/telephony", include_in_schema=False)
 
-# Media sessions this process holds: a second websocket for the same session is refused.
-_LIVE_MEDIA: set[str] = set()
 RUNTIME_WRAP_UP_SECS = 120.0
 
 
@@ -98,7 +96,7 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
         return
     await websocket.accept()
     try:
-        call, channel = await edge.open_media(ctx, websocket, provider, session_id, _LIVE_MEDIA)
+        call, channel = await edge.open_media(ctx, websocket, provider, session_id)
     except (CarrierError, WebSocketDisconnect, TimeoutError, ValueError, LookupError, PermissionError) as exc:
         log.warning("refused a %s media stream: %s", provider, exc)
         if websocket.client_state is WebSocketState.CONNECTED:
@@ -109,7 +107,6 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
     if runtime is None:
         # Never play the sandbox tone to a real person: a live call with no conversation runtime ends now.
         log.error("no conversation runtime is installed; ending live call %s", call.id)
-        _LIVE_MEDIA.discard(call.session_id)
         await edge.end_without_runtime(ctx, call.id)  # the reason first, before the carrier reports the end
         await websocket.close(code=1011)
         OWNED.release(call.id)
@@ -140,7 +137,6 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        _LIVE_MEDIA.discard(call.session_id)
         if websocket.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close()

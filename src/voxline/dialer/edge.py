@@ -21,6 +21,7 @@ from voxline.context import Context
 from voxline.core import call_limits, errors
 from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
+from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
 from voxline.dialer.carrier_ops import CallControl, target
 from voxline.dialer.urls import call_urls
@@ -131,9 +132,15 @@ def transfer_document(v: Verified, to_number: str | None) -> str:
 
 
 async def open_media(
-    ctx: Context, websocket: WebSocket, provider: str, session_id: str | None, live: set[str]
+    ctx: Context, websocket: WebSocket, provider: str, session_id: str | None
 ) -> tuple[Call, MediaChannel]:
-    """Read the carrier's handshake on an accepted websocket, check the call's token, build the channel."""
+    """Read the carrier's handshake on an accepted websocket, check the call's token, build the channel.
+
+    A call gets one media stream in its life: some carriers answer twice and open a second stream, which
+    may reach another server process; two conversations would then both talk to the callee. The stream
+    that takes the call's claim in the database wins, any other is refused (LookupError). The claim stays
+    after the stream ends: the call is over then, or is hung up (see `settle_after_media`).
+    """
     carrier = carrier_for(provider)
     assert carrier is not None
     async with ctx.db.transaction() as s:
@@ -153,16 +160,23 @@ async def open_media(
         raise PermissionError("media stream without the call's token")
     if CallStatus(call.status) in TERMINAL_STATUSES:
         raise LookupError(f"call {call.id} has already ended")
-    if call.session_id in live:
+    async with ctx.db.transaction() as s:
+        claimed = await dq.claim_media(s, call.id, utcnow())
+    if not claimed:
+        async with ctx.db.transaction() as s:
+            current = await dq.get_call(s, call.id)
+        if current is None or CallStatus(current.status) in TERMINAL_STATUSES:
+            raise LookupError(f"call {call.id} has already ended")
         raise LookupError(f"session {call.session_id} already has a media stream (duplicate answer)")
-    live.add(call.session_id)  # no await since the check: a concurrent duplicate sees it
     try:
-        await lifecycle.apply(
+        applied = await lifecycle.apply(
             ctx, call.id, lifecycle.Transition(CallStatus.IN_PROGRESS, carrier_call_id=handshake.carrier_call_id)
         )
     except BaseException:
-        live.discard(call.session_id)
+        await _release_media(ctx, call.id)
         raise
+    if applied is None or CallStatus(applied.call.status) in TERMINAL_STATUSES:
+        raise LookupError(f"call {call.id} ended while its media stream opened")
     channel = MediaChannel(
         websocket=websocket,
         serializer=handshake.serializer,
@@ -175,6 +189,15 @@ async def open_media(
         extra={"stream_id": handshake.stream_id, "carrier_call_id": handshake.carrier_call_id, **handshake.extra},
     )
     return call, channel
+
+
+async def _release_media(ctx: Context, call_id: str) -> None:
+    """The stream won the claim but the call could not be moved to in progress: let a retry have it."""
+    try:
+        async with ctx.db.transaction() as s:
+            await dq.release_media(s, call_id)
+    except Exception:
+        log.exception("could not release the media claim of call %s", call_id)
 
 
 async def max_call_secs(ctx: Context, call: Call) -> float:

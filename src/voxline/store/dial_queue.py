@@ -1,4 +1,5 @@
-"""The dial queue in SQL: claiming jobs, pacing connections, leases on live calls, finding the stuck ones.
+"""The dial queue in SQL: claiming jobs, pacing connections, leases on live calls, a call's one media
+stream, finding the stuck ones.
 
 Job statuses: queued → dialing (claimed, create-call request in flight) → live (the carrier has the call)
 → done | failed | canceled. A queued job may also go back to queued (retry after a transient error).
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.core.call_status import TERMINAL_STATUSES
 from voxline.core.timefmt import utcnow
 from voxline.store.models import Agent, Call, DialJob, Partner, Session, TelephonyConnection
 
@@ -207,6 +209,32 @@ async def unfinished_sessions(s: AsyncSession, ended_before: datetime, limit: in
         .limit(limit)
     )
     return list((await s.execute(stmt)).scalars())
+
+
+async def claim_media(s: AsyncSession, call_id: str, now: datetime) -> bool:
+    """Take the call's one media stream; False when a stream already has it or the call has ended.
+
+    One conditional UPDATE whose row count says who won: PostgreSQL's row lock makes a concurrent
+    duplicate re-check `media_started_at` once the winner commits (and find it set); SQLite runs one
+    writer at a time. So two websockets for the same call, on any server processes, get one winner.
+    """
+    result = await s.execute(
+        update(Call)
+        .where(
+            Call.id == call_id,
+            Call.media_started_at.is_(None),
+            Call.status.not_in([status.value for status in TERMINAL_STATUSES]),
+        )
+        .values(media_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def release_media(s: AsyncSession, call_id: str) -> None:
+    """Give back a claim whose stream never got going (the call could not be moved to in progress)."""
+    stmt = update(Call).where(Call.id == call_id).values(media_started_at=None)
+    await s.execute(stmt.execution_options(synchronize_session=False))
 
 
 async def call_by_session(s: AsyncSession, session_id: str) -> Call | None:

@@ -144,6 +144,9 @@ class Call(Base):
     callback_token: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     # When the carrier's create-call request went out (ring timeout counts from here).
     dialed_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
+    # When a media websocket took this call: one stream per call, whichever server process the carrier
+    # reached (a duplicate answer opens a second stream; two conversations would talk over each other).
+    media_started_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

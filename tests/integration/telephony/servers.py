@@ -50,6 +50,7 @@ def start_server(  # noqa: ANN201
     *,
     port: int | None = None,
     wait: bool = True,
+    workers: int = 1,
     **settings: str,  # noqa: ANN001
 ) -> ServerProcess:
     port = port or free_port()
@@ -71,7 +72,7 @@ def start_server(  # noqa: ANN201
     env.update({f"VOXLINE_{k.upper()}": v for k, v in settings.items()})
     log = tmp_path / f"server-{port}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voxline", "serve", "--port", str(port)],
+        [sys.executable, "-m", "voxline", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

@@ -1,6 +1,7 @@
 """Several `voxline serve` processes on one database: 200 queued calls are each dialed exactly once,
 the partner's concurrency limit is never exceeded, and the connection's calls-per-second pacing holds.
-Then a process is killed mid-call and the call is reconciled when the server comes back."""
+Then a process is killed mid-call and the call is reconciled when the server comes back; and one
+`voxline serve --workers 2` completes sandbox calls whichever worker each request reaches."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -179,3 +181,54 @@ async def test_a_call_whose_server_is_killed_mid_call_is_reconciled_after_restar
     assert "stopped" in call.error_message and call.ended_at is not None
     assert job.attempts == 1, "never redialed"
     assert not [r for r in restarted_log["received"] if r["path"].endswith("/Calls.json")]
+
+
+def _worker_processes(pid: int) -> list[int]:
+    """The server processes uvicorn's supervisor `pid` started (not its multiprocessing helpers)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(child) for child in f.read().split()]
+    workers = []
+    for child in children:
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"spawn_main" in f.read():
+                workers.append(child)
+    return workers
+
+
+async def test_serve_with_two_workers_answers_and_completes_sandbox_calls(fresh, fresh_database, tmp_path):  # noqa: ANN001
+    """`voxline serve --workers 2`: two processes on one port; every request (the API, the emulated
+    carrier's REST, callbacks and media streams) may land on either, and the calls still complete."""
+    ctx, client = fresh
+    tenant, agent = await _sandbox_partner(ctx, client, concurrency=5)
+    server = start_server(fresh_database, tmp_path, workers=2)
+    try:
+        assert len(_worker_processes(server.proc.pid)) == 2, "two worker processes"
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            assert all([(await http.get("/healthz")).status_code == 200 for _ in range(10)])
+            body = {"agent_id": agent["id"], "provider": "twilio", "variables": {"callee_name": "W"}}
+            call_ids = []
+            for i in range(4):
+                r = await http.post(
+                    "/api/v2/calls/start", json={**body, "to_number": f"+91987{i:03d}0300"}, headers=tenant.headers
+                )  # ...0300: the callee answers and hangs up after a moment
+                assert r.status_code == 200, r.text
+                call_ids.append(r.json()["data"]["call_id"])
+            deadline = time.monotonic() + 30
+            while True:
+                calls = [
+                    (await http.get(f"/api/v2/calls/{call_id}", headers=tenant.headers)).json()["data"]
+                    for call_id in call_ids
+                ]
+                if all(c["session"]["processing_complete"] for c in calls):
+                    break
+                assert time.monotonic() < deadline, [(c["status"], c["session"]["status"]) for c in calls]
+                await asyncio.sleep(0.2)
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0, server.log.read_text()[-3000:]
+    assert {(c["status"], c["disposition"], c["error_message"]) for c in calls} == {("completed", "completed", None)}
+    async with ctx.db.transaction() as s:
+        rows = (await s.execute(select(Call).where(Call.id.in_(call_ids)))).scalars().all()
+        jobs = (await s.execute(select(DialJob).where(DialJob.call_id.in_(call_ids)))).scalars().all()
+    assert len(rows) == 4 and all(row.media_started_at is not None and row.started_at is not None for row in rows)
+    assert {j.attempts for j in jobs} == {1} and {j.status for j in jobs} == {"done"}

@@ -7,9 +7,13 @@ import pytest
 
 from tests.integration.telephony import scenarios
 from tests.integration.telephony.conftest import CREDS, LiveServer, make_caller, start, wait_status
+from voxline.sandbox.audio import seconds
 from voxline.sandbox.emulator import Received, Script
+from voxline.sandbox.responder import Responder
+from voxline.store.models import Call
 
 PROVIDERS = ["plivo", "vobiz"]
+RESPONDER_GREETING_SECS = Responder().speak_secs
 
 
 def to_of(r: Received) -> str | None:
@@ -99,3 +103,7 @@ async def test_a_second_answer_request_and_second_stream_are_harmless(live: Live
     emucall = next(c for c in emu.calls.values() if c.to == to)
     assert emucall.answer_fetches == 2 and emucall.streams_opened == 2
     assert len(scenarios.creates_to(emu, to, to_of)) == 1
+    # One conversation talked to the callee: it heard the greeting once, not once per stream.
+    assert seconds(bytes(emucall.heard)) <= RESPONDER_GREETING_SECS + 0.1
+    async with live.ctx.db.transaction() as s:
+        assert (await s.get(Call, started["call_id"])).media_started_at is not None
