@@ -150,6 +150,21 @@ async def make_caller(
     return Caller(tenant, agent, provider)
 
 
+async def sandbox_twilio_partner(ctx: Context, client: httpx.AsyncClient, concurrency: int) -> tuple[Tenant, dict]:
+    """A partner with an rg_test_ key, an agent and the test Twilio credentials, for tests that run their
+    own server processes (rather than the `live` server that `make_caller` talks to)."""
+    from voxline.accounts import partners
+
+    limits = partners.Limits(concurrency=concurrency)
+    issued = await partners.create_partner(ctx, f"sbx-{uuid.uuid4().hex[:10]}", limits)
+    issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
+    tenant = Tenant(issued.partner_id, issued.api_key, "sandbox")
+    agent = await create_agent(client, tenant)
+    r = await client.put("/config/telephony/twilio", json=CREDS["twilio"], headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    return tenant, agent
+
+
 async def start(live: LiveServer, caller: Caller, to: str = CALLEE) -> dict:
     body = {
         "agent_id": caller.agent["id"],

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import Tenant, create_agent
-from tests.integration.telephony.conftest import CREDS
+from tests.integration.telephony.conftest import sandbox_twilio_partner
 from tests.integration.telephony.servers import start_server, wait_ready
-from voxline.accounts import partners
-from voxline.core import keys
 from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConnection
 
 pytestmark = pytest.mark.slow
@@ -26,16 +22,6 @@ pytestmark = pytest.mark.slow
 CALLS = {"postgres": 200, "sqlite": 60}  # the issue's 200 on PostgreSQL; SQLite (one claimer) checked lighter
 LIMIT = 15
 CPS = 40.0
-
-
-async def _sandbox_partner(ctx, client, concurrency: int) -> tuple[Tenant, dict]:  # noqa: ANN001
-    issued = await partners.create_partner(ctx, f"mp-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=concurrency))
-    issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
-    tenant = Tenant(issued.partner_id, issued.api_key, "mp")
-    agent = await create_agent(client, tenant)
-    r = await client.put("/config/telephony/twilio", json=CREDS["twilio"], headers=tenant.headers)
-    assert r.status_code == 200, r.text
-    return tenant, agent
 
 
 def _callee(i: int) -> str:
@@ -56,7 +42,7 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
     ctx, client = fresh
     database = fresh_database
     n = CALLS[database.backend]
-    tenant, agent = await _sandbox_partner(ctx, client, concurrency=n)
+    tenant, agent = await sandbox_twilio_partner(ctx, client, concurrency=n)
     body = {"agent_id": agent["id"], "provider": "twilio", "variables": {"callee_name": "A"}}
 
     async def start_one(i: int) -> str:
@@ -136,7 +122,7 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
 async def test_a_call_whose_server_is_killed_mid_call_is_reconciled_after_restart(fresh, fresh_database, tmp_path):  # noqa: ANN001
     ctx, client = fresh
     database = fresh_database
-    tenant, agent = await _sandbox_partner(ctx, client, concurrency=5)
+    tenant, agent = await sandbox_twilio_partner(ctx, client, concurrency=5)
     first = start_server(database, tmp_path, dialer_lease_secs="2")
     try:
         import httpx
@@ -199,7 +185,7 @@ async def test_serve_with_two_workers_answers_and_completes_sandbox_calls(fresh,
     """`voxline serve --workers 2`: two processes on one port; every request (the API, the emulated
     carrier's REST, callbacks and media streams) may land on either, and the calls still complete."""
     ctx, client = fresh
-    tenant, agent = await _sandbox_partner(ctx, client, concurrency=5)
+    tenant, agent = await sandbox_twilio_partner(ctx, client, concurrency=5)
     server = start_server(fresh_database, tmp_path, workers=2)
     try:
         assert len(_worker_processes(server.proc.pid)) == 2, "two worker processes"

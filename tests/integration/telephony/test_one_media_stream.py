@@ -10,7 +10,6 @@ import asyncio
 import json
 import secrets
 import time
-import uuid
 import xml.etree.ElementTree as ET
 
 import httpx
@@ -19,12 +18,9 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Tenant, create_agent
-from tests.integration.telephony.conftest import CREDS
+from tests.integration.telephony.conftest import CREDS, sandbox_twilio_partner
 from tests.integration.telephony.servers import ServerProcess, start_server, wait_ready
-from voxline.accounts import partners
 from voxline.context import Context
-from voxline.core import keys
 from voxline.core.timefmt import utcnow
 from voxline.sandbox.audio import FRAME_SAMPLES
 from voxline.sandbox.emulator import EmuCall, Script
@@ -35,16 +31,6 @@ from voxline.store.models import Call
 TWILIO = CREDS["twilio"]
 TO = "+919866600999"  # ...0999: the emulated callee stays on the line until hung up
 GREETING_SECS = 0.6  # what the sandbox responder says when the call connects
-
-
-async def _sandbox_caller(ctx, client) -> tuple[Tenant, dict]:  # noqa: ANN001
-    issued = await partners.create_partner(ctx, f"one-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=5))
-    issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
-    tenant = Tenant(issued.partner_id, issued.api_key, "one-stream")
-    agent = await create_agent(client, tenant)
-    r = await client.put("/config/telephony/twilio", json=TWILIO, headers=tenant.headers)
-    assert r.status_code == 200, r.text
-    return tenant, agent
 
 
 def _emulated_call(server: ServerProcess, call_id: str) -> tuple[dict, dict] | None:
@@ -108,7 +94,7 @@ async def test_a_second_stream_on_another_process_is_refused_and_the_call_goes_o
     fresh, fresh_database, tmp_path
 ) -> None:
     ctx, client = fresh
-    tenant, agent = await _sandbox_caller(ctx, client)
+    tenant, agent = await sandbox_twilio_partner(ctx, client, concurrency=5)
     servers = [start_server(fresh_database, tmp_path, wait=False) for _ in range(2)]
     try:
         for server in servers:
@@ -188,7 +174,7 @@ async def test_a_second_stream_on_another_process_is_refused_and_the_call_goes_o
 async def test_of_concurrent_claims_on_one_call_from_two_processes_exactly_one_wins(fresh, fresh_database) -> None:  # noqa: ANN001
     """The claim itself, as two server processes race for it: each its own engine on the same database."""
     ctx, client = fresh
-    tenant, agent = await _sandbox_caller(ctx, client)
+    tenant, agent = await sandbox_twilio_partner(ctx, client, concurrency=5)
     body = {"agent_id": agent["id"], "provider": "twilio", "to_number": TO, "variables": {"callee_name": "R"}}
     r = await client.post("/calls/start", json=body, headers=tenant.headers)
     assert r.status_code == 200, r.text
