@@ -3,6 +3,7 @@ websocket (audio both ways) → signed status callbacks → the call's final sta
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import httpx
@@ -315,4 +316,5 @@ async def test_a_live_call_with_no_conversation_runtime_ends_failed_instead_of_b
     assert call["error_message"] == "No conversation runtime is installed on this server."
     assert call["sandbox"] is False
     emucall = next(c for c in _emu(live).calls.values() if c.to == to)
-    assert emucall.hangup.is_set()
+    # The reason is written first, then the carrier is told to hang up: the status may be seen in between.
+    await asyncio.wait_for(emucall.hangup.wait(), 10)
