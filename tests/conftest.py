@@ -134,9 +134,13 @@ def rate_window() -> None:
 
 @pytest.fixture
 def make_partner(ctx: Context):
-    """Create a partner (all providers allowed, generous limits unless given) and its live key."""
+    """Create a partner (all providers allowed, generous limits unless given) and its live key, or with
+    mode=TEST a test key; for a test key, `concurrency` sets the sandbox limit too (the one its calls count
+    against) unless `sandbox_concurrency` is given."""
 
     async def make(mode: str = keys.LIVE, **limits) -> Tenant:
+        if mode == keys.TEST:
+            limits.setdefault("sandbox_concurrency", limits.get("concurrency"))
         name = f"p-{uuid.uuid4().hex[:10]}"
         issued = await partners.create_partner(ctx, name, partners.Limits(**limits))
         if mode == keys.TEST:

@@ -140,9 +140,11 @@ def _limits(
     providers: str | None,
     voicemail: bool | None = None,
     status: str | None = None,
+    sandbox_concurrency: int | None = None,
 ) -> partners.Limits:
     return partners.Limits(
         concurrency=concurrency,
+        sandbox_concurrency=sandbox_concurrency,
         agent_limit=agent_limit,
         rate_limit_per_min=rate_limit,
         calls_rate_limit_per_min=calls_rate_limit,
@@ -156,6 +158,14 @@ ProvidersOpt = Annotated[
     str | None, typer.Option("--providers", help="Comma list: twilio,plivo,exotel,vobiz,mcube,sip")
 ]
 ConcurrencyOpt = Annotated[int | None, typer.Option("--concurrency", help="Simultaneous active calls (default 5)")]
+SandboxConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--sandbox-concurrency",
+        help="Simultaneous sandbox (rg_test_) calls, counted apart from live ones "
+        "(default VOXLINE_SANDBOX_CONCURRENCY, 10)",
+    ),
+]
 AgentLimitOpt = Annotated[int | None, typer.Option("--agent-limit", help="Maximum agents (default 10)")]
 RateOpt = Annotated[int | None, typer.Option("--rate-limit", help="General requests/min per key")]
 CallsRateOpt = Annotated[int | None, typer.Option("--calls-rate-limit", help="/calls/* requests/min per key")]
@@ -166,6 +176,7 @@ def partner_create(
     name: str,
     providers: ProvidersOpt = None,
     concurrency: ConcurrencyOpt = None,
+    sandbox_concurrency: SandboxConcurrencyOpt = None,
     agent_limit: AgentLimitOpt = None,
     rate_limit: RateOpt = None,
     calls_rate_limit: CallsRateOpt = None,
@@ -174,7 +185,9 @@ def partner_create(
 ) -> None:
     """Create a partner and print its first API key (shown once)."""
     try:
-        limits = _limits(concurrency, agent_limit, rate_limit, calls_rate_limit, providers)
+        limits = _limits(
+            concurrency, agent_limit, rate_limit, calls_rate_limit, providers, sandbox_concurrency=sandbox_concurrency
+        )
     except partners.AccountError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -194,6 +207,7 @@ def partner_update(
     partner: str,
     providers: ProvidersOpt = None,
     concurrency: ConcurrencyOpt = None,
+    sandbox_concurrency: SandboxConcurrencyOpt = None,
     agent_limit: AgentLimitOpt = None,
     rate_limit: RateOpt = None,
     calls_rate_limit: CallsRateOpt = None,
@@ -205,7 +219,16 @@ def partner_update(
 ) -> None:
     """Change a partner's limits, providers or status."""
     try:
-        limits = _limits(concurrency, agent_limit, rate_limit, calls_rate_limit, providers, voicemail_detection, status)
+        limits = _limits(
+            concurrency,
+            agent_limit,
+            rate_limit,
+            calls_rate_limit,
+            providers,
+            voicemail_detection,
+            status,
+            sandbox_concurrency,
+        )
     except partners.AccountError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -215,6 +238,7 @@ def partner_update(
         "name": p.name,
         "status": p.status,
         "concurrency_limit": p.concurrency_limit,
+        "sandbox_concurrency_limit": p.sandbox_concurrency_limit,
         "agent_limit": p.agent_limit,
         "rate_limit_per_min": p.rate_limit_per_min,
         "calls_rate_limit_per_min": p.calls_rate_limit_per_min,

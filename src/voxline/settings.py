@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     calls_rate_limit_per_min: int = Field(default=10, ge=1, description="/calls/* requests per minute per key")
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_secs: int = 24 * 3600
+    sandbox_concurrency: int = Field(
+        default=10,
+        ge=1,
+        description="Sandbox (rg_test_) calls a partner may have active at once, counted apart from its live limit; "
+        "`voxline partner update --sandbox-concurrency N` sets one partner's own",
+    )
 
     # Webhooks (session.completed delivery)
     webhook_timeout_secs: float = Field(default=10.0, gt=0, description="Per-attempt timeout; 2xx in time = success")

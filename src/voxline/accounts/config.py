@@ -1,23 +1,30 @@
-"""GET /config: the partner's limits, allowed providers and what is configured, with no secret in it."""
+"""GET /config: the partner's limits, allowed providers and what is configured, with no secret in it.
+
+Seen through the caller's mode: a test key sees the sandbox concurrency limit, its test connections and
+test webhook endpoints; a live key the live ones.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from voxline.context import Context
+from voxline.core.call_limits import concurrency_limit
 from voxline.core.timefmt import utcnow
 from voxline.store import connections as connection_store
 from voxline.store import partners as store
+from voxline.store.partners import Principal
 from voxline.telephony.registry import PROVIDERS
 from voxline.voice import catalog
 from voxline.webhooks import endpoints as webhook_endpoints
 
 
-async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
+async def partner_config(ctx: Context, owner: Principal) -> dict[str, Any]:
+    partner_id = owner.partner_id
     async with ctx.db.transaction() as s:
         partner = await store.get_partner(s, partner_id)
         agent_count = await store.count_live_agents(s, partner_id)
-        connections = await connection_store.for_partner(s, partner_id)
+        connections = await connection_store.for_partner(s, partner_id, owner.mode)
     telephony: dict[str, Any] = {}
     for provider in PROVIDERS:
         mine = [c for c in connections if c.provider == provider]
@@ -30,7 +37,7 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
             "connection_count": len(mine),
         }
     voices = catalog.voices(ctx.settings.tts_engines)
-    webhook, webhooks = await webhook_endpoints.config_state(ctx, partner_id)
+    webhook, webhooks = await webhook_endpoints.config_state(ctx, owner)
     return {
         "partner_id": partner.id,
         "name": partner.name,
@@ -38,7 +45,9 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
         "status": partner.status,
         "agent_limit": partner.agent_limit,
         "current_agent_count": agent_count,
-        "concurrency_limit": partner.concurrency_limit,
+        "concurrency_limit": concurrency_limit(
+            owner.mode, partner.concurrency_limit, partner.sandbox_concurrency_limit, ctx.settings.sandbox_concurrency
+        ),
         "allowed_voices": [v.id for v in voices],
         "allowed_languages": sorted({v.language for v in voices}),
         "allowed_telephony_providers": partner.allowed_providers,

@@ -23,6 +23,7 @@ class AccountError(ValueError):
 @dataclass(frozen=True)
 class Limits:
     concurrency: int | None = None
+    sandbox_concurrency: int | None = None  # None: the deployment's VOXLINE_SANDBOX_CONCURRENCY
     agent_limit: int | None = None
     rate_limit_per_min: int | None = None
     calls_rate_limit_per_min: int | None = None
@@ -51,6 +52,7 @@ def parse_providers(text: str) -> list[str]:
 def _check_limits(limits: Limits) -> None:
     for label, value, low, high in (
         ("concurrency", limits.concurrency, 1, 100_000),
+        ("sandbox concurrency", limits.sandbox_concurrency, 1, 100_000),
         ("agent limit", limits.agent_limit, 1, 100_000),
         ("rate limit", limits.rate_limit_per_min, 1, 10_000_000),
         ("calls rate limit", limits.calls_rate_limit_per_min, 1, 10_000_000),
@@ -73,6 +75,7 @@ async def create_partner(ctx: Context, name: str, limits: Limits, display_name: 
         status="active",
         agent_limit=limits.agent_limit or 10,
         concurrency_limit=limits.concurrency or 5,
+        sandbox_concurrency_limit=limits.sandbox_concurrency,
         allowed_providers=limits.providers if limits.providers is not None else list(PROVIDERS),
         rate_limit_per_min=limits.rate_limit_per_min,
         calls_rate_limit_per_min=limits.calls_rate_limit_per_min,
@@ -91,6 +94,7 @@ async def update_partner(ctx: Context, id_or_name: str, limits: Limits) -> Partn
     _check_limits(limits)
     values = {
         "concurrency_limit": limits.concurrency,
+        "sandbox_concurrency_limit": limits.sandbox_concurrency,
         "agent_limit": limits.agent_limit,
         "rate_limit_per_min": limits.rate_limit_per_min,
         "calls_rate_limit_per_min": limits.calls_rate_limit_per_min,

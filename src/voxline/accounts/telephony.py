@@ -1,4 +1,8 @@
-"""Telephony connections: store a partner's carrier credentials (encrypted) and show them safely."""
+"""Telephony connections: store a partner's carrier credentials (encrypted) and show them safely.
+
+A connection belongs to the mode of the key that made it: a test key's credentials are used only by
+sandbox calls (on the emulators), a live key's only by live calls, and neither key sees the other's.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from voxline.store import calls as call_store
 from voxline.store import connections as store
 from voxline.store import partners as partner_store
 from voxline.store.models import TelephonyConnection
+from voxline.store.partners import Principal
 from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.registry import credentials_model, is_known
 
@@ -87,21 +92,23 @@ def require_provider(provider: str) -> str:
     return provider
 
 
-async def put_default(ctx: Context, partner_id: str, provider: str, fields: dict[str, Any]) -> TelephonyConnection:
-    """PUT /config/telephony/{provider}: create or replace the provider's default connection."""
+async def put_default(ctx: Context, owner: Principal, provider: str, fields: dict[str, Any]) -> TelephonyConnection:
+    """PUT /config/telephony/{provider}: create or replace the provider's default connection of the key's mode."""
     creds = validate_credentials(provider, fields)
+    partner_id, mode = owner.partner_id, owner.mode
     now = utcnow()
     async with ctx.db.transaction() as s:
         await _check_allowed(s, partner_id, provider)
-        conn = await store.default_for(s, partner_id, provider)
+        conn = await store.default_for(s, partner_id, mode, provider)
         if conn is None:
             name = DEFAULT_NAME
-            if await store.name_in_use(s, partner_id, provider, name, None):
+            if await store.name_in_use(s, partner_id, mode, provider, name, None):
                 name = f"{DEFAULT_NAME}-{new_id()[:8]}"
             conn = TelephonyConnection(
                 id=new_id(),
                 partner_id=partner_id,
                 provider=provider,
+                mode=mode,
                 name=name,
                 status="ACTIVE",
                 is_default=True,
@@ -119,19 +126,21 @@ async def put_default(ctx: Context, partner_id: str, provider: str, fields: dict
 
 
 async def create(
-    ctx: Context, partner_id: str, provider: str, name: str, is_default: bool | None, fields: dict[str, Any]
+    ctx: Context, owner: Principal, provider: str, name: str, is_default: bool | None, fields: dict[str, Any]
 ) -> TelephonyConnection:
     creds = validate_credentials(provider, fields)
+    partner_id, mode = owner.partner_id, owner.mode
     now = utcnow()
     async with ctx.db.transaction() as s:
         await _check_allowed(s, partner_id, provider)
-        if await store.name_in_use(s, partner_id, provider, name, None):
+        if await store.name_in_use(s, partner_id, mode, provider, name, None):
             raise errors.ConnectionNameTaken(f"A {provider} connection named {name!r} already exists.")
-        first = await store.default_for(s, partner_id, provider) is None
+        first = await store.default_for(s, partner_id, mode, provider) is None
         conn = TelephonyConnection(
             id=new_id(),
             partner_id=partner_id,
             provider=provider,
+            mode=mode,
             name=name,
             status="ACTIVE",
             is_default=bool(is_default) or first,
@@ -141,23 +150,23 @@ async def create(
         _seal(ctx, conn, creds)
         await store.add(s, conn)
         if conn.is_default and not first:
-            await store.clear_default(s, partner_id, provider, conn.id)
+            await store.clear_default(s, partner_id, mode, provider, conn.id)
         return conn
 
 
-async def get(ctx: Context, partner_id: str, connection_id: str) -> TelephonyConnection:
+async def get(ctx: Context, owner: Principal, connection_id: str) -> TelephonyConnection:
     async with ctx.db.transaction() as s:
-        return await _require(s, partner_id, connection_id)
+        return await _require(s, owner, connection_id)
 
 
-async def list_for(ctx: Context, partner_id: str, provider: str | None) -> list[TelephonyConnection]:
+async def list_for(ctx: Context, owner: Principal, provider: str | None) -> list[TelephonyConnection]:
     async with ctx.db.transaction() as s:
-        return await store.for_partner(s, partner_id, provider)
+        return await store.for_partner(s, owner.partner_id, owner.mode, provider)
 
 
 async def patch(
     ctx: Context,
-    partner_id: str,
+    owner: Principal,
     connection_id: str,
     *,
     name: str | None,
@@ -165,20 +174,21 @@ async def patch(
     is_default: bool | None,
     fields: dict[str, Any],
 ) -> TelephonyConnection:
+    partner_id, mode = owner.partner_id, owner.mode
     async with ctx.db.transaction() as s:
-        conn = await _require(s, partner_id, connection_id)
+        conn = await _require(s, owner, connection_id)
         if fields:
             merged = {**open_credentials(ctx, conn), **fields}
             _seal(ctx, conn, validate_credentials(conn.provider, merged))
         if name is not None and name != conn.name:
-            if await store.name_in_use(s, partner_id, conn.provider, name, conn.id):
+            if await store.name_in_use(s, partner_id, mode, conn.provider, name, conn.id):
                 raise errors.ConnectionNameTaken(f"A {conn.provider} connection named {name!r} already exists.")
             conn.name = name
         if status is not None:
             conn.status = status
         if is_default:
             conn.is_default = True
-            await store.clear_default(s, partner_id, conn.provider, conn.id)
+            await store.clear_default(s, partner_id, mode, conn.provider, conn.id)
         elif is_default is False and conn.is_default:
             conn.is_default = False
         conn.updated_at = utcnow()
@@ -186,16 +196,17 @@ async def patch(
         return conn
 
 
-async def delete(ctx: Context, partner_id: str, connection_id: str) -> None:
+async def delete(ctx: Context, owner: Principal, connection_id: str) -> None:
     async with ctx.db.transaction() as s:
-        conn = await _require(s, partner_id, connection_id)
+        conn = await _require(s, owner, connection_id)
         if await call_store.has_active_on_connection(s, conn.id, [st.value for st in ACTIVE_STATUSES]):
             raise errors.ConnectionInUse("This connection has calls in progress; delete it when they end.")
         await store.delete(s, conn)
 
 
-async def _require(s, partner_id: str, connection_id: str) -> TelephonyConnection:  # noqa: ANN001
-    conn = await store.get(s, partner_id, connection_id) if is_uuid(connection_id) else None
+async def _require(s, owner: Principal, connection_id: str) -> TelephonyConnection:  # noqa: ANN001
+    """The key's own connection; another partner's or the other mode's is simply not found."""
+    conn = await store.get(s, owner.partner_id, owner.mode, connection_id) if is_uuid(connection_id) else None
     if conn is None:
         raise errors.ConnectionNotFound()
     return conn

@@ -44,7 +44,7 @@ async def start_call(
 
 @router.get("/concurrency", response_model=Envelope[ConcurrencyOut], summary="Current call concurrency")
 async def concurrency(ctx: CtxDep, caller: CallsCaller) -> dict:
-    c = await query.concurrency(ctx, caller.partner_id)
+    c = await query.concurrency(ctx, caller)
     data = {
         "limit": c.limit,
         "limit_source": "partner",
@@ -75,7 +75,7 @@ async def list_calls(
                 f"status must be one of: {', '.join(s.value for s in CallStatus)}.",
                 details=[{"field": "status", "code": "VALIDATION_ERROR", "message": "unknown status"}],
             ) from None
-    calls, total = await query.list_calls(ctx, caller.partner_id, wanted, limit, offset)
+    calls, total = await query.list_calls(ctx, caller, wanted, limit, offset)
     data = {"calls": [views.call_view(c) for c in calls], "total": total, "limit": limit, "offset": offset}
     return {"success": True, "data": data}
 
@@ -87,12 +87,12 @@ async def list_calls(
 )
 async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> dict:
     """A pending call is never dialed; a ringing one is hung up at the carrier. Answered or ended: 409."""
-    await cancel.cancel_call(ctx, caller.partner_id, call_id)
-    call, session = await query.get_call(ctx, caller.partner_id, call_id)
+    await cancel.cancel_call(ctx, caller, call_id)
+    call, session = await query.get_call(ctx, caller, call_id)
     return {"success": True, "data": views.call_detail_view(call, session)}
 
 
 @router.get("/{call_id}", response_model=Envelope[CallDetail], summary="Get a call with its session")
 async def get_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> dict:
-    call, session = await query.get_call(ctx, caller.partner_id, call_id)
+    call, session = await query.get_call(ctx, caller, call_id)
     return {"success": True, "data": views.call_detail_view(call, session)}

@@ -30,7 +30,7 @@ connections_router = APIRouter(prefix="/telephony/connections", tags=["telephony
 
 @config_router.get("", response_model=Envelope[ConfigOut], summary="Account configuration and limits")
 async def get_config(ctx: CtxDep, caller: GeneralCaller) -> dict:
-    return {"success": True, "data": await config_service.partner_config(ctx, caller.partner_id)}
+    return {"success": True, "data": await config_service.partner_config(ctx, caller)}
 
 
 @config_router.put(
@@ -42,7 +42,7 @@ async def put_provider_credentials(
     provider: str, body: Annotated[ProviderCredentialsBody, Body()], ctx: CtxDep, caller: GeneralCaller
 ) -> dict:
     provider = telephony.require_provider(provider)
-    conn = await telephony.put_default(ctx, caller.partner_id, provider, dict(body.model_extra or {}))
+    conn = await telephony.put_default(ctx, caller, provider, dict(body.model_extra or {}))
     data: dict[str, Any] = {
         **conn.public_settings,
         "provider": provider,
@@ -72,7 +72,7 @@ def _credential_fields(extra: dict[str, Any] | None) -> dict[str, Any]:
 @connections_router.post("", response_model=Envelope[ConnectionEnvelope], summary="Create a telephony connection")
 async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: GeneralCaller) -> dict:
     conn = await telephony.create(
-        ctx, caller.partner_id, body.provider, body.name, body.is_default, _credential_fields(body.model_extra)
+        ctx, caller, body.provider, body.name, body.is_default, _credential_fields(body.model_extra)
     )
     return {"success": True, "data": {"connection": telephony.view(conn)}}
 
@@ -83,13 +83,13 @@ async def list_connections(
 ) -> dict:
     if provider is not None:
         provider = telephony.require_provider(provider)
-    conns = await telephony.list_for(ctx, caller.partner_id, provider)
+    conns = await telephony.list_for(ctx, caller, provider)
     return {"success": True, "data": {"connections": [telephony.view(c) for c in conns]}}
 
 
 @connections_router.get("/{connection_id}", response_model=Envelope[ConnectionEnvelope], summary="Get a connection")
 async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    conn = await telephony.get(ctx, caller.partner_id, connection_id)
+    conn = await telephony.get(ctx, caller, connection_id)
     return {"success": True, "data": {"connection": telephony.view(conn)}}
 
 
@@ -101,7 +101,7 @@ async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller)
 async def patch_connection(connection_id: str, body: ConnectionPatch, ctx: CtxDep, caller: GeneralCaller) -> dict:
     conn = await telephony.patch(
         ctx,
-        caller.partner_id,
+        caller,
         connection_id,
         name=body.name,
         status=body.status,
@@ -113,5 +113,5 @@ async def patch_connection(connection_id: str, body: ConnectionPatch, ctx: CtxDe
 
 @connections_router.delete("/{connection_id}", response_model=Envelope[Message], summary="Delete a connection")
 async def delete_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    await telephony.delete(ctx, caller.partner_id, connection_id)
+    await telephony.delete(ctx, caller, connection_id)
     return {"success": True, "data": {"message": "Connection deleted successfully"}}

@@ -14,5 +14,5 @@ router = APIRouter(prefix="/sessions", tags=["sessions"], responses=documented()
 
 @router.get("/{session_id}", response_model=Envelope[SessionOut], summary="Get a session")
 async def get_session(session_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    session, call = await query.get_session(ctx, caller.partner_id, session_id)
+    session, call = await query.get_session(ctx, caller, session_id)
     return {"success": True, "data": views.session_view(session, call)}

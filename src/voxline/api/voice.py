@@ -45,7 +45,7 @@ class ExtractOut(BaseModel):
 @calls_router.get("/{call_id}/recording-url", response_model=Envelope[RecordingLink],
                   summary="A fresh signed link to the call's recording")
 async def recording_url(call_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    call, session = await query.get_call(ctx, caller.partner_id, call_id)
+    call, session = await query.get_call(ctx, caller, call_id)
     if not session.recording_path or not await asyncio.to_thread(Path(session.recording_path).exists):
         raise errors.RecordingNotFound()
     url, exp = recording.register(ctx.settings).link(session.id)
@@ -57,7 +57,7 @@ async def recording_url(call_id: str, ctx: CtxDep, caller: GeneralCaller) -> dic
 @calls_router.post("/{call_id}/extract", response_model=Envelope[ExtractOut],
                    summary="Run post-call extraction again with the agent's current config")
 async def replay_extraction(call_id: str, ctx: CtxDep, caller: CallsCaller, body: ExtractBody | None = None) -> dict:
-    done = await extract.replay(ctx, caller.partner_id, call_id, (body or ExtractBody()).dry_run)
+    done = await extract.replay(ctx, caller, call_id, (body or ExtractBody()).dry_run)
     data = {"call_id": done.call_id, "session_id": done.session_id, "dry_run": done.dry_run,
             "extraction": done.extraction}
     return {"success": True, "data": data}

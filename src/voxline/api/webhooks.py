@@ -108,13 +108,13 @@ async def create_webhook(body: WebhookCreate, ctx: CtxDep, caller: GeneralCaller
 
 @router.get("/webhooks", response_model=Envelope[WebhookList], summary="List webhook endpoints")
 async def list_webhooks(ctx: CtxDep, caller: GeneralCaller) -> dict:
-    found = await endpoints.list_for(ctx, caller.partner_id)
+    found = await endpoints.list_for(ctx, caller)
     return {"success": True, "data": {"webhooks": [endpoints.view(e) for e in found]}}
 
 
 @router.get("/webhooks/{webhook_id}", response_model=Envelope[WebhookOut], summary="Get a webhook endpoint")
 async def get_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    return {"success": True, "data": endpoints.view(await endpoints.get(ctx, caller.partner_id, webhook_id))}
+    return {"success": True, "data": endpoints.view(await endpoints.get(ctx, caller, webhook_id))}
 
 
 async def _update(webhook_id: str, body: WebhookUpdate, ctx: CtxDep, caller: GeneralCaller) -> dict:
@@ -136,7 +136,7 @@ router.add_api_route(
 
 @router.delete("/webhooks/{webhook_id}", response_model=Envelope[Message], summary="Delete a webhook endpoint")
 async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    await endpoints.delete(ctx, caller.partner_id, webhook_id)
+    await endpoints.delete(ctx, caller, webhook_id)
     return {"success": True, "data": {"message": "Webhook endpoint deleted successfully"}}
 
 
@@ -146,7 +146,7 @@ async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) ->
     summary="Issue a new signing secret; the old one stops working at once",
 )
 async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    endpoint, secret = await endpoints.rotate_secret(ctx, caller.partner_id, webhook_id)
+    endpoint, secret = await endpoints.rotate_secret(ctx, caller, webhook_id)
     data = {"id": endpoint.id, "label": endpoint.label, "secret": secret, "message": _SHOWN_ONCE}
     return {"success": True, "data": data}
 
@@ -164,7 +164,7 @@ async def list_deliveries(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: Annotated[Literal["pending", "delivered", "dead", "canceled"] | None, Query()] = None,
 ) -> dict:
-    data = await deliveries.page(ctx, caller.partner_id, webhook_id, status, limit, offset)
+    data = await deliveries.page(ctx, caller, webhook_id, status, limit, offset)
     return {"success": True, "data": data}
 
 
@@ -174,7 +174,7 @@ async def list_deliveries(
     summary="Send a delivered, dead or canceled delivery again (same X-Webhook-Id)",
 )
 async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    return {"success": True, "data": await deliveries.redeliver(ctx, caller.partner_id, webhook_id, delivery_id)}
+    return {"success": True, "data": await deliveries.redeliver(ctx, caller, webhook_id, delivery_id)}
 
 
 @router.put(

@@ -14,6 +14,7 @@ from voxline.core import errors
 from voxline.core.ids import is_uuid
 from voxline.store import calls as store
 from voxline.store import live_calls
+from voxline.store.partners import Principal
 from voxline.voice import extraction
 from voxline.voice.engines import llm_endpoint
 
@@ -26,12 +27,13 @@ class Replayed:
     extraction: dict[str, Any]
 
 
-async def replay(ctx: Context, partner_id: str, call_id: str, dry_run: bool) -> Replayed:
+async def replay(ctx: Context, owner: Principal, call_id: str, dry_run: bool) -> Replayed:
+    partner_id, mode = owner.partner_id, owner.mode
     async with ctx.db.transaction() as s:
-        call = await store.get_call(s, partner_id, call_id) if is_uuid(call_id) else None
+        call = await store.get_call(s, partner_id, mode, call_id) if is_uuid(call_id) else None
         if call is None:
             raise errors.NotFound("Call not found.")
-        session = await store.get_session(s, partner_id, call.session_id)
+        session = await store.get_session(s, partner_id, mode, call.session_id)
         agent = await live_calls.agent_any_state(s, call.agent_id)
         config = agent.extraction_config if agent is not None else None
         transcript = list(session.transcript or []) if session is not None else []
@@ -41,7 +43,7 @@ async def replay(ctx: Context, partner_id: str, call_id: str, dry_run: bool) -> 
     result = await extraction.extract(llm_endpoint(ctx.settings), config, transcript)
     if not dry_run:
         async with ctx.db.transaction() as s:
-            session = await store.get_session(s, partner_id, session_id)
+            session = await store.get_session(s, partner_id, mode, session_id)
             if session is not None:
                 session.extraction = result
     return Replayed(call_id, session_id, dry_run, result)

@@ -15,7 +15,7 @@ from voxline.context import Context
 from voxline.core.ids import new_id
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import calls as store
-from voxline.store.models import SessionEvent
+from voxline.store.models import LIVE, SessionEvent
 from voxline.webhooks import outbox
 
 SESSION_COMPLETED = "session.completed"
@@ -67,9 +67,16 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
         event = SessionEvent(
             id=new_id(),
             partner_id=session.partner_id,
+            mode=session.mode,  # decides which endpoints get it: the session's mode's only
             session_id=session.id,
             event_type=SESSION_COMPLETED,
-            payload={"event": SESSION_COMPLETED, "timestamp": iso(now), "data": completed_event_data(session, call)},
+            payload={
+                "event": SESSION_COMPLETED,
+                "timestamp": iso(now),
+                # As Stripe's events: tells a receiver shared by both modes which world this came from.
+                "livemode": session.mode == LIVE,
+                "data": completed_event_data(session, call),
+            },
             created_at=now,
         )
         if await store.add_event(s, event):

@@ -2,6 +2,8 @@
 
 All checks run inside one transaction whose last step takes the partner's lock and counts active calls,
 so N parallel starts against a limit of L create exactly L calls on SQLite and on PostgreSQL alike.
+Everything is in the key's mode: its Idempotency-Keys, its connections, its limit (a sandbox call never
+takes a live line); only the agent is shared by both modes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from voxline.calls.views import start_view
 from voxline.context import Context
 from voxline.core import errors
+from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.ids import is_uuid, new_id
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
@@ -92,9 +95,11 @@ def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
     return values
 
 
-async def _resolve_connection(s, partner_id: str, req: StartRequest) -> Row:  # noqa: ANN001
+async def _resolve_connection(s, owner: Principal, req: StartRequest) -> Row:  # noqa: ANN001
+    """The key's own connection: a sandbox call uses test-mode credentials, a live call live ones."""
+    partner_id, mode = owner.partner_id, owner.mode
     if req.connection_id is not None:
-        conn = await connection_store.one_for_call(s, partner_id, req.connection_id)
+        conn = await connection_store.one_for_call(s, partner_id, mode, req.connection_id)
         if conn is None:
             raise errors.ConnectionNotFound()
         if conn.provider != req.provider:
@@ -106,11 +111,12 @@ async def _resolve_connection(s, partner_id: str, req: StartRequest) -> Row:  # 
         if not conn.from_number:
             raise errors.ProviderNotConfigured(f"Connection {conn.id} has no caller id configured.")
         return conn
-    active = [c for c in await connection_store.dialable(s, partner_id, req.provider) if c.from_number]
+    active = [c for c in await connection_store.dialable(s, partner_id, mode, req.provider) if c.from_number]
     if not active:
+        which = "test-mode " if mode == "test" else ""
         raise errors.ProviderNotConfigured(
-            f"No {req.provider} credentials are configured; use PUT /config/telephony/{req.provider} "
-            "or POST /telephony/connections."
+            f"No {which}{req.provider} credentials are configured; use PUT /config/telephony/{req.provider} "
+            "or POST /telephony/connections with this key."
         )
     if len(active) > 1:
         raise errors.ConnectionRequired(
@@ -128,28 +134,28 @@ async def start_call(ctx: Context, principal: Principal, req: StartRequest, idem
             raise
         # A concurrent request with the same key committed first: answer with its call.
         async with ctx.db.transaction() as s:
-            record = await idempotency_store.find(s, principal.partner_id, idem_key)
+            record = await idempotency_store.find(s, principal.partner_id, principal.mode, idem_key)
             if record is None:
                 raise
-            return await _replay(s, principal.partner_id, record, digest)
+            return await _replay(s, principal, record, digest)
 
 
-async def _replay(s, partner_id: str, record: IdempotencyKey, digest: str) -> Started:  # noqa: ANN001
+async def _replay(s, owner: Principal, record: IdempotencyKey, digest: str) -> Started:  # noqa: ANN001
     if record.request_hash != digest:
         raise errors.IdempotencyConflict()
-    call = await call_store.get_call(s, partner_id, record.call_id)
+    call = await call_store.get_call(s, owner.partner_id, owner.mode, record.call_id)
     return Started(start_view(call), replayed=True)
 
 
 async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None, digest: str) -> Started:
-    partner_id = principal.partner_id
+    partner_id, mode = principal.partner_id, principal.mode
     now = utcnow()
     async with ctx.db.transaction() as s:
         if idem_key:
-            record = await idempotency_store.find(s, partner_id, idem_key)
+            record = await idempotency_store.find(s, partner_id, mode, idem_key)
             if record is not None:
                 if now - record.created_at < timedelta(seconds=ctx.settings.idempotency_ttl_secs):
-                    return await _replay(s, partner_id, record, digest)
+                    return await _replay(s, principal, record, digest)
                 await idempotency_store.forget(s, record)
 
         agent = await agent_store.for_call(s, partner_id, req.agent_id) if is_uuid(req.agent_id) else None
@@ -160,13 +166,14 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
                 f"Provider {req.provider!r} is not enabled for this account "
                 f"(allowed: {', '.join(agent.allowed_providers) or 'none'})."
             )
-        conn = await _resolve_connection(s, partner_id, req)
+        conn = await _resolve_connection(s, principal, req)
         values = _string_values(req, list(agent.variables))
 
         call_id, session_id = new_id(), new_id()
         session = {
             "id": session_id,
             "partner_id": partner_id,
+            "mode": mode,
             "agent_id": agent.id,
             "call_id": call_id,
             "agent_name": agent.agent_name,
@@ -193,7 +200,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
             "session_id": session_id,
             "connection_id": conn.id,
             "provider": req.provider,
-            "sandbox": principal.mode == "test",
+            "mode": mode,
             "direction": "outbound",
             "from_number": conn.from_number,
             "to_number": req.to_number,
@@ -212,6 +219,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
             "id": new_id(),
             "call_id": call_id,
             "partner_id": partner_id,
+            "mode": mode,
             "connection_id": conn.id,
             "status": "queued",
             "attempts": 0,
@@ -228,18 +236,22 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
                 {
                     "id": new_id(),
                     "partner_id": partner_id,
+                    "mode": mode,
                     "key": idem_key,
                     "request_hash": digest,
                     "call_id": call_id,
                     "created_at": now,
                 },
             )
-        # Last: hold the partner lock only for the count and the commit.
-        limit = await partner_store.lock_concurrency_limit(s, partner_id)
-        active = await call_store.count_active(s, partner_id, _ACTIVE, cap=limit + 1)
+        # Last: hold the partner lock only for the count and the commit. Both modes take the same lock
+        # (one partner row), but each counts only its own mode's calls against its own limit.
+        live_limit, sandbox_limit = await partner_store.lock_concurrency_limits(s, partner_id)
+        limit = concurrency_limit(mode, live_limit, sandbox_limit, ctx.settings.sandbox_concurrency)
+        active = await call_store.count_active(s, partner_id, mode, _ACTIVE, cap=limit + 1)
         if active > limit:
+            which = "Sandbox concurrency" if mode == "test" else "Concurrency"
             raise errors.ConcurrencyLimit(
-                f"Concurrency limit reached: {limit} calls are already pending, ringing "
+                f"{which} limit reached: {limit} calls are already pending, ringing "
                 "or in progress. Retry when one ends (see GET /calls/concurrency).",
                 headers={"Retry-After": "5"},
             )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from voxline.core.keys import TEST
+
 HARD_CAP_MARGIN_SECS = 2.0
 MAX_OVERRUN_SECS = 10
 
@@ -23,3 +25,11 @@ def hard_cap_secs(max_secs: float, hangup_grace_secs: float) -> int:
     """Whole seconds after which the call is cut whatever the conversation is doing (carriers take integers)."""
     overrun = min(math.ceil(hangup_grace_secs + HARD_CAP_MARGIN_SECS), MAX_OVERRUN_SECS)
     return math.ceil(max_secs) + overrun
+
+
+def concurrency_limit(mode: str, live_limit: int, sandbox_limit: int | None, sandbox_default: int) -> int:
+    """How many calls of one mode a partner may have active at once. Each mode has its own limit, so a
+    sandbox load test never takes a line from real calls (None: the deployment's sandbox default)."""
+    if mode == TEST:
+        return sandbox_limit if sandbox_limit is not None else sandbox_default
+    return live_limit

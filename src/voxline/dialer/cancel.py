@@ -14,13 +14,15 @@ from voxline.core.ids import is_uuid
 from voxline.dialer import carrier_ops
 from voxline.store import calls as call_store
 from voxline.store.models import Call
+from voxline.store.partners import Principal
 
 CANCELABLE = (CallStatus.PENDING, CallStatus.RINGING)
 
 
-async def cancel_call(ctx: Context, partner_id: str, call_id: str) -> Call:
+async def cancel_call(ctx: Context, owner: Principal, call_id: str) -> Call:
+    """Only the key's own mode's calls: a test key cannot cancel a live call (it is not found)."""
     async with ctx.db.transaction() as s:
-        call = await call_store.get_call(s, partner_id, call_id) if is_uuid(call_id) else None
+        call = await call_store.get_call(s, owner.partner_id, owner.mode, call_id) if is_uuid(call_id) else None
     if call is None:
         raise errors.NotFound("Call not found.")
     if CallStatus(call.status) not in CANCELABLE:

@@ -58,6 +58,7 @@ class Dialer:
                 lease_secs=self.settings.dialer_lease_secs,
                 cps_for=self.cps_for,
                 new_token=new_token,
+                sandbox_concurrency=self.settings.sandbox_concurrency,
                 limit=limit,
                 horizon_secs=horizon,
             )

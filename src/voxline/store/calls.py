@@ -1,4 +1,8 @@
-"""Calls, their sessions, the dial queue and session events."""
+"""Calls, their sessions, the dial queue and session events.
+
+Reads on behalf of a key take the key's partner and mode: another partner's or the other mode's rows
+do not exist for it.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,11 @@ _INSERT_CALL = insert(Call.__table__)
 _INSERT_JOB = insert(DialJob.__table__)
 _COUNT_ACTIVE = select(func.count()).select_from(
     select(Call.id)
-    .where(Call.partner_id == bindparam("partner_id"), Call.status.in_(bindparam("statuses", expanding=True)))
+    .where(
+        Call.partner_id == bindparam("partner_id"),
+        Call.mode == bindparam("mode"),
+        Call.status.in_(bindparam("statuses", expanding=True)),
+    )
     .limit(bindparam("cap"))
     .subquery()
 )
@@ -32,15 +40,16 @@ async def insert_started_call(
     await conn.execute(_INSERT_JOB, job)
 
 
-async def count_active(s: AsyncSession, partner_id: str, statuses: Sequence[str], cap: int) -> int:
-    """Active calls of the partner, counted up to `cap` (enough to decide a limit, cheap on big tables)."""
+async def count_active(s: AsyncSession, partner_id: str, mode: str, statuses: Sequence[str], cap: int) -> int:
+    """Active calls of the partner in one mode, counted up to `cap` (enough to decide a limit, cheap on big
+    tables). Each mode has its own limit: sandbox load never refuses a live call."""
     conn = await s.connection()
-    result = await conn.execute(_COUNT_ACTIVE, {"partner_id": partner_id, "statuses": list(statuses), "cap": cap})
-    return result.scalar_one()
+    params = {"partner_id": partner_id, "mode": mode, "statuses": list(statuses), "cap": cap}
+    return (await conn.execute(_COUNT_ACTIVE, params)).scalar_one()
 
 
-async def get_call(s: AsyncSession, partner_id: str, call_id: str) -> Call | None:
-    stmt = select(Call).where(Call.id == call_id, Call.partner_id == partner_id)
+async def get_call(s: AsyncSession, partner_id: str, mode: str, call_id: str) -> Call | None:
+    stmt = select(Call).where(Call.id == call_id, Call.partner_id == partner_id, Call.mode == mode)
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
@@ -48,8 +57,8 @@ async def get_call_by_id(s: AsyncSession, call_id: str) -> Call | None:
     return await s.get(Call, call_id)
 
 
-async def get_session(s: AsyncSession, partner_id: str, session_id: str) -> Session | None:
-    stmt = select(Session).where(Session.id == session_id, Session.partner_id == partner_id)
+async def get_session(s: AsyncSession, partner_id: str, mode: str, session_id: str) -> Session | None:
+    stmt = select(Session).where(Session.id == session_id, Session.partner_id == partner_id, Session.mode == mode)
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
@@ -61,8 +70,10 @@ async def get_session_by_id(s: AsyncSession, session_id: str, *, for_update: boo
     return await s.get(Session, session_id)
 
 
-async def page(s: AsyncSession, partner_id: str, status: str | None, limit: int, offset: int) -> tuple[list[Call], int]:
-    conditions = [Call.partner_id == partner_id]
+async def page(
+    s: AsyncSession, partner_id: str, mode: str, status: str | None, limit: int, offset: int
+) -> tuple[list[Call], int]:
+    conditions = [Call.partner_id == partner_id, Call.mode == mode]
     if status:
         conditions.append(Call.status == status)
     total = (await s.execute(select(func.count()).select_from(Call).where(*conditions))).scalar_one()

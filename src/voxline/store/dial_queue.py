@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import TERMINAL_STATUSES
 from voxline.core.timefmt import utcnow
 from voxline.store.models import Agent, Call, DialJob, Partner, Session, TelephonyConnection
@@ -47,13 +48,15 @@ async def claim_batch(
     lease_secs: float,
     cps_for: Callable[[TelephonyConnection], float],
     new_token: Callable[[], str],
+    sandbox_concurrency: int,
     limit: int = 1,
     horizon_secs: float = 0.0,
     scan: int = 64,
 ) -> list[Claimed]:
-    """Take up to `limit` jobs that may be dialed soon: due, under their partner's concurrency limit, each
-    given its connection's next pacing slot (`call.dialed_at`) no more than `horizon_secs` ahead. The
-    caller sends each create-call request at its slot, so one transaction can pace many dials."""
+    """Take up to `limit` jobs that may be dialed soon: due, under their partner's concurrency limit for the
+    call's mode (sandbox and live lines are counted apart; `sandbox_concurrency` is the deployment's sandbox
+    default), each given its connection's next pacing slot (`call.dialed_at`) no more than `horizon_secs`
+    ahead. The caller sends each create-call request at its slot, so one transaction can pace many dials."""
     horizon = timedelta(seconds=horizon_secs)
     stmt = (
         select(DialJob)
@@ -71,7 +74,8 @@ async def claim_batch(
     candidates = list((await s.execute(stmt)).scalars())
     claimed: list[Claimed] = []
     conns: dict[str, TelephonyConnection | None] = {}
-    partners: dict[str, tuple[Partner | None, int]] = {}
+    partners: dict[str, Partner | None] = {}
+    lines: dict[tuple[str, str], tuple[int, int]] = {}  # (partner, mode) -> (limit, held)
     for job in candidates:
         if len(claimed) >= limit:
             break
@@ -84,10 +88,18 @@ async def claim_batch(
         if conn is None or (conn.next_dial_at is not None and conn.next_dial_at > now + horizon):
             continue  # this connection's slots are taken (by us in this batch, or by another process)
         if job.partner_id not in partners:
-            partner = await _locked(s, Partner, job.partner_id)
-            partners[job.partner_id] = (partner, await count_held(s, job.partner_id) if partner else 0)
-        partner, held = partners[job.partner_id]
-        if partner is None or held >= partner.concurrency_limit:
+            partners[job.partner_id] = await _locked(s, Partner, job.partner_id)
+        partner = partners[job.partner_id]
+        if partner is None:
+            continue
+        key = (job.partner_id, job.mode)
+        if key not in lines:
+            cap = concurrency_limit(
+                job.mode, partner.concurrency_limit, partner.sandbox_concurrency_limit, sandbox_concurrency
+            )
+            lines[key] = (cap, await count_held(s, job.partner_id, job.mode))
+        cap, held = lines[key]
+        if held >= cap:
             continue
         call = await s.get(Call, job.call_id)
         if call is None:
@@ -97,7 +109,7 @@ async def claim_batch(
         now = max(now, utcnow())
         slot = max(now, conn.next_dial_at) if conn.next_dial_at else now
         conn.next_dial_at = slot + timedelta(seconds=1.0 / max(cps_for(conn), 1e-6))
-        partners[job.partner_id] = (partner, held + 1)
+        lines[key] = (cap, held + 1)
         job.status = DIALING
         job.attempts += 1
         job.claimed_by = worker_id
@@ -129,8 +141,13 @@ async def _locked(s: AsyncSession, model, key: str):  # noqa: ANN001, ANN202
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
-async def count_held(s: AsyncSession, partner_id: str) -> int:
-    stmt = select(func.count()).select_from(DialJob).where(DialJob.partner_id == partner_id, DialJob.status.in_(HELD))
+async def count_held(s: AsyncSession, partner_id: str, mode: str) -> int:
+    """Lines of one mode in use: a sandbox call never holds one of the live lines, nor the reverse."""
+    stmt = (
+        select(func.count())
+        .select_from(DialJob)
+        .where(DialJob.partner_id == partner_id, DialJob.mode == mode, DialJob.status.in_(HELD))
+    )
     return (await s.execute(stmt)).scalar_one()
 
 

@@ -1,4 +1,8 @@
-"""Idempotency keys for /calls/start: one stored request per (partner, key)."""
+"""Idempotency keys for /calls/start: one stored request per (partner, mode, key).
+
+The mode is part of the key: a test request must never answer for a live one (the real call would never
+be placed), nor a live one for a test one.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from voxline.store.models import IdempotencyKey
 _INSERT = insert(IdempotencyKey.__table__)
 
 
-async def find(s: AsyncSession, partner_id: str, key: str) -> IdempotencyKey | None:
-    stmt = select(IdempotencyKey).where(IdempotencyKey.partner_id == partner_id, IdempotencyKey.key == key)
+async def find(s: AsyncSession, partner_id: str, mode: str, key: str) -> IdempotencyKey | None:
+    stmt = select(IdempotencyKey).where(
+        IdempotencyKey.partner_id == partner_id, IdempotencyKey.mode == mode, IdempotencyKey.key == key
+    )
     return (await s.execute(stmt)).scalar_one_or_none()
 
 

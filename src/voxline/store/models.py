@@ -6,9 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from voxline.store.types import UTCDateTime
+
+# Test and live are two worlds: every row a key can see or change carries the mode of the key that made it
+# ('live' or 'test'), and every read by a key is filtered by the key's mode as well as its partner.
+LIVE = "live"
+TEST = "test"
+
+
+def _mode() -> Mapped[str]:
+    """No default: a row that forgot its mode is an error, never silently live."""
+    return mapped_column(String(8))
 
 
 class Base(DeclarativeBase):
@@ -24,6 +35,9 @@ class Partner(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     agent_limit: Mapped[int] = mapped_column(Integer, default=10)
     concurrency_limit: Mapped[int] = mapped_column(Integer, default=5)
+    # Sandbox (test-mode) calls have their own limit, never counted against the live one; None: the
+    # deployment's VOXLINE_SANDBOX_CONCURRENCY.
+    sandbox_concurrency_limit: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
     allowed_providers: Mapped[list[Any]] = mapped_column(JSON)
     rate_limit_per_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
     calls_rate_limit_per_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -91,11 +105,15 @@ class Agent(Base):
 
 class TelephonyConnection(Base):
     __tablename__ = "telephony_connections"
-    __table_args__ = (UniqueConstraint("partner_id", "provider", "name", name="uq_connections_partner_name"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "provider", "mode", "name", name="uq_connections_partner_mode_name"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     provider: Mapped[str] = mapped_column(String(20))
+    # Test-mode connections are dialed only by sandbox calls (on the emulators), live ones only by live calls.
+    mode: Mapped[str] = _mode()
     name: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(10), default="ACTIVE")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -116,8 +134,8 @@ class Call(Base):
 
     __tablename__ = "calls"
     __table_args__ = (
-        Index("ix_calls_partner_created", "partner_id", "created_at"),
-        Index("ix_calls_partner_status", "partner_id", "status"),
+        Index("ix_calls_partner_mode_created", "partner_id", "mode", "created_at"),
+        Index("ix_calls_partner_mode_status", "partner_id", "mode", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -128,7 +146,7 @@ class Call(Base):
         ForeignKey("telephony_connections.id", ondelete="SET NULL"), index=True
     )
     provider: Mapped[str] = mapped_column(String(20))
-    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    mode: Mapped[str] = _mode()  # 'test': a sandbox call, placed on the carrier emulators
     direction: Mapped[str] = mapped_column(String(10), default="outbound")
     from_number: Mapped[str | None] = mapped_column(String(32))
     to_number: Mapped[str] = mapped_column(String(32))
@@ -150,12 +168,18 @@ class Call(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
+    @hybrid_property
+    def sandbox(self) -> bool:
+        """A test-mode call: dialed on this server's carrier emulators (the API's `sandbox` field)."""
+        return self.mode == TEST  # on the class: the SQL expression `mode = 'test'`
+
 
 class Session(Base):
     __tablename__ = "sessions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    mode: Mapped[str] = _mode()
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
     call_id: Mapped[str | None] = mapped_column(String(36))
     agent_name: Mapped[str] = mapped_column(String(50))
@@ -182,12 +206,13 @@ class DialJob(Base):
     __tablename__ = "dial_jobs"
     __table_args__ = (
         Index("ix_dial_jobs_ready", "status", "available_at"),
-        Index("ix_dial_jobs_partner_status", "partner_id", "status"),
+        Index("ix_dial_jobs_partner_status", "partner_id", "mode", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    mode: Mapped[str] = _mode()  # the call's: each mode's lines are counted against its own limit
     connection_id: Mapped[str] = mapped_column(ForeignKey("telephony_connections.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -206,6 +231,7 @@ class SessionEvent(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    mode: Mapped[str] = _mode()  # the session's: a live event goes to live endpoints only, a test one to test ones
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
     event_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -214,10 +240,11 @@ class SessionEvent(Base):
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("partner_id", "key", name="uq_idempotency_partner_key"),)
+    __table_args__ = (UniqueConstraint("partner_id", "mode", "key", name="uq_idempotency_partner_mode_key"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    mode: Mapped[str] = _mode()
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))

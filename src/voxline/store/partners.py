@@ -26,7 +26,9 @@ _PRINCIPAL = (
 )
 # NO KEY UPDATE: does not conflict with the KEY SHARE locks that inserts referencing the partner take.
 _LOCK_LIMIT = (
-    select(Partner.concurrency_limit).where(Partner.id == bindparam("partner_id")).with_for_update(key_share=True)
+    select(Partner.concurrency_limit, Partner.sandbox_concurrency_limit)
+    .where(Partner.id == bindparam("partner_id"))
+    .with_for_update(key_share=True)
 )
 
 
@@ -68,10 +70,12 @@ async def update_partner(s: AsyncSession, partner_id: str, values: dict[str, Any
     await s.execute(update(Partner).where(Partner.id == partner_id).values(**values))
 
 
-async def lock_concurrency_limit(s: AsyncSession, partner_id: str) -> int:
-    """Take the partner's lock (FOR NO KEY UPDATE on PostgreSQL; SQLite is already serial) and read its limit."""
+async def lock_concurrency_limits(s: AsyncSession, partner_id: str) -> tuple[int, int | None]:
+    """Take the partner's lock (FOR NO KEY UPDATE on PostgreSQL; SQLite is already serial) and read its limits:
+    (live, sandbox or None for the deployment's default)."""
     conn = await s.connection()
-    return (await conn.execute(_LOCK_LIMIT, {"partner_id": partner_id})).scalar_one()
+    live, sandbox = (await conn.execute(_LOCK_LIMIT, {"partner_id": partner_id})).one()
+    return live, sandbox
 
 
 async def lock_partner(s: AsyncSession, partner_id: str) -> Partner:

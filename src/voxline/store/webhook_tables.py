@@ -17,14 +17,15 @@ from voxline.store.models import Base
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (UniqueConstraint("partner_id", "label", name="uq_webhook_endpoints_label"),)
+    __table_args__ = (UniqueConstraint("partner_id", "mode", "label", name="uq_webhook_endpoints_mode_label"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     label: Mapped[str] = mapped_column(String(31))
     url: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    # 'live' or 'test': the mode of the key that set the URL; decides which targets are allowed.
+    # 'live' or 'test': the mode of the key that created it. It gets only its own mode's events, is seen
+    # and changed only by keys of that mode, and decides which targets are allowed (loopback: test only).
     mode: Mapped[str] = mapped_column(String(8))
     secret_enc: Mapped[str] = mapped_column(Text)
     last_delivery_at: Mapped[datetime | None]

@@ -1,4 +1,8 @@
-"""Webhook endpoints and the delivery outbox: every SQL statement the webhooks feature needs."""
+"""Webhook endpoints and the delivery outbox: every SQL statement the webhooks feature needs.
+
+An endpoint belongs to one mode (that of the key that created it): keys find only their own mode's
+endpoints, and an event is delivered only to endpoints of its session's mode.
+"""
 
 from __future__ import annotations
 
@@ -25,27 +29,28 @@ async def add_endpoint(s: AsyncSession, endpoint: WebhookEndpoint) -> None:
     await s.flush()
 
 
-async def count_endpoints(s: AsyncSession, partner_id: str) -> int:
-    stmt = select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.partner_id == partner_id)
+def _mine(partner_id: str, mode: str):  # noqa: ANN202
+    return (WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.mode == mode)
+
+
+async def count_endpoints(s: AsyncSession, partner_id: str, mode: str) -> int:
+    stmt = select(func.count()).select_from(WebhookEndpoint).where(*_mine(partner_id, mode))
     return (await s.execute(stmt)).scalar_one()
 
 
-async def get_endpoint(s: AsyncSession, partner_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-    stmt = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.partner_id == partner_id)
+async def get_endpoint(s: AsyncSession, partner_id: str, mode: str, endpoint_id: str) -> WebhookEndpoint | None:
+    stmt = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, *_mine(partner_id, mode))
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
-async def get_endpoint_by_label(s: AsyncSession, partner_id: str, label: str) -> WebhookEndpoint | None:
-    stmt = select(WebhookEndpoint).where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.label == label)
+async def get_endpoint_by_label(s: AsyncSession, partner_id: str, mode: str, label: str) -> WebhookEndpoint | None:
+    stmt = select(WebhookEndpoint).where(*_mine(partner_id, mode), WebhookEndpoint.label == label)
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
-async def list_endpoints(s: AsyncSession, partner_id: str) -> list[WebhookEndpoint]:
-    stmt = (
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.partner_id == partner_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    )
+async def list_endpoints(s: AsyncSession, partner_id: str, mode: str) -> list[WebhookEndpoint]:
+    order = (WebhookEndpoint.created_at, WebhookEndpoint.id)
+    stmt = select(WebhookEndpoint).where(*_mine(partner_id, mode)).order_by(*order)
     return list((await s.execute(stmt)).scalars())
 
 
@@ -70,15 +75,11 @@ async def flush(s: AsyncSession) -> None:
 
 
 # ---- the outbox ----
-async def enabled_endpoint_ids(s: AsyncSession, partner_id: str) -> list[str]:
-    stmt = select(WebhookEndpoint.id).where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.enabled.is_(True))
-    return list((await s.execute(stmt)).scalars())
-
-
-async def enabled_endpoints(s: AsyncSession, partner_id: str) -> list[tuple[str, str, str, str]]:
-    """(id, url, mode, secret_enc) of the partner's enabled endpoints: what posting needs, in one read."""
+async def enabled_endpoints(s: AsyncSession, partner_id: str, mode: str) -> list[tuple[str, str, str, str]]:
+    """(id, url, mode, secret_enc) of the partner's enabled endpoints of one mode: what posting needs, in one
+    read. A live event never goes to a test endpoint (which may be plain http on loopback), nor the reverse."""
     stmt = select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.mode, WebhookEndpoint.secret_enc).where(
-        WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.enabled.is_(True)
+        *_mine(partner_id, mode), WebhookEndpoint.enabled.is_(True)
     )
     return [(row[0], row[1], row[2], row[3]) for row in await s.execute(stmt)]
 

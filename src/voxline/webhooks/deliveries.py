@@ -9,6 +9,7 @@ from voxline.core import errors
 from voxline.core.ids import is_uuid
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import webhooks as store
+from voxline.store.partners import Principal
 from voxline.store.webhook_tables import WebhookDelivery
 from voxline.webhooks import outbox
 from voxline.webhooks.endpoints import get as get_endpoint
@@ -38,20 +39,22 @@ def view(delivery: WebhookDelivery, session_id: str) -> dict[str, Any]:
 
 
 async def page(
-    ctx: Context, partner_id: str, endpoint_id: str, status: str | None, limit: int, offset: int
+    ctx: Context, owner: Principal, endpoint_id: str, status: str | None, limit: int, offset: int
 ) -> dict[str, Any]:
-    endpoint = await get_endpoint(ctx, partner_id, endpoint_id)
+    endpoint = await get_endpoint(ctx, owner, endpoint_id)
     async with ctx.db.transaction() as s:
         rows, total = await store.page_deliveries(s, endpoint.id, status, limit, offset)
     return {"deliveries": [view(d, sid) for d, sid in rows], "total": total, "limit": limit, "offset": offset}
 
 
-async def redeliver(ctx: Context, partner_id: str, endpoint_id: str, delivery_id: str) -> dict[str, Any]:
+async def redeliver(ctx: Context, owner: Principal, endpoint_id: str, delivery_id: str) -> dict[str, Any]:
     """Queue a finished (delivered, dead or canceled) delivery for a fresh round of attempts."""
-    endpoint = await get_endpoint(ctx, partner_id, endpoint_id)
+    endpoint = await get_endpoint(ctx, owner, endpoint_id)
     now = utcnow()
     async with ctx.db.transaction() as s:
-        found = await store.get_delivery(s, partner_id, endpoint.id, delivery_id) if is_uuid(delivery_id) else None
+        found = (
+            await store.get_delivery(s, endpoint.partner_id, endpoint.id, delivery_id) if is_uuid(delivery_id) else None
+        )
         if found is None:
             raise errors.WebhookDeliveryNotFound()
         delivery, session_id = found

@@ -1,7 +1,9 @@
 """A partner's webhook endpoints: create, change, rotate, delete, and the legacy single-URL route.
 
 The `whsec_` secret exists in clear only in the response that creates or rotates it; at rest it is sealed
-with the deployment key, bound to the endpoint id.
+with the deployment key, bound to the endpoint id. An endpoint belongs to the mode of the key that created
+it: only keys of that mode see or change it, and it receives only that mode's events. Each mode has its own
+`default` endpoint (the legacy route) and its own room of MAX_ENDPOINTS.
 """
 
 from __future__ import annotations
@@ -73,16 +75,17 @@ def check_label(label: str) -> str:
     return label
 
 
-async def _require(s, partner_id: str, endpoint_id: str) -> WebhookEndpoint:  # noqa: ANN001
-    endpoint = await store.get_endpoint(s, partner_id, endpoint_id) if is_uuid(endpoint_id) else None
+async def _require(s, owner: Principal, endpoint_id: str) -> WebhookEndpoint:  # noqa: ANN001
+    """The key's own endpoint; another partner's or the other mode's is simply not found."""
+    endpoint = await store.get_endpoint(s, owner.partner_id, owner.mode, endpoint_id) if is_uuid(endpoint_id) else None
     if endpoint is None:
         raise errors.WebhookNotFound()
     return endpoint
 
 
-async def _check_room(s, partner_id: str) -> None:  # noqa: ANN001
-    await partner_store.lock_partner(s, partner_id)
-    if await store.count_endpoints(s, partner_id) >= MAX_ENDPOINTS:
+async def _check_room(s, owner: Principal) -> None:  # noqa: ANN001
+    await partner_store.lock_partner(s, owner.partner_id)
+    if await store.count_endpoints(s, owner.partner_id, owner.mode) >= MAX_ENDPOINTS:
         raise errors.WebhookLimitReached(
             f"This account already has {MAX_ENDPOINTS} webhook endpoints; delete one before adding another."
         )
@@ -108,8 +111,8 @@ async def create(
     _seal(ctx, endpoint, secret)
     try:
         async with ctx.db.transaction() as s:
-            await _check_room(s, principal.partner_id)
-            if await store.get_endpoint_by_label(s, principal.partner_id, label) is not None:
+            await _check_room(s, principal)
+            if await store.get_endpoint_by_label(s, principal.partner_id, principal.mode, label) is not None:
                 raise errors.WebhookLabelTaken(f"A webhook endpoint labelled {label!r} already exists.")
             await store.add_endpoint(s, endpoint)
     except IntegrityError:
@@ -117,14 +120,14 @@ async def create(
     return endpoint, secret
 
 
-async def list_for(ctx: Context, partner_id: str) -> list[WebhookEndpoint]:
+async def list_for(ctx: Context, owner: Principal) -> list[WebhookEndpoint]:
     async with ctx.db.transaction() as s:
-        return await store.list_endpoints(s, partner_id)
+        return await store.list_endpoints(s, owner.partner_id, owner.mode)
 
 
-async def get(ctx: Context, partner_id: str, endpoint_id: str) -> WebhookEndpoint:
+async def get(ctx: Context, owner: Principal, endpoint_id: str) -> WebhookEndpoint:
     async with ctx.db.transaction() as s:
-        return await _require(s, partner_id, endpoint_id)
+        return await _require(s, owner, endpoint_id)
 
 
 async def update(
@@ -135,10 +138,9 @@ async def update(
         await check_for_save(url, policy(ctx, principal.mode))
     now = utcnow()
     async with ctx.db.transaction() as s:
-        endpoint = await _require(s, principal.partner_id, endpoint_id)
+        endpoint = await _require(s, principal, endpoint_id)
         if url is not None:
             endpoint.url = url
-            endpoint.mode = principal.mode
         if enabled is not None:
             if endpoint.enabled and not enabled:
                 await store.cancel_pending(s, endpoint.id, now, "endpoint disabled")
@@ -150,17 +152,17 @@ async def update(
     return endpoint
 
 
-async def delete(ctx: Context, partner_id: str, endpoint_id: str) -> None:
+async def delete(ctx: Context, owner: Principal, endpoint_id: str) -> None:
     async with ctx.db.transaction() as s:
-        endpoint = await _require(s, partner_id, endpoint_id)
+        endpoint = await _require(s, owner, endpoint_id)
         await store.delete_endpoint(s, endpoint)
 
 
-async def rotate_secret(ctx: Context, partner_id: str, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
+async def rotate_secret(ctx: Context, owner: Principal, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
     """A new secret signs every post from now on, retries of older events included; the old one stops at once."""
     secret = new_secret()
     async with ctx.db.transaction() as s:
-        endpoint = await _require(s, partner_id, endpoint_id)
+        endpoint = await _require(s, owner, endpoint_id)
         _seal(ctx, endpoint, secret)
         endpoint.updated_at = utcnow()
         await store.flush(s)
@@ -168,16 +170,16 @@ async def rotate_secret(ctx: Context, partner_id: str, endpoint_id: str) -> tupl
 
 
 async def put_legacy(ctx: Context, principal: Principal, url: str) -> tuple[WebhookEndpoint, str]:
-    """PUT /config/webhook: create or replace the `default` endpoint; always issues a new secret."""
+    """PUT /config/webhook: create or replace the key's mode's `default` endpoint; always issues a new secret."""
     await check_for_save(url, policy(ctx, principal.mode))
     secret = new_secret()
     now = utcnow()
     try:
         async with ctx.db.transaction() as s:
             await partner_store.lock_partner(s, principal.partner_id)
-            endpoint = await store.get_endpoint_by_label(s, principal.partner_id, DEFAULT_LABEL)
+            endpoint = await store.get_endpoint_by_label(s, principal.partner_id, principal.mode, DEFAULT_LABEL)
             if endpoint is None:
-                await _check_room(s, principal.partner_id)
+                await _check_room(s, principal)
                 endpoint = WebhookEndpoint(
                     id=new_id(),
                     partner_id=principal.partner_id,
@@ -192,7 +194,6 @@ async def put_legacy(ctx: Context, principal: Principal, url: str) -> tuple[Webh
                 await store.add_endpoint(s, endpoint)
             else:
                 endpoint.url = url
-                endpoint.mode = principal.mode
                 endpoint.enabled = True
                 endpoint.updated_at = now
                 _seal(ctx, endpoint, secret)
@@ -203,9 +204,10 @@ async def put_legacy(ctx: Context, principal: Principal, url: str) -> tuple[Webh
     return endpoint, secret
 
 
-async def config_state(ctx: Context, partner_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """`webhook` (the legacy default endpoint) and `webhooks` (all of them) for GET /config; no secrets."""
-    endpoints = await list_for(ctx, partner_id)
+async def config_state(ctx: Context, owner: Principal) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`webhook` (the legacy default endpoint) and `webhooks` (all of them) of the key's mode for GET /config;
+    no secrets."""
+    endpoints = await list_for(ctx, owner)
     default = next((e for e in endpoints if e.label == DEFAULT_LABEL), None)
     legacy = {
         "configured": default is not None and default.enabled,

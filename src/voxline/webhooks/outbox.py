@@ -50,8 +50,9 @@ def unregister(engine: object, taker: Taker) -> None:
 
 
 async def enqueue(s: AsyncSession, event: SessionEvent) -> int:
-    """Add the deliveries of `event` in the open transaction `s`; returns how many endpoints will get it."""
-    endpoints = await store.enabled_endpoints(s, event.partner_id)
+    """Add the deliveries of `event` in the open transaction `s`; returns how many endpoints will get it.
+    Only endpoints of the event's mode get it: a live session's transcript never reaches a test endpoint."""
+    endpoints = await store.enabled_endpoints(s, event.partner_id, event.mode)
     if not endpoints:
         return 0
     now = event.created_at

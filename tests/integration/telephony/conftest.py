@@ -139,7 +139,9 @@ async def make_caller(
     from voxline.accounts import partners
 
     issued = await partners.create_partner(
-        live.ctx, f"tel-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=concurrency)
+        live.ctx,
+        f"tel-{uuid.uuid4().hex[:10]}",
+        partners.Limits(concurrency=concurrency, sandbox_concurrency=concurrency),
     )
     if mode == keys.TEST:
         issued = await partners.create_key(live.ctx, issued.partner_id, keys.TEST)
@@ -155,7 +157,7 @@ async def sandbox_twilio_partner(ctx: Context, client: httpx.AsyncClient, concur
     own server processes (rather than the `live` server that `make_caller` talks to)."""
     from voxline.accounts import partners
 
-    limits = partners.Limits(concurrency=concurrency)
+    limits = partners.Limits(concurrency=concurrency, sandbox_concurrency=concurrency)
     issued = await partners.create_partner(ctx, f"sbx-{uuid.uuid4().hex[:10]}", limits)
     issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
     tenant = Tenant(issued.partner_id, issued.api_key, "sandbox")

@@ -22,7 +22,8 @@ from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConne
 
 
 async def _queue(ctx, client, n: int, *, concurrency: int, cps: float | None = None) -> tuple[Tenant, list[str]]:  # noqa: ANN001
-    issued = await partners.create_partner(ctx, f"dq-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=n))
+    limits = partners.Limits(concurrency=n, sandbox_concurrency=n)
+    issued = await partners.create_partner(ctx, f"dq-{uuid.uuid4().hex[:10]}", limits)
     issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
     tenant = Tenant(issued.partner_id, issued.api_key, "dq")
     agent = await create_agent(client, tenant)
@@ -36,7 +37,7 @@ async def _queue(ctx, client, n: int, *, concurrency: int, cps: float | None = N
         assert r.status_code == 200, r.text
         ids.append(r.json()["data"]["call_id"])
     async with ctx.db.transaction() as s:
-        (await s.get(Partner, tenant.partner_id)).concurrency_limit = concurrency
+        (await s.get(Partner, tenant.partner_id)).sandbox_concurrency_limit = concurrency  # its calls are sandbox
         conn = (
             await s.execute(select(TelephonyConnection).where(TelephonyConnection.partner_id == tenant.partner_id))
         ).scalar_one()

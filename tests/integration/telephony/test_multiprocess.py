@@ -54,7 +54,8 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
     for chunk in range(0, n, 50):
         call_ids += await asyncio.gather(*(start_one(i) for i in range(chunk, min(n, chunk + 50))))
     async with ctx.db.transaction() as s:
-        (await s.get(Partner, tenant.partner_id)).concurrency_limit = LIMIT  # queued beyond what may run at once
+        # Queued beyond what may run at once (sandbox calls: the sandbox limit governs them).
+        (await s.get(Partner, tenant.partner_id)).sandbox_concurrency_limit = LIMIT
         conn = (
             await s.execute(select(TelephonyConnection).where(TelephonyConnection.partner_id == tenant.partner_id))
         ).scalar_one()
