@@ -36,7 +36,9 @@ async def make_account(ctx, **limits) -> Account:  # noqa: ANN001
     name = f"m-{uuid.uuid4().hex[:10]}"
     live = await partners.create_partner(ctx, name, partners.Limits(**limits))
     test = await partners.create_key(ctx, live.partner_id, keys.TEST)
-    return Account(live.partner_id, Tenant(live.partner_id, live.api_key, name), Tenant(test.partner_id, test.api_key, name))
+    return Account(
+        live.partner_id, Tenant(live.partner_id, live.api_key, name), Tenant(test.partner_id, test.api_key, name)
+    )
 
 
 def other(mode: str) -> str:
@@ -96,8 +98,9 @@ async def test_a_key_cannot_see_or_change_the_other_modes_objects(client, ctx, o
     r = await client.post("/calls/start", json=body_for(agent, connection_id=conn["id"]), headers=intruder)
     assert_error(r, 404, "CONNECTION_NOT_FOUND")
     # With no connection of its own mode, the intruder has no carrier configured at all.
-    assert_error(await client.post("/calls/start", json=body_for(agent), headers=intruder), 400,
-                 "PROVIDER_NOT_CONFIGURED")
+    assert_error(
+        await client.post("/calls/start", json=body_for(agent), headers=intruder), 400, "PROVIDER_NOT_CONFIGURED"
+    )
 
     # Lists and the account view show only the intruder's own mode.
     assert (await client.get("/calls", headers=intruder)).json()["data"]["calls"] == []

@@ -116,3 +116,46 @@ async def test_a_call_ringing_past_the_ring_timeout_ends_no_answer(fresh) -> Non
         call = await s.get(Call, ids[0])
     assert call.status == "no_answer" and call.answered_by == "not_answered"
     assert "Not answered within" in call.error_message
+
+
+async def test_sandbox_calls_at_their_limit_never_hold_back_live_ones_and_the_reverse(fresh) -> None:  # noqa: ANN001
+    """Each mode's lines are counted against its own limit in the claim itself, across every dialer process."""
+    ctx, client = fresh
+    limits = partners.Limits(concurrency=1, sandbox_concurrency=1)
+    issued = await partners.create_partner(ctx, f"dm-{uuid.uuid4().hex[:10]}", limits)
+    test_issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
+    live = Tenant(issued.partner_id, issued.api_key, "live")
+    test = Tenant(issued.partner_id, test_issued.api_key, "test")
+    agent = await create_agent(client, live)
+    started: dict[str, list[str]] = {"live": [], "test": []}
+    for tenant in (test, live):
+        r = await client.put("/config/telephony/twilio", json=CREDS["twilio"], headers=tenant.headers)
+        assert r.status_code == 200, r.text
+    # Queued oldest first: two sandbox calls, then two live ones (the starts were under the limit; the
+    # calls are then queued beyond it so that only the dialer's count decides).
+    async with ctx.db.transaction() as s:
+        (await s.get(Partner, issued.partner_id)).concurrency_limit = 10
+        (await s.get(Partner, issued.partner_id)).sandbox_concurrency_limit = 10
+    for mode, tenant in (("test", test), ("test", test), ("live", live), ("live", live)):
+        body = {"agent_id": agent["id"], "provider": "twilio", "to_number": "+919700000001", "variables": {}}
+        r = await client.post("/calls/start", json=body, headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        started[mode].append(r.json()["data"]["call_id"])
+        await asyncio.sleep(0.002)  # distinct creation times: the queue's order is the order above
+    async with ctx.db.transaction() as s:
+        partner = await s.get(Partner, issued.partner_id)
+        partner.concurrency_limit, partner.sandbox_concurrency_limit = 1, 1
+        mine = select(TelephonyConnection).where(TelephonyConnection.partner_id == issued.partner_id)
+        for conn in (await s.execute(mine)).scalars():
+            conn.calls_per_second = 1000.0
+
+    dialer = Dialer(ctx)
+    first, second, third = await dialer.claim(), await dialer.claim(), await dialer.claim()
+    assert first is not None and first.call.id == started["test"][0]
+    assert second is not None and second.call.id == started["live"][0], "a full sandbox must not block live calls"
+    assert third is None, "one line each"
+    async with ctx.db.transaction() as s:  # the live call ends: the next live one goes, the sandbox stays full
+        (await dq.job_for_call(s, second.call.id)).status = dq.DONE
+    fourth = await dialer.claim()
+    assert fourth is not None and fourth.call.id == started["live"][1]
+    assert await dialer.claim() is None

@@ -28,6 +28,11 @@ async def _run_async() -> None:
                 await conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         async with db.engine.connect() as conn:
             conn: AsyncConnection
+            if not db.is_postgres:
+                # Batch mode rebuilds a SQLite table by copy, drop and rename; with foreign keys enforced, the
+                # drop of a table other rows point at fails. Off for this connection (set before any BEGIN: the
+                # pragma is a no-op inside a transaction); the engine is disposed when the migration ends.
+                await conn.run_sync(lambda sync: sync.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF"))
             await conn.run_sync(_run)
             await conn.commit()
     finally:
