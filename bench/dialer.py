@@ -116,7 +116,8 @@ class Bench:
         from voxline.voice.catalog import voices
 
         issued = await partners.create_partner(self.ctx, f"bench-{uuid.uuid4().hex[:8]}",
-                                               partners.Limits(concurrency=concurrency))
+                                               partners.Limits(concurrency=concurrency,
+                                                               sandbox_concurrency=concurrency))
         issued = await partners.create_key(self.ctx, issued.partner_id, keys.TEST)
         headers = {"Authorization": f"Bearer {issued.api_key}"}
         app = create_app(ctx=self.ctx)
@@ -202,7 +203,7 @@ class Bench:
                     "variables": {}}) for i in range(chunk, min(a.calls, chunk + 50))))
                 assert all(r.status_code == 200 for r in rs), rs[0].text
         async with self.ctx.db.transaction() as s:
-            (await s.get(Partner, partner_id)).concurrency_limit = a.limit
+            (await s.get(Partner, partner_id)).sandbox_concurrency_limit = a.limit  # a sandbox key's calls
         proc, base = self.serve()
         try:
             rows = await self.wait_done(partner_id, a.calls, within=a.calls / min(a.burst_cps, 50) + 180)

@@ -118,7 +118,8 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
     try:
         await receiver.wait_ready()
         issued = await partners.create_partner(ctx, f"bench-{os.getpid()}", partners.Limits(
-            concurrency=100_000, rate_limit_per_min=10_000_000, calls_rate_limit_per_min=10_000_000))
+            concurrency=100_000, sandbox_concurrency=100_000, rate_limit_per_min=10_000_000,
+            calls_rate_limit_per_min=10_000_000))
         issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
         app = create_app(ctx=ctx)  # no lifespan: the API only, no dialer or worker in the background
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench/api/v2",
