@@ -13,9 +13,10 @@ from typing import Any
 from voxline.calls.views import completed_event_data
 from voxline.context import Context
 from voxline.core.ids import new_id
+from voxline.core.keys import LIVE
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import calls as store
-from voxline.store.models import LIVE, SessionEvent
+from voxline.store.models import SessionEvent
 from voxline.webhooks import outbox
 
 SESSION_COMPLETED = "session.completed"

@@ -9,12 +9,12 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from voxline.core.keys import LIVE, TEST
 from voxline.store.types import UTCDateTime
 
 # Test and live are two worlds: every row a key can see or change carries the mode of the key that made it
-# ('live' or 'test'), and every read by a key is filtered by the key's mode as well as its partner.
-LIVE = "live"
-TEST = "test"
+# (LIVE or TEST), and every read by a key is filtered by the key's mode as well as its partner.
+__all__ = ["LIVE", "TEST"]
 
 
 def _mode() -> Mapped[str]:
