@@ -23,6 +23,7 @@ from voxline.core import errors
 from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.ids import is_uuid, new_id
+from voxline.core.keys import TEST
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
 from voxline.core.timefmt import utcnow
 from voxline.store import agents as agent_store
@@ -113,7 +114,7 @@ async def _resolve_connection(s, owner: Principal, req: StartRequest) -> Row:  #
         return conn
     active = [c for c in await connection_store.dialable(s, partner_id, mode, req.provider) if c.from_number]
     if not active:
-        which = "test-mode " if mode == "test" else ""
+        which = "test-mode " if mode == TEST else ""
         raise errors.ProviderNotConfigured(
             f"No {which}{req.provider} credentials are configured; use PUT /config/telephony/{req.provider} "
             "or POST /telephony/connections with this key."
@@ -249,7 +250,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         limit = concurrency_limit(mode, live_limit, sandbox_limit, ctx.settings.sandbox_concurrency)
         active = await call_store.count_active(s, partner_id, mode, _ACTIVE, cap=limit + 1)
         if active > limit:
-            which = "Sandbox concurrency" if mode == "test" else "Concurrency"
+            which = "Sandbox concurrency" if mode == TEST else "Concurrency"
             raise errors.ConcurrencyLimit(
                 f"{which} limit reached: {limit} calls are already pending, ringing "
                 "or in progress. Retry when one ends (see GET /calls/concurrency).",
