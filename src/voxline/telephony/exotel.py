@@ -10,6 +10,8 @@ AgentStream websocket protocol):
   flow key is derived from the connection's API token (`flow_key`); the call is the one whose carrier
   id is `start.call_sid`, and only if that call belongs to the connection the key was derived for.
   The URL is shown in the connection's settings (`voicebot_url`) and in the README.
+- Or, with `stream_mode` "connect_voice_ai" (Exotel's Connect Voice AI, enabled per account by Exotel),
+  no flow: the create call names the call's own `StreamUrl`, with the session and token in its path.
 - `CustomField` is NOT passed to the stream (Exotel returns it in status callbacks and to Passthru
   applets only); `custom_parameters` are the applet URL's own query parameters. We rely on neither.
 
@@ -27,6 +29,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field
@@ -68,9 +71,15 @@ class Credentials(CarrierCredentials):
     subdomain: Literal["api.exotel.com", "api.in.exotel.com"]
     caller_id: E164
     applet_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+    # "flow": the call runs the flow `applet_id`, whose Voicebot applet opens `voicebot_url`.
+    # "connect_voice_ai": Exotel's Connect Voice AI (enabled on the account by Exotel) streams each call to
+    # its own StreamUrl, no flow needed (`applet_id` is then not used).
+    stream_mode: Literal["flow", "connect_voice_ai"] = "flow"
 
     def setup_settings(self, public_base_url: str) -> dict[str, Any]:
         """What the user must paste into the flow's Voicebot applet (its URL field)."""
+        if self.stream_mode == "connect_voice_ai":
+            return {"voicebot_setup": "Connect Voice AI must be enabled on the Exotel account; no applet is used."}
         base = public_base_url.rstrip("/")
         host = base.split("://", 1)[-1]
         ws_base = ("wss://" if base.startswith("https://") else "ws://") + host
@@ -125,19 +134,22 @@ class ExotelCarrier:
         return f"{base}/v1/Accounts/{creds['account_sid']}/Calls"
 
     async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
-        flow = f"http://my.exotel.com/{creds['account_sid']}/exoml/start_voice/{creds['applet_id']}"
         data = {
             "From": req.to_number,  # Exotel's "From" is the person to call; CallerId is our ExoPhone
             "CallerId": req.from_number,
-            "Url": flow,
-            "CallType": "trans",
-            "TimeLimit": str(req.max_duration_secs),
-            "TimeOut": str(req.ring_timeout_secs),
+            "TimeLimit": str(min(req.max_duration_secs, 14400)),
             "StatusCallback": req.urls.status,
             "StatusCallbackEvents[0]": "terminal",
             "StatusCallbackEvents[1]": "answered",
             "CustomField": req.call_id,  # comes back in status callbacks (never in the stream)
         }
+        if creds.get("stream_mode") == "connect_voice_ai":
+            # The call's own socket URL: session and token as path segments (no query parameter is
+            # documented to survive), well under Exotel's 600 characters.
+            data |= {"StreamUrl": f"{req.urls.media}/{quote(req.urls.token, safe='')}", "StreamType": "bidirectional"}
+        else:
+            flow = f"http://my.exotel.com/{creds['account_sid']}/exoml/start_voice/{creds['applet_id']}"
+            data |= {"Url": flow, "CallType": "trans", "TimeOut": str(req.ring_timeout_secs)}
         auth = (creds["api_key"], creds["api_token"])
         resp = await send(http, "Exotel", "POST", f"{self._calls(base, creds)}/connect.json", data=data, auth=auth)
         raise_for_carrier(resp, "Exotel", _error(resp))

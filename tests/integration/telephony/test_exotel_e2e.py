@@ -160,3 +160,28 @@ async def test_the_documented_terminal_callback_ends_the_call(live: LiveServer) 
     assert r.status_code < 300
     call = await wait_status(live, caller, started["call_id"], ("no_answer",))
     assert call["disposition"] == "no_answer"
+
+
+async def test_connect_voice_ai_streams_each_call_to_its_own_stream_url(live: LiveServer) -> None:
+    """Exotel's Connect Voice AI: no flow, the create call names the call's socket (StreamUrl)."""
+    from voxline.sandbox.audio import seconds
+
+    caller = await make_caller(live, "exotel")
+    r = await live.api.put(
+        "/config/telephony/exotel",
+        json={**CREDS["exotel"], "stream_mode": "connect_voice_ai"},
+        headers=caller.tenant.headers,
+    )
+    assert r.status_code == 200, r.text
+    emu = live.sandbox["exotel"]
+    to = "+919833300996"
+    emu.scripts[to] = Script("human", talk_secs=1.2)
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("completed",))
+    assert call["disposition"] == "completed"
+    body = scenarios.creates_to(emu, to, to_of)[0].params
+    assert "Url" not in body and body["StreamType"] == "bidirectional"
+    assert body["StreamUrl"].startswith(live.base_url.replace("http://", "ws://") + "/telephony/exotel/media/")
+    assert "?" not in body["StreamUrl"] and len(body["StreamUrl"]) < 600
+    emucall = next(c for c in emu.calls.values() if c.to == to)
+    assert seconds(bytes(emucall.heard)) >= 0.3 and emucall.wire_errors == []
