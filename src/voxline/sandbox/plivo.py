@@ -80,21 +80,33 @@ class PlivoWire(MediaWire):
         media = {"track": "inbound", "timestamp": str(seq * 20), "chunk": seq + 1, "payload": b64(ulaw_encode(pcm))}
         return {"event": "media", "sequenceNumber": seq + 2, "streamId": stream_id, "media": media}
 
-    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
-        return {"event": "stop", "streamId": stream_id, "callId": call.id}
+    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any] | None:
+        return None  # no `stop` from the carrier: it closes the socket when the call or stream ends
 
     def incoming(self, message: dict[str, Any]) -> bytes | None:
         if message.get("event") != "playAudio":
             return None
         media = message.get("media") or {}
-        payload = base64.b64decode(media.get("payload") or "")
-        if "l16" in str(media.get("contentType", "")).lower():
-            return payload
-        return ulaw_decode(payload)
+        if media.get("contentType") != "audio/x-mulaw" or str(media.get("sampleRate")) != "8000":
+            return None  # not the stream's negotiated format: the carrier does not play it
+        return ulaw_decode(base64.b64decode(media.get("payload") or ""))
 
     def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
-        if message.get("event") == "checkpoint":
+        event = message.get("event")
+        if event == "playAudio":
+            media = message.get("media") or {}
+            if media.get("contentType") != "audio/x-mulaw" or str(media.get("sampleRate")) != "8000":
+                call.wire_errors.append(
+                    f"playAudio in {media.get('contentType')}/{media.get('sampleRate')}, "
+                    "not the stream's audio/x-mulaw 8000"
+                )
+        elif event == "checkpoint":
             return {"event": "playedStream", "streamId": stream_id, "name": message.get("name")}
+        elif event == "clearAudio":
+            call.params["_clears"] = call.params.get("_clears", 0) + 1
+            return {"event": "clearedAudio", "sequenceNumber": 0, "streamId": stream_id}
+        elif event != "sendDTMF":
+            call.wire_errors.append(f"unknown event {event!r}")
         return None
 
 

@@ -33,6 +33,7 @@ async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveSer
     assert body["answer_url"].startswith(f"{live.base_url}/telephony/{provider}/answer/{out['call']['call_id']}?token=")
     assert body["hangup_url"].startswith(f"{live.base_url}/telephony/{provider}/status/")
     assert body["answer_method"] == "POST" and "machine_detection" not in body
+    assert out["emucall"].wire_errors == [], "every message we sent is one the carrier documents, in mu-law 8 kHz"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
