@@ -66,7 +66,8 @@ async def status_callback(provider: str, call_id: str, request: Request, ctx: Ct
     carrier_req, params = await _carrier_request(ctx, request)
     v = await edge.verify(ctx, provider, call_id, request.query_params.get("token"), carrier_req)
     await edge.status_callback(ctx, v, params)
-    reply = edge.status_reply(ctx, v, params)  # carriers whose status URL must answer (MCube's refurl)
+    # Carriers whose status URL must answer (MCube's refurl asks it for the websocket URL).
+    reply = edge.status_reply(ctx, v, params, request.query_params.get("token") or "")
     if reply is not None:
         return JSONResponse(reply)
     return Response(status_code=204)

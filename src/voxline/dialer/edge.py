@@ -233,13 +233,13 @@ async def _flow_call(
     return call
 
 
-def status_reply(ctx: Context, v: Verified, params: Mapping[str, str]) -> dict[str, Any] | None:
+def status_reply(ctx: Context, v: Verified, params: Mapping[str, str], token: str) -> dict[str, Any] | None:
     """The body a carrier expects back from its status URL (MCube asks its `refurl` for the websocket URL),
-    or None for the usual empty answer."""
+    or None for the usual empty answer. `token` is the call's token this request was verified with."""
     replying = getattr(v.carrier, "status_reply", None)
     if replying is None:
         return None
-    urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, v.call.callback_token or "")
+    urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, token)
     return replying(params, urls)
 
 
