@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     exotel_api_base: str | None = Field(
         default=None, description="Exotel REST root; unset = https://<the connection's subdomain>"
     )
-    mcube_api_base: str = Field(default="https://api.mcube.com", description="MCube REST root")
+    mcube_api_base: str = Field(
+        default="https://config.mcube.com", description="MCube REST root (from a third-party integration)"
+    )
     dialer_enabled: bool = Field(default=True, description="Run the dialer in this process")
     call_runtime: Literal["voice", "responder"] = Field(
         default="voice",

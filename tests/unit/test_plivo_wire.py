@@ -3,6 +3,9 @@ machine detection, and the <Stream bidirectional> answer XML."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import xml.etree.ElementTree as ET
 
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
@@ -37,13 +40,6 @@ def test_a_forged_or_unsigned_plivo_callback_is_refused() -> None:
     assert not PLIVO.verify(CarrierRequest("POST", URL, {}, garbage), CREDS)
 
 
-def test_vobiz_checks_a_signature_when_sent_and_otherwise_relies_on_the_token() -> None:
-    creds = {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token"}
-    assert VOBIZ.verify(_signed({"CallStatus": "ringing"}, token="vobiz-token", prefix="vobiz"), creds)
-    assert not VOBIZ.verify(_signed({"CallStatus": "ringing"}, token="other", prefix="vobiz"), creds)
-    assert VOBIZ.verify(CarrierRequest("POST", URL, {"CallStatus": "ringing"}, {}), creds)
-
-
 def test_hangup_causes_tell_busy_from_declined() -> None:
     busy = PLIVO.parse_status({"CallStatus": "busy", "HangupCause": "USER_BUSY"})
     declined = PLIVO.parse_status({"CallStatus": "busy", "HangupCause": "CALL_REJECTED"})
@@ -59,9 +55,40 @@ def test_machine_detection_result() -> None:
     assert PLIVO.parse_status({"Machine": "true"}).status is None
 
 
-def test_answer_xml_opens_a_bidirectional_mulaw_stream_with_the_token() -> None:
-    urls = CallUrls("a", "s", "m", "wss://vox.example/telephony/plivo/media/s1", "t&1")
-    stream = ET.fromstring(PLIVO.answer_document(urls, "c1", "s1")).find("Stream")
-    assert stream is not None and stream.get("bidirectional") == "true"
-    assert stream.get("contentType") == "audio/x-mulaw;rate=8000"
-    assert stream.text == "wss://vox.example/telephony/plivo/media/s1?token=t&1"
+def test_answer_xml_opens_a_bidirectional_mulaw_stream_with_the_token_in_its_path() -> None:
+    urls = CallUrls("a", "s", "m", "wss://vox.example/telephony/plivo/media/s1", "t-_1")
+    for carrier in (PLIVO, VOBIZ):
+        stream = ET.fromstring(carrier.answer_document(urls, "c-1", "s1")).find("Stream")
+        assert stream is not None and stream.get("bidirectional") == "true"
+        assert stream.get("keepCallAlive") == "true"
+        assert stream.get("contentType") == "audio/x-mulaw;rate=8000"
+        assert stream.text == "wss://vox.example/telephony/plivo/media/s1/t-_1", "no query string to lose"
+        extra = stream.get("extraHeaders")
+        assert extra is None or re.fullmatch(r"[A-Za-z0-9=,]{0,512}", extra), "only letters and digits"
+
+
+def test_the_documented_start_message_is_read() -> None:
+    """Plivo's start event exactly as its audio-streaming page shows it."""
+    documented = {
+        "event": "start",
+        "sequenceNumber": 1,
+        "start": {
+            "callId": "c1",
+            "streamId": "s1",
+            "accountId": "MA1",
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+        },
+        "extra_headers": "a=1",
+    }
+    for carrier in (PLIVO, VOBIZ):
+        handshake = asyncio.run(carrier.accept_media(_Socket([documented]), CREDS))  # type: ignore[arg-type]
+        assert handshake.stream_id == "s1" and handshake.carrier_call_id == "c1"
+
+
+class _Socket:
+    def __init__(self, messages: list[dict]) -> None:
+        self.messages = [json.dumps(m) for m in messages]
+
+    async def receive_text(self) -> str:
+        return self.messages.pop(0)

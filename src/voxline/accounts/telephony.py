@@ -67,7 +67,7 @@ def view(conn: TelephonyConnection) -> dict[str, Any]:
 def _seal(ctx: Context, conn: TelephonyConnection, creds: CarrierCredentials) -> None:
     conn.credentials_enc = ctx.box.encrypt_json(creds.model_dump(), context=f"connection:{conn.id}")
     conn.credential_hint = creds.hint()
-    conn.public_settings = creds.public_settings()
+    conn.public_settings = {**creds.public_settings(), **creds.setup_settings(ctx.settings.public_base_url)}
     conn.from_number = creds.default_caller_id()
 
 

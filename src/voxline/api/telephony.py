@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from voxline.api.deps import CtxDep
@@ -65,6 +66,10 @@ async def status_callback(provider: str, call_id: str, request: Request, ctx: Ct
     carrier_req, params = await _carrier_request(ctx, request)
     v = await edge.verify(ctx, provider, call_id, request.query_params.get("token"), carrier_req)
     await edge.status_callback(ctx, v, params)
+    # Carriers whose status URL must answer (MCube's refurl asks it for the websocket URL).
+    reply = edge.status_reply(ctx, v, params, request.query_params.get("token") or "")
+    if reply is not None:
+        return JSONResponse(reply)
     return Response(status_code=204)
 
 
@@ -82,13 +87,28 @@ async def media(websocket: WebSocket, provider: str, session_id: str) -> None:
     await _media(websocket, provider, session_id)
 
 
-@router.websocket("/{provider}/media")
-async def media_without_session(websocket: WebSocket, provider: str) -> None:
-    """For carriers whose flow opens one fixed websocket URL (Exotel's voicebot): the session is in the handshake."""
-    await _media(websocket, provider, None)
+@router.websocket("/{provider}/media/{session_id}/{token}")
+async def media_with_token(websocket: WebSocket, provider: str, session_id: str, token: str) -> None:
+    """The call's token as a path segment: for carriers that document no way to pass it otherwise
+    (Plivo, Vobiz, MCube, Exotel's per-call StreamUrl)."""
+    await _media(websocket, provider, session_id, path_token=token)
 
 
-async def _media(websocket: WebSocket, provider: str, session_id: str | None) -> None:
+@router.websocket("/{provider}/flow/{flow_key}")
+async def media_from_flow(websocket: WebSocket, provider: str, flow_key: str) -> None:
+    """For a carrier flow that opens one fixed websocket URL per connection (Exotel's Voicebot applet): the
+    key names the connection, the stream's own call id names the call (see dialer/edge.open_media)."""
+    await _media(websocket, provider, None, flow_key=flow_key)
+
+
+async def _media(
+    websocket: WebSocket,
+    provider: str,
+    session_id: str | None,
+    *,
+    path_token: str | None = None,
+    flow_key: str | None = None,
+) -> None:
     ctx: Context = websocket.app.state.ctx
     carrier = carrier_for(provider)
     if carrier is None:
@@ -96,7 +116,9 @@ async def _media(websocket: WebSocket, provider: str, session_id: str | None) ->
         return
     await websocket.accept()
     try:
-        call, channel = await edge.open_media(ctx, websocket, provider, session_id)
+        call, channel = await edge.open_media(
+            ctx, websocket, provider, session_id, path_token=path_token, flow_key=flow_key
+        )
     except (CarrierError, WebSocketDisconnect, TimeoutError, ValueError, LookupError, PermissionError) as exc:
         log.warning("refused a %s media stream: %s", provider, exc)
         if websocket.client_state is WebSocketState.CONNECTED:

@@ -132,9 +132,20 @@ def transfer_document(v: Verified, to_number: str | None) -> str:
 
 
 async def open_media(
-    ctx: Context, websocket: WebSocket, provider: str, session_id: str | None
+    ctx: Context,
+    websocket: WebSocket,
+    provider: str,
+    session_id: str | None,
+    *,
+    path_token: str | None = None,
+    flow_key: str | None = None,
 ) -> tuple[Call, MediaChannel]:
     """Read the carrier's handshake on an accepted websocket, check the call's token, build the channel.
+
+    The call is named by the URL's session (its token in the URL's path or in the handshake), or, for a
+    carrier flow that opens one fixed URL per connection (Exotel's Voicebot applet), by the carrier's own
+    call id in the stream's start message, with the connection's flow key in the URL as the credential.
+    Either way the stream's call id, when it names one, must be the call's.
 
     A call gets one media stream in its life: some carriers answer twice and open a second stream, which
     may reach another server process; two conversations would then both talk to the callee. The stream
@@ -150,14 +161,19 @@ async def open_media(
         raise LookupError(f"no {provider} call for session {session_id}")
     creds = target(ctx, call, conn).creds if call and conn else {}
     handshake = await asyncio.wait_for(carrier.accept_media(websocket, creds), HANDSHAKE_TIMEOUT_SECS)
-    if call is None:  # fixed-URL carriers name the session in the handshake
-        async with ctx.db.transaction() as s:
-            call = await dq.call_by_session(s, handshake.params.get("session_id", ""))
-        if call is None or call.provider != provider:
-            raise LookupError("the media handshake names no known session")
-    token = handshake.params.get("token") or websocket.query_params.get("token")
-    if not token_matches(call, token):
-        raise PermissionError("media stream without the call's token")
+    if call is None:
+        call = await _flow_call(ctx, carrier, provider, handshake.carrier_call_id, flow_key)
+    else:
+        token = path_token or handshake.params.get("token") or websocket.query_params.get("token")
+        if not token_matches(call, token):
+            raise PermissionError("media stream without the call's token")
+    if (
+        getattr(carrier, "stream_names_call", True)
+        and handshake.carrier_call_id
+        and call.carrier_call_id
+        and handshake.carrier_call_id != call.carrier_call_id
+    ):
+        raise PermissionError(f"the stream names carrier call {handshake.carrier_call_id}, not call {call.id}'s")
     if CallStatus(call.status) in TERMINAL_STATUSES:
         raise LookupError(f"call {call.id} has already ended")
     async with ctx.db.transaction() as s:
@@ -189,6 +205,42 @@ async def open_media(
         extra={"stream_id": handshake.stream_id, "carrier_call_id": handshake.carrier_call_id, **handshake.extra},
     )
     return call, channel
+
+
+FLOW_CALL_WAIT_SECS = 3.0  # the carrier may open the stream before our dialer has stored its call id
+
+
+async def _flow_call(
+    ctx: Context, carrier: Carrier, provider: str, carrier_call_id: str | None, flow_key: str | None
+) -> Call:
+    """The call a fixed-URL stream belongs to: found by the carrier's call id, and only when the URL's key
+    is the one derived for that call's connection (see the carrier's `flow_key`)."""
+    keyed = getattr(carrier, "flow_key", None)
+    if keyed is None or not flow_key or not carrier_call_id:
+        raise LookupError("the media handshake names no known call")
+    deadline = time.monotonic() + FLOW_CALL_WAIT_SECS
+    while True:
+        async with ctx.db.transaction() as s:
+            call = await dq.call_by_carrier_id(s, provider, carrier_call_id)
+            conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
+        if call is not None and conn is not None:
+            break
+        if time.monotonic() > deadline:
+            raise LookupError(f"no {provider} call {carrier_call_id}")
+        await asyncio.sleep(0.1)
+    if not hmac.compare_digest(keyed(target(ctx, call, conn).creds), flow_key):
+        raise PermissionError("media stream with another connection's key")
+    return call
+
+
+def status_reply(ctx: Context, v: Verified, params: Mapping[str, str], token: str) -> dict[str, Any] | None:
+    """The body a carrier expects back from its status URL (MCube asks its `refurl` for the websocket URL),
+    or None for the usual empty answer. `token` is the call's token this request was verified with."""
+    replying = getattr(v.carrier, "status_reply", None)
+    if replying is None:
+        return None
+    urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, token)
+    return replying(params, urls)
 
 
 async def _release_media(ctx: Context, call_id: str) -> None:

@@ -136,7 +136,8 @@ class MediaWire(ABC):
     def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]: ...
 
     @abstractmethod
-    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]: ...
+    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any] | None:
+        """The carrier's end-of-stream message, or None for carriers that just close the socket (Plivo, Vobiz)."""
 
     @abstractmethod
     def incoming(self, message: dict[str, Any]) -> bytes | None:
@@ -416,9 +417,11 @@ class Emulator(ABC):
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+                stop = wire.stop(call, stream_id)
                 if redirect in done and listen not in done:  # transferred: the stream stops, the call goes on
                     with contextlib.suppress(ConnectionClosed):
-                        await ws.send(json.dumps(wire.stop(call, stream_id)))
+                        if stop is not None:
+                            await ws.send(json.dumps(stop))
                 elif listen not in done and not self.closes_stream and not duplicate:
                     # Field failure some carriers show: the call ends, the stream stays open until we close it.
                     await self._end(call, "canceled" if hangup in done and call.answered_at is None else "completed")
@@ -426,7 +429,8 @@ class Emulator(ABC):
                         await asyncio.wait_for(self._drain(ws), self.max_duration(call))
                 elif listen not in done:  # the callee (or the REST hang-up) ended it: stop the stream
                     with contextlib.suppress(ConnectionClosed):
-                        await ws.send(json.dumps(wire.stop(call, stream_id)))
+                        if stop is not None:
+                            await ws.send(json.dumps(stop))
             if not duplicate:
                 call.stream_closed_at = time.time()
         except (OSError, ConnectionClosed, TimeoutError) as exc:

@@ -1,7 +1,14 @@
-"""Exotel, emulated: the Calls/connect REST API (basic auth api_key:api_token, form parameters,
-Exotel's RestException errors), the voicebot flow that opens one fixed websocket URL with no XML step,
-Exotel's stream events with 16-bit PCM at 8 kHz in multiples of 320 bytes, unsigned status callbacks
-(JSON when asked), and its field failure: the stream is not closed when the call ends."""
+"""Exotel, emulated from Exotel's documents (connect-to-flow, Connect Voice AI, the Voicebot applet, the
+AgentStream websocket protocol, the status callback): `Calls/connect` with HTTP Basic api_key:api_token
+and form parameters (a flow `Url` of this account, or Connect Voice AI's `StreamUrl` +
+`StreamType=bidirectional`), RestException errors, no answer step: the Voicebot applet opens the URL
+configured in the flow, and Connect Voice AI the call's `StreamUrl`. The applet URL's query parameters
+(at most three) become `start.custom_parameters`; `CustomField` never reaches the stream, it comes back
+in status callbacks. Stream events in Exotel's documented snake case, 16-bit PCM at 8 kHz; outbound
+`media` must be >= 3.2 KB, <= 100 KB and a multiple of 320 bytes (anything else is a wire error);
+`clear` flushes, `mark` is echoed. Status callbacks are form posts, unsigned. Exotel documents no REST
+hang-up for these calls: closing the stream ends a Connect Voice AI call, and moves a flow to its next
+applet (here: hang up). Field failure kept: the stream is not closed when the call ends."""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import base64
 import re
 import time
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +35,7 @@ STATUS = {
     "failed": "failed",
     "canceled": "canceled",
 }
-DETAIL = {"declined": "rejected by callee", "failed": "invalid number"}
+MIN_CHUNK, MAX_CHUNK, ALIGN = 3200, 100_000, 320
 FINAL = ("completed", "busy", "declined", "no_answer", "failed", "canceled")
 FLOW_URL = re.compile(r"^https?://my\.exotel\.com/(?P<sid>[^/]+)/exoml/start_voice/(?P<applet>[0-9A-Za-z_-]+)$")
 
@@ -48,16 +55,16 @@ class ExotelWire(MediaWire):
             "from": call.to,
             "to": call.from_,
             "custom_parameters": params,
-            "media_format": {"encoding": "raw/slin", "sample_rate": "8000", "bit_rate": "128kbps"},
+            "media_format": {"encoding": "audio/x-raw", "sample_rate": "8000", "bit_rate": "16"},
         }
         return [
             {"event": "connected"},
-            {"event": "start", "sequence_number": 1, "stream_sid": stream_id, "start": start},
+            {"event": "start", "sequence_number": "1", "stream_sid": stream_id, "start": start},
         ]
 
     def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]:
-        media = {"chunk": seq + 1, "timestamp": str(seq * 20), "payload": b64(pcm)}
-        return {"event": "media", "sequence_number": seq + 2, "stream_sid": stream_id, "media": media}
+        media = {"chunk": str(seq + 1), "timestamp": str(seq * 20), "payload": b64(pcm)}
+        return {"event": "media", "sequence_number": str(seq + 2), "stream_sid": stream_id, "media": media}
 
     def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
         stop = {"call_sid": call.id, "account_sid": call.account, "reason": "callended"}
@@ -69,11 +76,19 @@ class ExotelWire(MediaWire):
         return base64.b64decode((message.get("media") or {}).get("payload") or "")
 
     def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
-        if message.get("event") == "media":
+        event = message.get("event")
+        if event in ("media", "mark", "clear"):
+            named = message.get("stream_sid") or message.get("streamSid")
+            if named != stream_id:
+                call.wire_errors.append(f"{event} names stream {named!r}, not {stream_id!r}")
+        if event == "media":
             size = len(base64.b64decode((message.get("media") or {}).get("payload") or ""))
-            if size % 320:
-                call.wire_errors.append(f"media chunk of {size} bytes is not a multiple of 320")
-        if message.get("event") == "mark":
+            if size < MIN_CHUNK or size > MAX_CHUNK or size % ALIGN:
+                call.wire_errors.append(f"media chunk of {size} bytes (needs 3200..100000, a multiple of 320)")
+        if event == "clear":
+            call.params.setdefault("_clears", 0)
+            call.params["_clears"] += 1
+        if event == "mark":
             return {"event": "mark", "stream_sid": stream_id, "mark": message.get("mark") or {}}
         return None
 
@@ -83,27 +98,33 @@ class ExotelEmulator(Emulator):
     wire = ExotelWire()
     closes_stream = False
 
+    def __init__(self, public_base_url: str) -> None:
+        self.flows: dict[str, str] = {}  # flow Url -> the URL its Voicebot applet is configured with
+        self.tokens: dict[str, str] = {}  # account sid -> API token it authenticated with
+        super().__init__(public_base_url)
+
     def routes(self) -> None:
         app = self.app
 
         def authorized(request: Request, sid: str) -> bool:
             key, token = basic_auth(request)
-            return bool(key) and self.authenticate(f"{sid}:{key}", token)
+            if not key or not self.authenticate(f"{sid}:{key}", token):
+                return False
+            self.tokens[sid] = token or ""
+            return True
 
+        @app.post("/v1/Accounts/{sid}/Calls/connect")
         @app.post("/v1/Accounts/{sid}/Calls/connect.json")
         async def connect(sid: str, request: Request) -> Response:
-            form = dict(await form_items(request))
+            items = await form_items(request)
+            form = dict(items)
+            form["_events"] = [v for k, v in items if k.startswith("StatusCallbackEvents")]
             self.record("POST", request.url.path, form)
             if not authorized(request, sid):
                 return exotel_error(401, "Authentication is required to view this resource.")
-            for required in ("From", "CallerId", "Url"):
-                if not form.get(required):
-                    return exotel_error(400, f"Missing parameter {required}", 400)
-            flow = FLOW_URL.match(form["Url"])
-            if flow is None or flow.group("sid") != sid:
-                return exotel_error(
-                    400, "Url must be a flow of this account: http://my.exotel.com/<sid>/exoml/start_voice/<id>"
-                )
+            refusal = self.refusal(sid, form)
+            if refusal:
+                return exotel_error(400, refusal, 400)
             to = form["From"]
             call = EmuCall(self.new_call_id(), sid, to, form["CallerId"], form, self.script_for(to))
             self.start(call)
@@ -118,16 +139,31 @@ class ExotelEmulator(Emulator):
                 return exotel_error(404, "Call not found")
             return JSONResponse({"Call": self.resource(call)})
 
-        @app.post("/v1/Accounts/{sid}/Calls/{call_sid}.json")
-        async def hang_up(sid: str, call_sid: str, request: Request) -> Response:
-            self.record("POST", request.url.path, dict(await form_items(request)))
-            if not authorized(request, sid):
-                return exotel_error(401, "Authentication is required to view this resource.")
-            call = self.calls.get(call_sid)
-            if call is None or call.account != sid or call.ended_at is not None:
-                return exotel_error(404, "Call not found")
-            self.hang_up(call)
-            return JSONResponse({"Call": self.resource(call)})
+    def refusal(self, sid: str, form: dict[str, Any]) -> str | None:
+        """Why Exotel would refuse this Calls/connect request (its documented parameter rules), or None."""
+        for required in ("From", "CallerId"):
+            if not form.get(required):
+                return f"Missing parameter {required}"
+        if form.get("StreamUrl") or form.get("StreamType"):  # Connect Voice AI
+            url = str(form.get("StreamUrl") or "")
+            if not url.startswith(("ws://", "wss://")) or len(url) >= 600:
+                return "StreamUrl must be a ws:// or wss:// URL shorter than 600 characters"
+            if form.get("StreamType") != "bidirectional":
+                return "StreamType must be bidirectional"
+            allowed = {"answered", "terminal", "ringing"}
+        else:
+            flow = FLOW_URL.match(str(form.get("Url") or ""))
+            if flow is None or flow.group("sid") != sid:
+                return "Url must be a flow of this account: http://my.exotel.com/<sid>/exoml/start_voice/<id>"
+            allowed = {"answered", "terminal"}
+        if any(event not in allowed for event in form["_events"]):
+            return f"StatusCallbackEvents must be among {sorted(allowed)}"
+        limit = str(form.get("TimeLimit") or "0")
+        if not limit.isdigit() or int(limit) > 14400:
+            return "TimeLimit must be at most 14400 seconds"
+        if len(str(form.get("CustomField") or "")) > 128:
+            return "CustomField must be at most 128 characters"
+        return None
 
     def new_call_id(self) -> str:
         return super().new_call_id()[:32]
@@ -153,25 +189,54 @@ class ExotelEmulator(Emulator):
         url = call.params.get("StatusCallback")
         if not url:
             return
-        wanted = {v for k, v in call.params.items() if k.startswith("StatusCallbackEvents")}
         kind = "terminal" if event in FINAL else event
+        wanted = set(call.params.get("_events") or []) or {"terminal"}  # without events: terminal only
         if kind not in wanted:
             return
-        params: dict[str, Any] = {
+        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        params: dict[str, str] = {
             "CallSid": call.id,
-            "EventType": kind,
             "Status": STATUS[event],
-            "CustomField": call.params.get("CustomField", ""),
-            "DateUpdated": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            "DateUpdated": now,
+            "RecordingUrl": "",
         }
-        if event in FINAL:
-            params["ConversationDuration"] = call.duration
-            if event in DETAIL:
-                params["DialCallStatus"] = DETAIL[event]
-        as_json = call.params.get("StatusCallbackContentType") == "application/json"
-        await self.post(url, params if as_json else {k: str(v) for k, v in params.items()}, as_json=as_json)
+        if call.params.get("_events"):
+            params |= {
+                "EventType": kind,
+                "DateCreated": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(call.created)),
+                "To": call.from_,
+                "From": call.to,
+                "Direction": "outbound-api",
+                "CustomField": str(call.params.get("CustomField", "")),
+                "StartTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(call.created)),
+            }
+            if kind == "terminal":
+                params |= {
+                    "EndTime": now,
+                    "ConversationDuration": str(call.duration),
+                    "Legs[0][Status]": STATUS[event],
+                    "Legs[0][OnCallDuration]": str(call.duration),
+                }
+        await self.post(url, params)
+
+    def voicebot_url(self, call: EmuCall) -> str:
+        """The URL the flow's Voicebot applet is configured with. A real account's user pastes it from the
+        connection's settings; the sandbox account is configured the same way (`flows` overrides it)."""
+        configured = self.flows.get(str(call.params.get("Url", "")))
+        if configured:
+            return configured
+        from voxline.telephony.exotel import flow_key
+
+        base = self.public_base_url.replace("https://", "wss://").replace("http://", "ws://")
+        key = flow_key({"account_sid": call.account, "api_token": self.tokens.get(call.account, "")})
+        return f"{base}/telephony/exotel/flow/{key}"
 
     async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:
-        # The voicebot applet's configured URL: fixed for the flow, the session named by CustomField.
-        base = self.public_base_url.replace("https://", "wss://").replace("http://", "ws://")
-        return f"{base}/telephony/exotel/media", dict(parse_qsl(call.params.get("CustomField", "")))
+        # Connect Voice AI streams to the call's StreamUrl; a flow's Voicebot applet to its configured URL.
+        url = str(call.params.get("StreamUrl") or "") or self.voicebot_url(call)
+        parts = urlsplit(url)
+        custom = dict(parse_qsl(parts.query))
+        if len(custom) > 3 or len(parts.query) > 256:
+            call.error = "at most 3 custom parameters (256 characters) on the stream URL"
+            return None
+        return url, custom

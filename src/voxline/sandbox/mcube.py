@@ -1,11 +1,21 @@
-"""MCube, emulated: the outbound-call REST API with a Bearer JWT (a malformed or expired token is 401),
-JSON status callbacks to the request's `refurl` (unsigned), and a Twilio-like media stream of 16-bit
-PCM at 8 kHz opened on the `stream_url` given at create time."""
+"""MCube, emulated from the only working integration found (invortoai/voice_bot_latest), since MCube's own
+documents are not public: what that integration sends and expects is what this emulator checks.
+
+- POST /Restmcube-api/outbound-calls-websocket, JSON, the token in the body as `HTTP_AUTHORIZATION` (no
+  auth header); `exenumber`, `custnumber` ten digits each (E.164 is refused), `refurl`, `refid`. Errors
+  are HTTP 200 with `"status": false` and `msg`. An account is the executive number; its token is learnt
+  on first use and must match after that.
+- The call: MCube POSTs JSON (camelCase) to `refurl` with `dialStatus: CONNECTING` and opens the
+  `wss_url` the reply names; at the end it POSTs `dialStatus` ANSWER (+`endTime`, `answeredTime`),
+  BUSY, CANCEL or NOANSWER (FAILED for a failed call is not seen in the integration: assumed).
+- The stream: `start` (callId, streamId, mediaFormat mu-law 8 kHz), `media` (payload, contentType,
+  sampleRate); from us `playAudio` with a matching contentType and sampleRate (anything else is a wire
+  error), `checkpoint` → `playedStream`, `clearAudio` flushes, `terminate` ends the call.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from typing import Any
@@ -13,60 +23,68 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, b64
+from voxline.sandbox.audio import ulaw_decode, ulaw_encode
+from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, Script, b64
 
-STATUS = {
-    "ringing": "RINGING",
-    "answered": "ANSWER",
-    "completed": "COMPLETE",
+DIAL_STATUS = {
+    "completed": "ANSWER",
     "busy": "BUSY",
-    "declined": "REJECTED",
+    "declined": "CANCEL",
     "no_answer": "NOANSWER",
     "failed": "FAILED",
     "canceled": "CANCEL",
 }
-CAUSE = {"busy": "USER_BUSY", "declined": "CALL_REJECTED", "failed": "UNALLOCATED_NUMBER", "no_answer": "NO_ANSWER"}
-FINAL = ("completed", "busy", "declined", "no_answer", "failed", "canceled")
+TEN_DIGITS = re.compile(r"^\d{10}$")
+REFUSED = "Invalid Request or Executive is not opted for Outbound Calls or agent is in oncall"
 
 
-def mcube_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"status": "error", "msg": message}, status_code=status)
-
-
-def jwt_ok(token: str) -> bool:
-    """Well formed, with a JSON payload that has not expired: what MCube checks before anything else."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return False
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return False
-    return isinstance(payload, dict) and float(payload.get("exp", time.time() + 1)) > time.time()
+def refusal(message: str) -> JSONResponse:
+    return JSONResponse({"status": False, "msg": message})
 
 
 class MCubeWire(MediaWire):
-    frame_bytes = 320
+    frame_bytes = 160
 
     def opening(self, call: EmuCall, stream_id: str, params: dict[str, str]) -> list[dict[str, Any]]:
         start = {
-            "streamId": stream_id,
             "callId": call.id,
-            "customParameters": {"ref_id": str(call.params.get("ref_id", ""))},
-            "mediaFormat": {"encoding": "audio/l16", "sampleRate": 8000, "channels": 1},
+            "streamId": stream_id,
+            "tracks": ["inbound", "outbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
         }
-        return [{"event": "connected"}, {"event": "start", "streamId": stream_id, "start": start}]
+        return [{"event": "start", "start": start}]
 
     def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]:
-        return {"event": "media", "streamId": stream_id, "media": {"chunk": seq + 1, "payload": b64(pcm)}}
+        media = {"payload": b64(ulaw_encode(pcm)), "contentType": "audio/x-mulaw", "sampleRate": 8000}
+        return {"event": "media", "media": media}
 
     def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
-        return {"event": "stop", "streamId": stream_id, "callId": call.id}
+        # The integration handles no inbound end message (the socket closes); this one is ignored by it.
+        return {"event": "stop", "streamId": stream_id}
 
     def incoming(self, message: dict[str, Any]) -> bytes | None:
-        if message.get("event") != "media":
+        if message.get("event") != "playAudio":
             return None
-        return base64.b64decode((message.get("media") or {}).get("payload") or "")
+        media = message.get("media") or {}
+        if media.get("contentType") != "audio/x-mulaw" or str(media.get("sampleRate")) != "8000":
+            return None
+        return ulaw_decode(base64.b64decode(media.get("payload") or ""))
+
+    def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        event = message.get("event")
+        if event == "playAudio":
+            media = message.get("media") or {}
+            if media.get("contentType") != "audio/x-mulaw" or str(media.get("sampleRate")) != "8000":
+                call.wire_errors.append(f"playAudio in {media.get('contentType')}/{media.get('sampleRate')}")
+        elif event == "clearAudio":
+            call.params["_clears"] = call.params.get("_clears", 0) + 1
+        elif event == "checkpoint":
+            return {"event": "playedStream", "streamId": stream_id, "name": message.get("name")}
+        elif event == "terminate":
+            call.hangup.set()
+        else:
+            call.wire_errors.append(f"unknown event {event!r}")
+        return None
 
 
 class MCubeEmulator(Emulator):
@@ -76,81 +94,71 @@ class MCubeEmulator(Emulator):
     def routes(self) -> None:
         app = self.app
 
-        def token_of(request: Request) -> str | None:
-            header = request.headers.get("authorization", "")
-            token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-            return token if token and jwt_ok(token) and self.authenticate(token, token) else None
-
-        @app.post("/Restmcube-api/outbound-calls")
+        @app.post("/Restmcube-api/outbound-calls-websocket")
         async def outbound(request: Request) -> Response:
             try:
                 body = await request.json()
             except ValueError:
                 body = None
             self.record("POST", request.url.path, body if isinstance(body, dict) else {})
-            token = token_of(request)
-            if token is None:
-                return mcube_error(401, "Invalid or expired token")
             if not isinstance(body, dict):
-                return mcube_error(400, "JSON body required")
-            for required in ("exe_number", "cust_number", "refurl", "stream_url"):
+                return refusal("Invalid Request")
+            token = str(body.get("HTTP_AUTHORIZATION") or "")
+            exe = str(body.get("exenumber") or "")
+            if not token or not self.authenticate(exe, token):
+                return refusal("Invalid token")
+            for required in ("exenumber", "custnumber", "refurl"):
                 if not body.get(required):
-                    return mcube_error(400, f"{required} is required")
-            if not re.match(r"^\+?\d{6,15}$", str(body["cust_number"])):
-                return mcube_error(400, "cust_number is not a phone number")
-            to = str(body["cust_number"])
-            call = EmuCall(self.new_call_id(), token, to, str(body["exe_number"]), body, self.script_for(to))
+                    return refusal(f"{required} is required")
+            if not TEN_DIGITS.match(exe) or not TEN_DIGITS.match(str(body["custnumber"])):
+                return refusal(REFUSED)
+            to = str(body["custnumber"])
+            call = EmuCall(self.new_call_id(), exe, to, exe, body, self.script_for(to))
             self.start(call)
-            return JSONResponse({"status": "success", "callid": call.id, "msg": "Call initiated"})
+            return JSONResponse({"status": True, "callid": call.id, "msg": "Call initiated"})
 
-        @app.post("/Restmcube-api/hangup-call")
-        async def hang_up(request: Request) -> Response:
-            body = await request.json()
-            self.record("POST", request.url.path, body if isinstance(body, dict) else {})
-            token = token_of(request)
-            if token is None:
-                return mcube_error(401, "Invalid or expired token")
-            call = self.calls.get(str((body or {}).get("callid")))
-            if call is None or call.account != token or call.ended_at is not None:
-                return mcube_error(404, "call not found or already ended")
-            self.hang_up(call)
-            return JSONResponse({"status": "success"})
-
-        @app.get("/Restmcube-api/call-status/{callid}")
-        async def status(callid: str, request: Request) -> Response:
-            token = token_of(request)
-            if token is None:
-                return mcube_error(401, "Invalid or expired token")
-            call = self.calls.get(callid)
-            if call is None or call.account != token:
-                return mcube_error(404, "call not found")
-            return JSONResponse({"status": STATUS.get(call.status, "RINGING"), "duration": call.duration})
+    def script_for(self, to_number: str) -> Script:
+        """Tests script a callee by its full number; MCube's wire has only its ten digits."""
+        for key, script in self.scripts.items():
+            if key.lstrip("+").endswith(to_number):
+                return script
+        return super().script_for(to_number)
 
     def new_call_id(self) -> str:
-        return "MC" + super().new_call_id()[:24]
+        return str(int(time.time() * 1000)) + super().new_call_id()[:8]
 
-    def ring_timeout(self, call: EmuCall) -> float:
-        return float(call.params.get("ring_timeout") or 60)
-
-    def max_duration(self, call: EmuCall) -> float:
-        return float(call.params.get("max_duration") or 14400)
+    def _base(self, call: EmuCall, dial_status: str) -> dict[str, Any]:
+        return {
+            "callId": call.id,
+            "callDirection": "outbound",
+            "fromNumber": "91" + call.from_,
+            "toNumber": "91" + call.to,
+            "dialStatus": dial_status,
+            "callProvider": "mcube",
+            "accountId": call.account,
+            "startTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(call.created)),
+        }
 
     async def notify(self, call: EmuCall, event: str) -> None:
-        if event not in STATUS:
+        if event not in DIAL_STATUS:
             return
-        params: dict[str, Any] = {
-            "callid": call.id,
-            "ref_id": call.params.get("ref_id"),
-            "status": STATUS[event],
-            "exe_number": call.from_,
-            "cust_number": call.to,
-        }
-        if event in FINAL:
-            params["duration"] = call.duration
-            params["endtime"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-            if event in CAUSE:
-                params["hangup_cause"] = CAUSE[event]
-        await self.post(call.params["refurl"], params, as_json=True)
+        params = self._base(call, DIAL_STATUS[event])
+        if event == "completed":
+            params |= {
+                "endTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                "answeredTime": str(call.duration),
+                "filename": "",
+            }
+        await self.post(str(call.params["refurl"]), params, as_json=True)
 
     async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:
-        return str(call.params["stream_url"]), {}
+        call.answer_fetches += 1
+        resp = await self.post(str(call.params["refurl"]), self._base(call, "CONNECTING"), as_json=True)
+        try:
+            url = str(resp.json().get("wss_url") or "") if resp is not None and resp.status_code == 200 else ""
+        except ValueError:
+            url = ""
+        if not url.startswith(("ws://", "wss://")):
+            call.error = "the refurl did not answer CONNECTING with a wss_url"
+            return None
+        return url, {}

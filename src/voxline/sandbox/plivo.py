@@ -1,18 +1,29 @@
-"""Plivo, emulated (and Vobiz, which speaks Plivo's protocol on its own host): the Call REST API (basic
-auth, JSON body, Plivo's error JSON, request_uuid), ring/answer/hangup/machine-detection callbacks
-signed with Plivo's V3 signature (computed by the `plivo` package), <Stream bidirectional> XML, and
-Plivo's audio stream events (mu-law 8 kHz; playAudio, clearAudio and checkpoint understood)."""
+"""Plivo, emulated (and Vobiz, which speaks a Plivo-shaped protocol on its own host): the Call REST API
+(JSON body, Plivo's error JSON, request_uuid), ring/answer/hangup/machine-detection callbacks, the
+<Stream> XML and Plivo's audio stream events (mu-law 8 kHz; playAudio, clearAudio and checkpoint).
+
+What each carrier checks comes from its own documents, never from our adapter:
+- Plivo: HTTP Basic auth_id:auth_token (the `plivo` SDK's session auth); callbacks signed with
+  X-Plivo-Signature-V3, computed by the `plivo` package's own `get_signature_v3`/`construct_post_url`.
+- Vobiz: `X-Auth-ID` + `X-Auth-Token` headers (Vobiz's make-call page; the `vobiz-python` SDK sends
+  them), Basic is refused; callbacks signed as Vobiz documents: base64(HMAC-SHA256(auth token,
+  URL-without-query + "." + nonce)), 20-digit nonce, the POST parameters unsigned.
+- Both: `extraHeaders` at most 512 bytes of letters, digits, `=` and `,`; `keepCallAlive` needs
+  `bidirectional="true"`; `bidirectional` with `audioTrack` outbound/both hangs up.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import secrets
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -53,7 +64,7 @@ class PlivoWire(MediaWire):
         return [
             {
                 "event": "start",
-                "sequenceNumber": 0,
+                "sequenceNumber": 1,
                 "start": {
                     "callId": call.id,
                     "streamId": stream_id,
@@ -67,24 +78,55 @@ class PlivoWire(MediaWire):
 
     def media(self, call: EmuCall, stream_id: str, pcm: bytes, seq: int) -> dict[str, Any]:
         media = {"track": "inbound", "timestamp": str(seq * 20), "chunk": seq + 1, "payload": b64(ulaw_encode(pcm))}
-        return {"event": "media", "sequenceNumber": seq + 1, "streamId": stream_id, "media": media}
+        return {"event": "media", "sequenceNumber": seq + 2, "streamId": stream_id, "media": media}
 
-    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any]:
-        return {"event": "stop", "streamId": stream_id, "callId": call.id}
+    def stop(self, call: EmuCall, stream_id: str) -> dict[str, Any] | None:
+        return None  # no `stop` from the carrier: it closes the socket when the call or stream ends
 
     def incoming(self, message: dict[str, Any]) -> bytes | None:
         if message.get("event") != "playAudio":
             return None
         media = message.get("media") or {}
-        payload = base64.b64decode(media.get("payload") or "")
-        if "l16" in str(media.get("contentType", "")).lower():
-            return payload
-        return ulaw_decode(payload)
+        if media.get("contentType") != "audio/x-mulaw" or str(media.get("sampleRate")) != "8000":
+            return None  # not the stream's negotiated format: the carrier does not play it
+        return ulaw_decode(base64.b64decode(media.get("payload") or ""))
 
     def reply(self, call: EmuCall, stream_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
-        if message.get("event") == "checkpoint":
+        event = message.get("event")
+        if event == "playAudio":
+            media = message.get("media") or {}
+            if media.get("contentType") != "audio/x-mulaw" or str(media.get("sampleRate")) != "8000":
+                call.wire_errors.append(
+                    f"playAudio in {media.get('contentType')}/{media.get('sampleRate')}, "
+                    "not the stream's audio/x-mulaw 8000"
+                )
+        elif event == "checkpoint":
             return {"event": "playedStream", "streamId": stream_id, "name": message.get("name")}
+        elif event == "clearAudio":
+            call.params["_clears"] = call.params.get("_clears", 0) + 1
+            return {"event": "clearedAudio", "sequenceNumber": 0, "streamId": stream_id}
+        elif event != "sendDTMF":
+            call.wire_errors.append(f"unknown event {event!r}")
         return None
+
+
+EXTRA_HEADERS = re.compile(r"^[A-Za-z0-9]+=[A-Za-z0-9]*(,[A-Za-z0-9]+=[A-Za-z0-9]*)*$")
+
+
+def stream_refusal(stream: ET.Element) -> str | None:
+    """Why the carrier would hang up on this <Stream> (its documented attribute rules), or None."""
+    bidirectional = stream.get("bidirectional") == "true"
+    if stream.get("keepCallAlive") == "true" and not bidirectional:
+        return "keepCallAlive needs bidirectional=true"
+    if bidirectional and stream.get("audioTrack", "inbound") in ("outbound", "both"):
+        return "bidirectional streams take audioTrack=inbound only"
+    extra = stream.get("extraHeaders")
+    if extra is not None and (len(extra.encode()) > 512 or not EXTRA_HEADERS.match(extra)):
+        return f"extraHeaders must be key=value pairs of letters and digits, 512 bytes at most: {extra!r}"
+    url = (stream.text or "").strip()
+    if not url.startswith(("wss://", "ws://")):
+        return f"the stream URL must be ws(s)://, got {url!r}"
+    return None
 
 
 class PlivoEmulator(Emulator):
@@ -104,7 +146,7 @@ class PlivoEmulator(Emulator):
         app = self.app
 
         def authorized(request: Request, auth_id: str) -> bool:
-            user, token = basic_auth(request)
+            user, token = self.credentials(request)
             return user == auth_id and bool(re.match(self.account_pattern, auth_id)) and self.authenticate(user, token)
 
         async def read_body(request: Request, auth_id: str) -> tuple[dict, Response | None]:
@@ -211,6 +253,21 @@ class PlivoEmulator(Emulator):
             self.hang_up(call)
             return Response(status_code=204)
 
+    def credentials(self, request: Request) -> tuple[str | None, str | None]:
+        """The (auth id, auth token) a REST request presents: Plivo takes HTTP Basic only."""
+        return basic_auth(request)
+
+    def signature_headers_for(self, call: EmuCall, url: str, params: dict[str, str], method: str) -> dict[str, str]:
+        """Plivo's V3 signature, computed by the `plivo` package itself."""
+        nonce = str(secrets.randbelow(10**20))
+        if method == "GET":
+            base = construct_get_url(url, {}).decode()
+        else:
+            base = construct_post_url(url, dict(params)).decode()
+        signature = get_signature_v3(self.accounts[call.account], base, nonce)
+        sig = signature.decode() if isinstance(signature, bytes) else signature
+        return {"X-Plivo-Signature-V3": sig, "X-Plivo-Signature-V3-Nonce": nonce}
+
     def ring_timeout(self, call: EmuCall) -> float:
         return float(call.params.get("ring_timeout") or 60)
 
@@ -228,11 +285,7 @@ class PlivoEmulator(Emulator):
         }
 
     async def signed_post(self, call: EmuCall, url: str, params: dict[str, str]) -> Any:
-        nonce = str(secrets.randbelow(10**20))
-        signature = get_signature_v3(self.accounts[call.account], construct_post_url(url, dict(params)).decode(), nonce)
-        sig_header, nonce_header = self.signature_headers
-        sig = signature.decode() if isinstance(signature, bytes) else signature
-        return await self.post(url, params, {sig_header: sig, nonce_header: nonce})
+        return await self.post(url, params, self.signature_headers_for(call, url, params, "POST"))
 
     async def notify(self, call: EmuCall, event: str) -> None:
         if event == "ringing" and call.params.get("ring_url"):
@@ -268,16 +321,16 @@ class PlivoEmulator(Emulator):
         if stream is None or not (stream.text or "").strip() or stream.get("bidirectional") != "true":
             call.error = "no bidirectional <Stream> in the answer XML"
             return None
-        return stream.text.strip(), {"extra_headers": stream.get("extraHeaders", "")}
+        refusal = stream_refusal(stream)
+        if refusal:
+            call.error = refusal
+            return None
+        return stream.text.strip(), {"extra_headers": stream.get("extraHeaders", "").replace(",", ";")}
 
     async def signed_get(self, call: EmuCall, url: str, params: dict[str, str]) -> Any:
         """A GET the carrier signs: its parameters ride in the query, the signature covers the whole URL."""
         full = url + ("&" if "?" in url else "?") + urlencode(params)
-        nonce = str(secrets.randbelow(10**20))
-        signature = get_signature_v3(self.accounts[call.account], construct_get_url(full, {}).decode(), nonce)
-        sig_header, nonce_header = self.signature_headers
-        sig = signature.decode() if isinstance(signature, bytes) else signature
-        return await self.get(full, {sig_header: sig, nonce_header: nonce})
+        return await self.get(full, self.signature_headers_for(call, full, {}, "GET"))
 
     async def transfer_target(self, call: EmuCall) -> str | None:
         url = str(call.redirect.get("aleg_url") or "")
@@ -308,7 +361,29 @@ class PlivoEmulator(Emulator):
         await self.signed_post(call, url, {**self._base(call), "Machine": machine})
 
 
+def vobiz_signature(auth_token: str, url: str, nonce: str, *, version: int = 3) -> str:
+    """Vobiz's documented callback signature: the URL with all query parameters stripped, "." (V3 only),
+    the nonce; HMAC-SHA256 keyed with the auth token; base64. Body parameters are not signed."""
+    parts = urlsplit(url)
+    message = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + ("." if version == 3 else "") + nonce
+    return base64.b64encode(hmac.new(auth_token.encode(), message.encode(), hashlib.sha256).digest()).decode()
+
+
 class VobizEmulator(PlivoEmulator):
     provider = "vobiz"
     account_pattern = r"^MA_[A-Za-z0-9]{4,64}$"
     signature_headers = ("X-Vobiz-Signature-V3", "X-Vobiz-Signature-V3-Nonce")
+
+    def credentials(self, request: Request) -> tuple[str | None, str | None]:
+        """Vobiz authenticates REST requests by the X-Auth-ID and X-Auth-Token headers (not Basic)."""
+        return request.headers.get("x-auth-id"), request.headers.get("x-auth-token")
+
+    def signature_headers_for(self, call: EmuCall, url: str, params: dict[str, str], method: str) -> dict[str, str]:
+        token = self.accounts[call.account]
+        nonce = "".join(secrets.choice("0123456789") for _ in range(20))
+        return {
+            "X-Vobiz-Signature-V2": vobiz_signature(token, url, nonce, version=2),
+            "X-Vobiz-Signature-V2-Nonce": nonce,
+            "X-Vobiz-Signature-V3": vobiz_signature(token, url, nonce),
+            "X-Vobiz-Signature-V3-Nonce": nonce,
+        }

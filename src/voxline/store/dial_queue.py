@@ -258,6 +258,17 @@ async def call_by_session(s: AsyncSession, session_id: str) -> Call | None:
     return (await s.execute(select(Call).where(Call.session_id == session_id))).scalar_one_or_none()
 
 
+async def call_by_carrier_id(s: AsyncSession, provider: str, carrier_call_id: str) -> Call | None:
+    """The newest call the carrier knows by this id (carriers whose stream names only their own call id)."""
+    query = (
+        select(Call)
+        .where(Call.provider == provider, Call.carrier_call_id == carrier_call_id)
+        .order_by(Call.created_at.desc())
+        .limit(1)
+    )
+    return (await s.execute(query)).scalars().first()
+
+
 async def get_connection(s: AsyncSession, connection_id: str) -> TelephonyConnection | None:
     return await s.get(TelephonyConnection, connection_id)
 

@@ -37,6 +37,10 @@ class CarrierCredentials(BaseModel):
     def hint(self) -> str:
         return mask(str(getattr(self, self.account_field)))
 
+    def setup_settings(self, public_base_url: str) -> dict[str, Any]:
+        """What the user must configure at the carrier to reach this server (shown with the settings)."""
+        return {}
+
     def public_settings(self) -> dict[str, Any]:
         """Fields safe to show back (never a token or password)."""
         hidden = self.secret_fields | {self.account_field}

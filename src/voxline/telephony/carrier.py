@@ -7,6 +7,7 @@ turns them into its own REST requests, answer documents, callback parameters and
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -225,3 +226,27 @@ async def read_start_event(websocket: WebSocket, max_messages: int = 5) -> dict[
         if message.get("event") == "start":
             return message.get("start") or {}
     return {}
+
+
+class LiveStreams:
+    """The media websockets this process holds, by the carrier's call id: for carriers whose documented
+    way to end a call is on its stream (Exotel: close it; MCube: send `terminate`), not a REST request.
+    Entries vanish with their websocket (weak references)."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, tuple[weakref.ref[Any], str]] = {}
+
+    def add(self, carrier_call_id: str | None, websocket: Any, stream_id: str) -> None:
+        if not carrier_call_id:
+            return
+        for key in [k for k, (ref, _) in self._streams.items() if ref() is None]:
+            del self._streams[key]
+        self._streams[carrier_call_id] = (weakref.ref(websocket), stream_id)
+
+    def pop(self, carrier_call_id: str) -> tuple[Any, str] | None:
+        """The call's websocket and stream id, if this process holds it (and it is still referenced)."""
+        entry = self._streams.pop(carrier_call_id, None)
+        if entry is None:
+            return None
+        websocket = entry[0]()
+        return (websocket, entry[1]) if websocket is not None else None

@@ -1,16 +1,35 @@
 """Exotel: account SID, API key and token, the regional API host, the ExoPhone caller id and the
-voicebot flow (applet) that streams the call's audio to us.
+App Bazaar flow (applet id) whose Voicebot applet streams the call's audio to us.
 
-Exotel does not sign callbacks and its voicebot applet opens one fixed websocket URL with no XML
-step, so every URL carries the call's unguessable token and the stream names its session in the
-custom parameters we pass as CustomField. Audio is 16-bit PCM at 8 kHz (Pipecat's Exotel serializer).
+How a call reaches its session (Exotel's documents: connect-to-flow, the Voicebot applet, the
+AgentStream websocket protocol):
+- We place the call with `Calls/connect` and the flow's URL; Exotel answers with the call's `Sid`.
+- The flow's Voicebot applet opens ONE websocket URL configured in the applet (no answer document,
+  nothing per call). Its `start` message carries `call_sid`: the Sid our create call received. So the
+  applet's URL is per connection, `wss://<public host>/telephony/exotel/flow/<flow key>`, where the
+  flow key is derived from the connection's API token (`flow_key`); the call is the one whose carrier
+  id is `start.call_sid`, and only if that call belongs to the connection the key was derived for.
+  The URL is shown in the connection's settings (`voicebot_url`) and in the README.
+- Or, with `stream_mode` "connect_voice_ai" (Exotel's Connect Voice AI, enabled per account by Exotel),
+  no flow: the create call names the call's own `StreamUrl`, with the session and token in its path.
+- `CustomField` is NOT passed to the stream (Exotel returns it in status callbacks and to Passthru
+  applets only); `custom_parameters` are the applet URL's own query parameters. We rely on neither.
+
+Exotel does not sign callbacks (its guidance is IP allow-listing and HTTPS), so the status URL carries
+the call's unguessable token. Audio is 16-bit PCM at 8 kHz, sent in the chunk sizes Exotel documents
+(telephony/exotel_serializer.py). Ending a call: Exotel documents closing the stream (the flow then
+runs its next applet: put a Hangup applet after the Voicebot applet), not a REST hang-up of a
+`Calls/connect` call; so `hang_up` closes the call's stream when this process holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field
@@ -22,6 +41,7 @@ from voxline.telephony.carrier import (
     CarrierError,
     CarrierRequest,
     DialRequest,
+    LiveStreams,
     MediaHandshake,
     StatusUpdate,
     json_object,
@@ -30,6 +50,7 @@ from voxline.telephony.carrier import (
     read_start_event,
     send,
 )
+from voxline.telephony.exotel_serializer import ExotelChunkingSerializer
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -50,6 +71,32 @@ class Credentials(CarrierCredentials):
     subdomain: Literal["api.exotel.com", "api.in.exotel.com"]
     caller_id: E164
     applet_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+    # "flow": the call runs the flow `applet_id`, whose Voicebot applet opens `voicebot_url`.
+    # "connect_voice_ai": Exotel's Connect Voice AI (enabled on the account by Exotel) streams each call to
+    # its own StreamUrl, no flow needed (`applet_id` is then not used).
+    stream_mode: Literal["flow", "connect_voice_ai"] = "flow"
+
+    def setup_settings(self, public_base_url: str) -> dict[str, Any]:
+        """What the user must paste into the flow's Voicebot applet (its URL field)."""
+        if self.stream_mode == "connect_voice_ai":
+            return {"voicebot_setup": "Connect Voice AI must be enabled on the Exotel account; no applet is used."}
+        base = public_base_url.rstrip("/")
+        host = base.split("://", 1)[-1]
+        ws_base = ("wss://" if base.startswith("https://") else "ws://") + host
+        return {
+            "voicebot_url": f"{ws_base}/telephony/exotel/flow/{flow_key(self.model_dump())}",
+            "voicebot_setup": (
+                "In the Exotel flow named by applet_id, set the Voicebot applet's URL to voicebot_url "
+                "(static URL, 8 kHz) and put a Hangup applet after it."
+            ),
+        }
+
+
+def flow_key(creds: Mapping[str, Any]) -> str:
+    """The connection's key in the Voicebot applet's URL: derived from its API token, so it needs no
+    storage, cannot be guessed, and changes when the token is rotated."""
+    message = f"voxline exotel voicebot {creds['account_sid']}".encode()
+    return hmac.new(str(creds["api_token"]).encode(), message, hashlib.sha256).hexdigest()[:40]
 
 
 STATUS_MAP: dict[str, CallStatus] = {
@@ -87,20 +134,22 @@ class ExotelCarrier:
         return f"{base}/v1/Accounts/{creds['account_sid']}/Calls"
 
     async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
-        flow = f"http://my.exotel.com/{creds['account_sid']}/exoml/start_voice/{creds['applet_id']}"
         data = {
             "From": req.to_number,  # Exotel's "From" is the person to call; CallerId is our ExoPhone
             "CallerId": req.from_number,
-            "Url": flow,
-            "CallType": "trans",
-            "TimeLimit": str(req.max_duration_secs),
-            "TimeOut": str(req.ring_timeout_secs),
+            "TimeLimit": str(min(req.max_duration_secs, 14400)),
             "StatusCallback": req.urls.status,
             "StatusCallbackEvents[0]": "terminal",
             "StatusCallbackEvents[1]": "answered",
-            "StatusCallbackContentType": "application/json",
-            "CustomField": urlencode({"session_id": req.session_id, "token": req.urls.token}),
+            "CustomField": req.call_id,  # comes back in status callbacks (never in the stream)
         }
+        if creds.get("stream_mode") == "connect_voice_ai":
+            # The call's own socket URL: session and token as path segments (no query parameter is
+            # documented to survive), well under Exotel's 600 characters.
+            data |= {"StreamUrl": f"{req.urls.media}/{quote(req.urls.token, safe='')}", "StreamType": "bidirectional"}
+        else:
+            flow = f"http://my.exotel.com/{creds['account_sid']}/exoml/start_voice/{creds['applet_id']}"
+            data |= {"Url": flow, "CallType": "trans", "TimeOut": str(req.ring_timeout_secs)}
         auth = (creds["api_key"], creds["api_token"])
         resp = await send(http, "Exotel", "POST", f"{self._calls(base, creds)}/connect.json", data=data, auth=auth)
         raise_for_carrier(resp, "Exotel", _error(resp))
@@ -110,12 +159,19 @@ class ExotelCarrier:
         return str(sid)
 
     async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
-        auth = (creds["api_key"], creds["api_token"])
-        url = f"{self._calls(base, creds)}/{carrier_call_id}.json"
-        resp = await send(http, "Exotel", "POST", url, data={"Status": "completed"}, auth=auth)
-        if resp.status_code == 404:
-            return
-        raise_for_carrier(resp, "Exotel", _error(resp))
+        # Exotel's documented end of a streamed call is the stream's end: closing the websocket ends a Connect
+        # Voice AI call and moves a flow to its next applet (a Hangup applet). No v1 REST hang-up is documented
+        # for Calls/connect calls, and the Legs API is for legs it created itself.
+        live = LIVE.pop(carrier_call_id)
+        if live is None:
+            raise CarrierError(
+                "Exotel documents no API to end a call whose stream this server does not hold "
+                "(a ringing call, or one streaming to another server process); it ends when the callee hangs up "
+                "or its time limit passes"
+            )
+        websocket, _ = live
+        with contextlib.suppress(Exception):
+            await websocket.close()
 
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
@@ -155,23 +211,25 @@ class ExotelCarrier:
             error_message=error,
         )
 
-    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
-        from pipecat.serializers.exotel import ExotelFrameSerializer
+    flow_key = staticmethod(flow_key)
 
+    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
         start = await read_start_event(websocket)
-        stream_sid = start.get("stream_sid")
+        # Exotel documents snake case; its own Agent-Stream code also reads camel case: accept both.
+        stream_sid = start.get("stream_sid") or start.get("streamSid")
+        call_sid = start.get("call_sid") or start.get("callSid")
         if not stream_sid:
             raise CarrierError("Exotel stream sent no start event")
+        LIVE.add(call_sid, websocket, stream_sid)
         custom = start.get("custom_parameters") or {}
-        if isinstance(custom, str):  # the CustomField string, passed through as sent
-            custom = dict(parse_qsl(custom))
         return MediaHandshake(
-            serializer=ExotelFrameSerializer(stream_sid=stream_sid, call_sid=start.get("call_sid")),
+            serializer=ExotelChunkingSerializer(stream_sid, call_sid, websocket),
             stream_id=stream_sid,
-            carrier_call_id=start.get("call_sid"),
-            params={str(k): str(v) for k, v in custom.items()},
+            carrier_call_id=call_sid,
+            params={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
             extra={"media_format": start.get("media_format")},
         )
 
 
+LIVE = LiveStreams()
 CARRIER = ExotelCarrier()

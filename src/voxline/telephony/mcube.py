@@ -1,14 +1,28 @@
-"""MCube: a JWT for its outbound API and the executive line (national format allowed) calls use.
+"""MCube: the token MCube issues (field `jwt_token`, kept for API compatibility) and the executive line
+(`exe_number`) calls go out on.
 
-The outbound request names our status URL (`refurl`) and the websocket MCube streams the call to;
-MCube does not sign callbacks, so both carry the call's unguessable token. The stream is Twilio-like
-JSON at 8 kHz, read by our own serializer (telephony/mcube_serializer.py).
+ASSUMED, NOT VERIFIED: MCube's own API documents were not found in any public source. Everything here
+follows the one working third-party integration found (invortoai/voice_bot_latest, its MCube outbound
+provider, refurl route, message models and serializer). What it does, and so what we do:
+- Create: POST `{base}/Restmcube-api/outbound-calls-websocket` (base `https://config.mcube.com`), JSON
+  body `HTTP_AUTHORIZATION` (the token: in the body, no auth header), `exenumber`, `custnumber` (both
+  ten digits: no country code, no `+`), `refurl` (our status URL), `refid` (our call id). Success is
+  HTTP 200/201 with `callid`; a refusal is `"status": false` (or "false") with `msg`.
+- MCube POSTs JSON to `refurl`. With `dialStatus` CONNECTING (or none) it expects `{"wss_url": …}` back
+  and opens that websocket; later posts carry the end: `dialStatus` ANSWER (+ `endTime`,
+  `answeredTime` in seconds), BUSY, EXECUTIVE BUSY, CANCEL, NOANSWER; it expects `{"status": "ok"}`.
+  The older lowercase field names (`dialstatus`, `callid`, `answeredtime` as HH:MM:SS) are read too.
+- Media: see telephony/mcube_serializer.py. The session and the call's token ride in the wss URL's
+  path. Hang-up is `terminate` on the stream (no REST hang-up, status or transfer API is known).
+- MCube does not sign callbacks (none found): the refurl carries the call's unguessable token.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field
@@ -20,16 +34,16 @@ from voxline.telephony.carrier import (
     CarrierError,
     CarrierRequest,
     DialRequest,
+    LiveStreams,
     MediaHandshake,
     StatusUpdate,
-    error_detail,
     json_object,
     optional_int,
     raise_for_carrier,
     read_start_event,
     send,
 )
-from voxline.telephony.mcube_serializer import L16, MCubeFrameSerializer
+from voxline.telephony.mcube_serializer import MULAW, MCubeFrameSerializer, terminate_message
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -37,6 +51,10 @@ if TYPE_CHECKING:
     from voxline.settings import Settings
 
 PROVIDER = "mcube"
+SOURCE_NOTE = (
+    "MCube support follows a third-party integration (invortoai/voice_bot_latest), not MCube's own "
+    "documents, which were not found; endpoint, fields and media messages are assumed from it."
+)
 
 
 class Credentials(CarrierCredentials):
@@ -49,96 +67,127 @@ class Credentials(CarrierCredentials):
         Field(
             max_length=4096,
             pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$",
-            description="MCube JWT (header.payload.signature)",
+            description="MCube token (header.payload.signature), sent as HTTP_AUTHORIZATION",
         ),
     ]
     exe_number: Annotated[str, Field(pattern=r"^\+?\d{4,15}$", description="Outbound line; national ok")]
 
+    def setup_settings(self, public_base_url: str) -> dict[str, Any]:
+        return {"implementation_note": SOURCE_NOTE}
 
+
+def ten_digits(number: str) -> str:
+    """MCube's number format in the integration: the last ten digits (no country code, no `+`)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
+def field(params: Mapping[str, Any], *names: str) -> str:
+    """A refurl field by any of its spellings (camelCase in the current payload, lowercase in the old)."""
+    lowered = {str(k).lower(): v for k, v in params.items()}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value not in (None, ""):
+            return str(value)
+    return ""
+
+
+def seconds(value: str) -> int | None:
+    """`answeredTime` in seconds, or the older `answeredtime` as HH:MM:SS."""
+    if ":" in value:
+        with contextlib.suppress(ValueError):
+            total = 0
+            for part in value.split(":"):
+                total = total * 60 + int(part)
+            return total
+        return None
+    return optional_int(value)
+
+
+CONNECTING = ("", "CONNECTING")
 STATUS_MAP: dict[str, CallStatus] = {
-    "RINGING": CallStatus.RINGING,
-    "ANSWER": CallStatus.IN_PROGRESS,
-    "ANSWERED": CallStatus.IN_PROGRESS,
-    "COMPLETE": CallStatus.COMPLETED,
-    "COMPLETED": CallStatus.COMPLETED,
+    "ANSWER": CallStatus.IN_PROGRESS,  # COMPLETED once `endTime` is present
     "BUSY": CallStatus.BUSY,
-    "REJECTED": CallStatus.BUSY,
-    "NOANSWER": CallStatus.NO_ANSWER,
+    "EXECUTIVE BUSY": CallStatus.BUSY,
     "CANCEL": CallStatus.CANCELED,
-    "FAILED": CallStatus.FAILED,
+    "NOANSWER": CallStatus.NO_ANSWER,
+    "NO ANSWER": CallStatus.NO_ANSWER,
 }
+WORDS = {"BUSY": "the line was busy", "EXECUTIVE BUSY": "the executive line was busy"}
 
 
 class MCubeCarrier:
     provider = PROVIDER
     default_cps = 1.0
     wire_sample_rate = 8000
-    answer_media_type = ""  # MCube streams to the URL given at create time: no answer document
+    answer_media_type = ""  # MCube asks the refurl for the websocket: no answer document
+    stream_names_call = False  # whether start.callId equals create's callid is not known
 
     def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
         return settings.mcube_api_base.rstrip("/")
 
-    def _headers(self, creds: Mapping[str, Any]) -> dict[str, str]:
-        return {"Authorization": f"Bearer {creds['jwt_token']}"}
-
     async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
         body = {
-            "exe_number": creds["exe_number"],
-            "cust_number": req.to_number,
+            "HTTP_AUTHORIZATION": creds["jwt_token"],
+            "exenumber": ten_digits(str(creds["exe_number"])),
+            "custnumber": ten_digits(req.to_number),
             "refurl": req.urls.status,
-            "stream_url": f"{req.urls.media}?token={req.urls.token}",
-            "ref_id": req.call_id,
-            "ring_timeout": req.ring_timeout_secs,
-            "max_duration": req.max_duration_secs,
+            "refid": req.call_id,
         }
-        url = f"{base}/Restmcube-api/outbound-calls"
-        resp = await send(http, "MCube", "POST", url, json=body, headers=self._headers(creds))
-        raise_for_carrier(resp, "MCube", error_detail(resp, "msg", "message"))
+        url = f"{base}/Restmcube-api/outbound-calls-websocket"
+        resp = await send(http, "MCube", "POST", url, json=body)
         payload = json_object(resp)
-        if payload.get("status") != "success" or not payload.get("callid"):
+        raise_for_carrier(resp, "MCube", str(payload.get("msg") or resp.text[:200] or resp.reason_phrase))
+        if payload.get("status") in (False, "false"):
             raise CarrierError(f"MCube refused the call: {payload.get('msg') or payload}")
+        if not payload.get("callid"):
+            raise CarrierError(f"MCube accepted the call but returned no callid: {payload}")
         return str(payload["callid"])
 
     async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
-        url = f"{base}/Restmcube-api/hangup-call"
-        resp = await send(http, "MCube", "POST", url, json={"callid": carrier_call_id}, headers=self._headers(creds))
-        if resp.status_code == 404:
-            return
-        raise_for_carrier(resp, "MCube", error_detail(resp, "msg"))
+        live = LIVE.pop(carrier_call_id)
+        if live is None:
+            raise CarrierError(
+                "MCube has no known hang-up API; a call is ended by `terminate` on its stream, which this "
+                "server process does not hold"
+            )
+        websocket, stream_id = live
+        with contextlib.suppress(Exception):
+            await websocket.send_text(terminate_message(stream_id))
 
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
     ) -> StatusUpdate | None:
-        url = f"{base}/Restmcube-api/call-status/{carrier_call_id}"
-        resp = await send(http, "MCube", "GET", url, headers=self._headers(creds))
-        if resp.status_code == 404:
-            return None
-        raise_for_carrier(resp, "MCube", error_detail(resp, "msg"))
-        body = json_object(resp)
-        return StatusUpdate(
-            STATUS_MAP.get(str(body.get("status", "")).upper()),
-            carrier_call_id=carrier_call_id,
-            duration_seconds=optional_int(body.get("duration")),
-        )
+        raise CarrierError("MCube has no known call-status API")
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
         return ""
 
+    def status_reply(self, params: Mapping[str, str], urls: CallUrls) -> dict[str, Any]:
+        """The refurl's answer: the websocket URL while connecting, else MCube's acknowledgement."""
+        if field(params, "dialStatus").upper() in CONNECTING:
+            return {"wss_url": f"{urls.media}/{quote(urls.token, safe='')}"}
+        return {"status": "ok"}
+
     def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
-        return True  # MCube does not sign; the per-call token in the URL is the credential
+        return True  # no signature known; the per-call token in the URL is the credential
 
     def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
-        raw = str(params.get("status") or "").upper()
-        status = STATUS_MAP.get(raw)
+        raw = field(params, "dialStatus").upper()
+        call_id = field(params, "callId") or None
+        if raw in CONNECTING:
+            return StatusUpdate(None, carrier_call_id=call_id)
+        ended = bool(field(params, "endTime"))
+        status = STATUS_MAP.get(raw, CallStatus.FAILED)
+        if status is CallStatus.IN_PROGRESS and ended:
+            status = CallStatus.COMPLETED
         error = None
         if status in (CallStatus.FAILED, CallStatus.BUSY, CallStatus.NO_ANSWER):
-            words = {"REJECTED": "the callee declined the call", "BUSY": "the line was busy"}.get(raw, raw.lower())
-            cause = params.get("hangup_cause")
-            error = f"MCube reported {raw}: {words}" + (f" ({cause})" if cause else "")
+            error = f"MCube reported {raw}" + (f": {WORDS[raw]}" if raw in WORDS else "")
         return StatusUpdate(
             status=status,
-            carrier_call_id=params.get("callid") or None,
-            duration_seconds=optional_int(params.get("duration")),
+            carrier_call_id=call_id,
+            duration_seconds=seconds(field(params, "answeredTime")),
             error_message=error,
         )
 
@@ -147,14 +196,18 @@ class MCubeCarrier:
         stream_id = start.get("streamId")
         if not stream_id:
             raise CarrierError("MCube stream sent no start event")
-        encoding = str((start.get("mediaFormat") or {}).get("encoding") or L16)
+        media_format = start.get("mediaFormat") or {}
+        encoding = str(media_format.get("encoding") or MULAW)
+        rate = optional_int(media_format.get("sampleRate")) or 8000
+        LIVE.add(start.get("callId"), websocket, stream_id)
         return MediaHandshake(
-            serializer=MCubeFrameSerializer(stream_id, start.get("callId"), encoding),
+            serializer=MCubeFrameSerializer(stream_id, start.get("callId"), encoding, rate),
             stream_id=stream_id,
             carrier_call_id=start.get("callId"),
-            params={str(k): str(v) for k, v in (start.get("customParameters") or {}).items()},
-            extra={"media_format": start.get("mediaFormat")},
+            params={},
+            extra={"media_format": media_format},
         )
 
 
+LIVE = LiveStreams()
 CARRIER = MCubeCarrier()

@@ -1,8 +1,13 @@
 """MCube's media stream as a Pipecat serializer (Pipecat ships none for MCube).
 
-Twilio-like JSON events: `connected`, `start` (streamId, callId, customParameters, mediaFormat),
-`media` (base64 payload), `dtmf`, `stop` from MCube; we send `media` and `clear`. Audio is 8 kHz,
-16-bit linear PCM unless the start event declares mu-law (`audio/x-mulaw`), which is honoured too.
+Source: a third-party integration (invortoai/voice_bot_latest: its MCube message models, serializer and
+transport), not MCube's own documents, which no public source has. Plivo-like JSON events:
+- from MCube: `start` (`start.callId`, `start.streamId`, `start.mediaFormat{encoding, sampleRate}`),
+  `media` (`media.payload` base64, with `contentType`/`sampleRate`), `playedStream`; binary frames are
+  raw audio in the stream's format;
+- to MCube: `playAudio` (`media.payload`, `contentType`, `sampleRate`), `checkpoint`, `clearAudio`
+  (barge-in), `terminate` (ends the call; see `terminate_message`).
+Audio is mu-law 8 kHz unless `start.mediaFormat` announces `audio/x-l16` (8 or 16 kHz).
 """
 
 from __future__ import annotations
@@ -25,24 +30,34 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 
 MULAW = "audio/x-mulaw"
-L16 = "audio/l16"
+L16 = "audio/x-l16"
+
+
+def terminate_message(stream_id: str) -> str:
+    """What ends an MCube call from our side."""
+    return json.dumps({"event": "terminate", "streamId": stream_id})
 
 
 class MCubeFrameSerializer(FrameSerializer):
     class InputParams(FrameSerializer.InputParams):
-        mcube_sample_rate: int = 8000
         sample_rate: int | None = None
 
     def __init__(
-        self, stream_id: str, call_id: str | None = None, encoding: str = L16, params: InputParams | None = None
+        self,
+        stream_id: str,
+        call_id: str | None = None,
+        encoding: str = MULAW,
+        wire_rate: int = 8000,
+        params: InputParams | None = None,
     ) -> None:
         params = params or MCubeFrameSerializer.InputParams()
         super().__init__(params)
         self._params: MCubeFrameSerializer.InputParams = params
         self._stream_id = stream_id
         self._call_id = call_id
-        self._mulaw = encoding.lower().startswith(MULAW)
-        self._wire_rate = params.mcube_sample_rate
+        self._mulaw = not encoding.lower().startswith(L16)
+        self._content_type = MULAW if self._mulaw else L16
+        self._wire_rate = 8000 if self._mulaw else wire_rate
         self._sample_rate = 0
         self._in = create_stream_resampler(clear_after_secs=params.resampler_clear_after_secs)
         self._out = create_stream_resampler(clear_after_secs=params.resampler_clear_after_secs)
@@ -52,7 +67,7 @@ class MCubeFrameSerializer(FrameSerializer):
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, InterruptionFrame):
-            return json.dumps({"event": "clear", "streamId": self._stream_id})
+            return json.dumps({"event": "clearAudio", "streamId": self._stream_id})
         if isinstance(frame, AudioRawFrame):
             if self._mulaw:
                 data = await pcm_to_ulaw(frame.audio, frame.sample_rate, self._wire_rate, self._out)
@@ -60,13 +75,31 @@ class MCubeFrameSerializer(FrameSerializer):
                 data = await self._out.resample(frame.audio, frame.sample_rate, self._wire_rate)
             if not data:
                 return None
-            payload = base64.b64encode(data).decode("ascii")
-            return json.dumps({"event": "media", "streamId": self._stream_id, "media": {"payload": payload}})
+            media = {
+                "payload": base64.b64encode(data).decode("ascii"),
+                "contentType": self._content_type,
+                "sampleRate": self._wire_rate,
+            }
+            return json.dumps({"event": "playAudio", "media": media})
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
             return None if self.should_ignore_frame(frame) else json.dumps(frame.message)
         return None
 
+    async def _audio(self, payload: bytes) -> Frame | None:
+        if not payload:
+            return None
+        rate = self._sample_rate or self._wire_rate
+        if self._mulaw:
+            audio = await ulaw_to_pcm(payload, self._wire_rate, rate, self._in)
+        else:
+            audio = await self._in.resample(payload, self._wire_rate, rate)
+        if not audio:
+            return None
+        return InputAudioRawFrame(audio=audio, num_channels=1, sample_rate=rate)
+
     async def deserialize(self, data: str | bytes) -> Frame | None:
+        if isinstance(data, bytes):  # the integration's transport takes binary frames as raw audio
+            return await self._audio(data)
         try:
             message = json.loads(data)
         except (TypeError, ValueError):
@@ -75,18 +108,8 @@ class MCubeFrameSerializer(FrameSerializer):
             return None
         event = message.get("event")
         if event == "media":
-            payload = base64.b64decode((message.get("media") or {}).get("payload") or "")
-            if not payload:
-                return None
-            rate = self._sample_rate or self._wire_rate
-            if self._mulaw:
-                audio = await ulaw_to_pcm(payload, self._wire_rate, rate, self._in)
-            else:
-                audio = await self._in.resample(payload, self._wire_rate, rate)
-            if not audio:
-                return None
-            return InputAudioRawFrame(audio=audio, num_channels=1, sample_rate=rate)
-        if event == "dtmf":
+            return await self._audio(base64.b64decode((message.get("media") or {}).get("payload") or ""))
+        if event == "dtmf":  # not seen in the integration; read if MCube sends Plivo's shape
             try:
                 return InputDTMFFrame(KeypadEntry(str((message.get("dtmf") or {}).get("digit"))))
             except ValueError:

@@ -1,6 +1,11 @@
 """Plivo: auth id + auth token, the Call REST API, <Stream bidirectional> answer XML, Plivo's audio
 stream events, and callbacks signed with X-Plivo-Signature-V3 (checked by the `plivo` package's own
-`validate_v3_signature`). Vobiz speaks the same protocol on its own host: see vobiz.py.
+`validate_v3_signature`). Vobiz speaks a Plivo-shaped protocol on its own host, with its own REST
+authentication and its own callback signature: see vobiz.py, which overrides exactly those.
+
+The media stream's URL carries the session and the call's token as path segments: Plivo documents no
+promise that a query string on the <Stream> URL survives, and `extraHeaders` allow only letters and
+digits (our tokens have `-` and `_`). The stream's own `start.callId` must then name the call we know.
 """
 
 from __future__ import annotations
@@ -8,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
-from xml.sax.saxutils import escape, quoteattr
+from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 import httpx
 from pydantic import AliasChoices, Field
@@ -97,6 +103,11 @@ class PlivoLike:
     def _account(self, base: str, creds: Mapping[str, Any]) -> str:
         return f"{base}/v1/Account/{creds['auth_id']}"
 
+    def auth(self, creds: Mapping[str, Any]) -> dict[str, Any]:
+        """How a REST request proves the account: Plivo takes HTTP Basic auth_id:auth_token (its SDK's
+        session auth)."""
+        return {"auth": (creds["auth_id"], creds["auth_token"])}
+
     async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
         body: dict[str, Any] = {
             "from": req.from_number.lstrip("+"),
@@ -116,8 +127,8 @@ class PlivoLike:
                 "machine_detection_url": req.urls.amd,
                 "machine_detection_method": "POST",
             }
-        auth = (creds["auth_id"], creds["auth_token"])
-        resp = await send(http, self.brand, "POST", f"{self._account(base, creds)}/Call/", json=body, auth=auth)
+        url = f"{self._account(base, creds)}/Call/"
+        resp = await send(http, self.brand, "POST", url, json=body, **self.auth(creds))
         raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
         uuid = json_object(resp).get("request_uuid")
         if isinstance(uuid, list):
@@ -127,11 +138,11 @@ class PlivoLike:
         return str(uuid)
 
     async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
-        auth = (creds["auth_id"], creds["auth_token"])
+        auth = self.auth(creds)
         account = self._account(base, creds)
         # A live call is hung up by its CallUUID; one still being set up is cancelled by its request_uuid.
         for kind in ("Call", "Request"):
-            resp = await send(http, self.brand, "DELETE", f"{account}/{kind}/{carrier_call_id}/", auth=auth)
+            resp = await send(http, self.brand, "DELETE", f"{account}/{kind}/{carrier_call_id}/", **auth)
             if resp.status_code != 404:
                 raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
                 return
@@ -147,10 +158,9 @@ class PlivoLike:
         dial_url: str,
     ) -> None:
         # Transferring the A leg makes the carrier fetch `dial_url` and run it in place of the <Stream>.
-        auth = (creds["auth_id"], creds["auth_token"])
         body = {"legs": "aleg", "aleg_url": dial_url, "aleg_method": "GET"}
         url = f"{self._account(base, creds)}/Call/{carrier_call_id}/"
-        resp = await send(http, self.brand, "POST", url, json=body, auth=auth)
+        resp = await send(http, self.brand, "POST", url, json=body, **self.auth(creds))
         raise_for_carrier(resp, self.brand, error_detail(resp, "error", "message"))
 
     def transfer_document(self, to_number: str) -> str:
@@ -162,15 +172,15 @@ class PlivoLike:
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
     ) -> StatusUpdate | None:
-        auth = (creds["auth_id"], creds["auth_token"])
+        auth = self.auth(creds)
         url = f"{self._account(base, creds)}/Call/{carrier_call_id}/"
-        live = await send(http, self.brand, "GET", url, params={"status": "live"}, auth=auth)
+        live = await send(http, self.brand, "GET", url, params={"status": "live"}, **auth)
         if live.status_code == 200:
             state = str(json_object(live).get("call_status", "in-progress"))
             return StatusUpdate(STATUS_MAP.get(state, CallStatus.IN_PROGRESS), carrier_call_id=carrier_call_id)
         if live.status_code != 404:
             raise_for_carrier(live, self.brand, error_detail(live, "error"))
-        record = await send(http, self.brand, "GET", url, auth=auth)
+        record = await send(http, self.brand, "GET", url, **auth)
         if record.status_code == 404:
             return None
         raise_for_carrier(record, self.brand, error_detail(record, "error"))
@@ -181,11 +191,12 @@ class PlivoLike:
         )
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
-        stream_url = f"{urls.media}?token={urls.token}"
+        # Session and token ride in the URL's path (see the module docstring); no extraHeaders needed.
+        stream_url = f"{urls.media}/{quote(urls.token, safe='')}"
         return (
             '<?xml version="1.0" encoding="UTF-8"?><Response>'
-            '<Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000" '
-            f"extraHeaders={quoteattr('call_id=' + call_id)}>{escape(stream_url)}</Stream>"
+            '<Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000">'
+            f"{escape(stream_url)}</Stream>"
             "</Response>"
         )
 

@@ -1,18 +1,34 @@
-"""Vobiz: a Plivo-compatible account (auth id MA_…, auth token) on Vobiz's own host.
+"""Vobiz: a Plivo-shaped account (auth id MA_…, auth token) on Vobiz's own host, with its own REST
+authentication and its own callback signature.
 
-Same REST paths, answer XML and stream events as Plivo (telephony/plivo.py), with Vobiz's own
-serializer class below. Callback signatures use Plivo's V3 algorithm under Vobiz's header names
-and are checked when present; the call's unguessable token in every URL is always required.
+What differs from Plivo (telephony/plivo.py), each from Vobiz's documents:
+- REST: `https://api.vobiz.ai/api/v1/Account/{auth_id}/…` authenticated by the headers `X-Auth-ID` and
+  `X-Auth-Token` (Vobiz's make-call and authentication pages; the `vobiz-python` SDK's client sends
+  exactly these two headers). HTTP Basic, which Plivo wants, is not documented for Vobiz.
+- Callbacks: `X-Vobiz-Signature-V3` = base64(HMAC-SHA256(auth token, URL without its query + "." +
+  nonce)), nonce in `X-Vobiz-Signature-V3-Nonce`; V2 is the same without the "." (Vobiz's "validating
+  callbacks" page). The POST parameters are NOT signed, so Plivo's validator (which signs them) must
+  never be used here. Vobiz sends the headers on every callback: an unsigned one is refused.
+  The `-MA-` variants are keyed with a parent account's token, which a sub-account's connection does
+  not hold: they are not checked.
+- The media stream: same events as Plivo; the session and the call's token ride in the stream URL's
+  path (how `extraHeaders` reach a Vobiz socket is not documented).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pipecat.serializers.plivo import PlivoFrameSerializer
 from pydantic import AliasChoices, Field
 
 from voxline.telephony.base import E164, CarrierCredentials
+from voxline.telephony.carrier import CarrierRequest
 from voxline.telephony.plivo import PlivoLike
 
 PROVIDER = "vobiz"
@@ -36,7 +52,7 @@ class Credentials(CarrierCredentials):
 
 
 class VobizFrameSerializer(PlivoFrameSerializer):
-    """Vobiz's audio stream: Plivo's events (start/media/stop in, playAudio/clearAudio/checkpoint out),
+    """Vobiz's audio stream: Plivo's events (start/media in, playAudio/clearAudio/checkpoint out),
     mu-law 8 kHz. Hang-up stays with the dialer, never the serializer."""
 
     def __init__(self, stream_id: str, call_id: str | None = None) -> None:
@@ -44,7 +60,37 @@ class VobizFrameSerializer(PlivoFrameSerializer):
         super().__init__(stream_id=stream_id, call_id=call_id, params=params)
 
 
+def base_url(url: str) -> str:
+    """The callback URL as Vobiz signs it: every query parameter (and fragment) stripped."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def signature(auth_token: str, url: str, nonce: str, *, version: int = 3) -> str:
+    """Vobiz's callback signature (V3: URL + "." + nonce; V2: URL + nonce), base64 of HMAC-SHA256."""
+    message = base_url(url) + ("." if version == 3 else "") + nonce
+    digest = hmac.new(auth_token.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def valid_signature(auth_token: str, url: str, nonce: str, header: str, *, version: int = 3) -> bool:
+    expected = signature(auth_token, url, nonce, version=version)
+    return any(hmac.compare_digest(expected, part.strip()) for part in header.split(",") if part.strip())
+
+
 class VobizCarrier(PlivoLike):
+    def auth(self, creds: Mapping[str, Any]) -> dict[str, Any]:
+        return {"headers": {"X-Auth-ID": str(creds["auth_id"]), "X-Auth-Token": str(creds["auth_token"])}}
+
+    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+        token = str(creds["auth_token"])
+        for version in (3, 2):
+            header = request.headers.get(f"x-vobiz-signature-v{version}")
+            nonce = request.headers.get(f"x-vobiz-signature-v{version}-nonce")
+            if header and nonce:
+                return valid_signature(token, request.url, nonce, header, version=version)
+        return False
+
     def serializer(self, stream_id: str, call_id: str | None) -> Any:
         return VobizFrameSerializer(stream_id, call_id)
 
@@ -54,5 +100,5 @@ CARRIER = VobizCarrier(
     brand="Vobiz",
     base_setting="vobiz_api_base",
     signature_headers=("x-vobiz-signature-v3", "x-vobiz-signature-v3-nonce"),
-    signature_required=False,
+    signature_required=True,
 )

@@ -1,16 +1,22 @@
-"""MCube end to end over loopback: outbound-calls with a Bearer JWT → MCube streams to the websocket
-named at create time (Twilio-like JSON, 16-bit PCM 8 kHz, our own serializer) → unsigned JSON status
-callbacks guarded by the call's token → final status."""
+"""MCube end to end over loopback, as the only working integration found does it (MCube's own documents
+are not public): outbound-calls-websocket with the token in the JSON body and ten-digit numbers → MCube
+asks our refurl (dialStatus CONNECTING) for the websocket URL → Plivo-like JSON media (playAudio,
+clearAudio, checkpoint, terminate) in mu-law 8 kHz → the end posted to the same refurl (dialStatus),
+guarded by the call's token; hang-up is `terminate` on the stream."""
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
+
 from tests.integration.telephony import scenarios
-from tests.integration.telephony.conftest import CREDS, LiveServer, make_caller, start, wait_status
-from voxline.sandbox.emulator import Received
+from tests.integration.telephony.conftest import CREDS, LiveServer, get_call, make_caller, start, wait_status
+from voxline.sandbox.emulator import Received, Script
 
 
 def to_of(r: Received) -> str | None:
-    return r.params.get("cust_number") if r.path.endswith("/outbound-calls") else None
+    return r.params.get("custnumber") if r.path.endswith("/outbound-calls-websocket") else None
 
 
 def status_url_of(r: Received) -> str:
@@ -20,32 +26,79 @@ def status_url_of(r: Received) -> str:
 async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveServer) -> None:
     out = await scenarios.answered_call_streams_audio_both_ways(live, "mcube", "+919844400001", to_of)
     body = out["request"].params
-    assert body["exe_number"] == CREDS["mcube"]["exe_number"]
-    assert body["ref_id"] == out["call"]["call_id"]
+    assert body["HTTP_AUTHORIZATION"] == CREDS["mcube"]["jwt_token"], "the token rides in the body"
+    assert body["exenumber"] == "8047112244" and body["custnumber"] == "9844400001", "ten digits, no country code"
+    assert body["refid"] == out["call"]["call_id"]
     assert body["refurl"].startswith(f"{live.base_url}/telephony/mcube/status/{out['call']['call_id']}?token=")
-    assert body["stream_url"].startswith(f"ws://127.0.0.1:{live.base_url.rsplit(':', 1)[1]}/telephony/mcube/media/")
+    emucall = out["emucall"]
+    assert emucall.answer_fetches == 1, "MCube asked the refurl for the websocket once"
+    assert emucall.wire_errors == [], "every message we sent is one MCube's integration knows, in mu-law 8 kHz"
 
 
-async def test_busy_declined_no_answer_failed(live: LiveServer) -> None:
-    await scenarios.unanswered_outcome(live, "mcube", "+919844400486", "busy", reason="the line was busy")
-    await scenarios.unanswered_outcome(live, "mcube", "+919844400603", "busy", reason="declined the call")
+async def test_the_refurl_answers_connecting_with_the_wss_url_and_later_posts_with_ok(live: LiveServer) -> None:
+    caller = await make_caller(live, "mcube")
+    emu = live.sandbox["mcube"]
+    to = "+919844400999"
+    emu.scripts[to] = Script("human", talk_secs=None)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    refurl = scenarios.creates_to(emu, to, to_of)[0].params["refurl"]
+    async with httpx.AsyncClient() as http:
+        connecting = await http.post(refurl, json={"callId": "1", "dialStatus": "CONNECTING"})
+        assert connecting.status_code == 200
+        wss = connecting.json()["wss_url"]
+        assert wss.startswith(live.base_url.replace("http://", "ws://") + "/telephony/mcube/media/")
+        assert "?" not in wss, "session and token ride in the path"
+    emucall = next(c for c in emu.calls.values() if to.endswith(c.to))
+    emucall.hangup.set()
+    await wait_status(live, caller, started["call_id"], ("completed",))
+    ended = [s for s in emu.sent if s.url == refurl and s.params.get("dialStatus") == "ANSWER"]
+    assert ended and ended[-1].status_code == 200
+
+
+async def test_hang_up_is_terminate_on_the_stream(live: LiveServer) -> None:
+    from voxline.dialer import carrier_ops
+    from voxline.store.models import Call
+
+    caller = await make_caller(live, "mcube")
+    emu = live.sandbox["mcube"]
+    to = "+919844400998"
+    emu.scripts[to] = Script("human", talk_secs=None)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    await asyncio.sleep(0.3)
+    async with live.ctx.db.transaction() as s:
+        call = await s.get(Call, started["call_id"])
+    assert await carrier_ops.hang_up(live.ctx, call) is True
+    call_out = await wait_status(live, caller, started["call_id"], ("completed",))
+    assert call_out["disposition"] == "completed"
+    emucall = next(c for c in emu.calls.values() if to.endswith(c.to))
+    assert emucall.hangup.is_set(), "MCube ended the call on our terminate"
+
+
+async def test_busy_cancel_no_answer_failed(live: LiveServer) -> None:
+    await scenarios.unanswered_outcome(live, "mcube", "+919844400486", "busy", reason="MCube reported BUSY: the line")
+    await scenarios.unanswered_outcome(live, "mcube", "+919844400603", "canceled")
     await scenarios.unanswered_outcome(live, "mcube", "+919844400408", "no_answer")
     await scenarios.unanswered_outcome(live, "mcube", "+919844400500", "failed", reason="MCube reported FAILED")
 
 
 async def test_forged_callback_without_the_calls_token_gets_403(live: LiveServer) -> None:
-    forged = {"callid": "x", "status": "COMPLETE", "duration": "1"}
+    forged = {"callId": "x", "dialStatus": "ANSWER", "endTime": "2026-11-30 12:00:00", "answeredTime": "1"}
     await scenarios.forged_callbacks_are_refused(live, "mcube", "+919844400777", status_url_of, forged)
 
 
-async def test_an_expired_token_ends_the_call_failed_with_mcubes_words(live: LiveServer) -> None:
-    caller = await make_caller(live, "mcube")
-    # payload {"exp": 1}: expired in 1970
-    expired = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln"
+async def test_a_wrong_token_ends_the_call_failed_with_mcubes_words(live: LiveServer) -> None:
+    caller = await make_caller(live, "mcube")  # the emulator learns this line's token on first use
+    warm = await start(live, caller, "+919844400300")
+    await wait_status(live, caller, warm["call_id"], ("completed", "in_progress"))
+    other = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzb21lb25lLWVsc2UifQ.c2ln"
     r = await live.api.put(
-        "/config/telephony/mcube", json={**CREDS["mcube"], "jwt_token": expired}, headers=caller.tenant.headers
+        "/config/telephony/mcube", json={**CREDS["mcube"], "jwt_token": other}, headers=caller.tenant.headers
     )
     assert r.status_code == 200, r.text
+    assert "third-party integration" in r.json()["data"]["implementation_note"]
     started = await start(live, caller, "+919844400901")
     call = await wait_status(live, caller, started["call_id"], ("failed",))
-    assert "MCube rejected the credentials (401): Invalid or expired token" in call["error_message"]
+    assert "MCube refused the call: Invalid token" in call["error_message"]
+    assert (await get_call(live, caller, started["call_id"]))["status"] == "failed"

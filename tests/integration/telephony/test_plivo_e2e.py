@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.integration.telephony import scenarios
@@ -32,6 +33,7 @@ async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveSer
     assert body["answer_url"].startswith(f"{live.base_url}/telephony/{provider}/answer/{out['call']['call_id']}?token=")
     assert body["hangup_url"].startswith(f"{live.base_url}/telephony/{provider}/status/")
     assert body["answer_method"] == "POST" and "machine_detection" not in body
+    assert out["emucall"].wire_errors == [], "every message we sent is one the carrier documents, in mu-law 8 kHz"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -107,3 +109,84 @@ async def test_a_second_answer_request_and_second_stream_are_harmless(live: Live
     assert seconds(bytes(emucall.heard)) <= RESPONDER_GREETING_SECS + 0.1
     async with live.ctx.db.transaction() as s:
         assert (await s.get(Call, started["call_id"])).media_started_at is not None
+
+
+async def test_vobiz_rest_wants_its_auth_headers_not_basic(live: LiveServer) -> None:
+    """The emulator checks what Vobiz documents: X-Auth-ID / X-Auth-Token; HTTP Basic gets 401."""
+    creds = CREDS["vobiz"]
+    url = f"{live.base_url}/sandbox/vobiz/v1/Account/{creds['auth_id']}/Call/"
+    body = {"from": "912231234568", "to": "919822270001", "answer_url": f"{live.base_url}/x", "answer_method": "POST"}
+    async with httpx.AsyncClient() as http:
+        basic = await http.post(url, json=body, auth=(creds["auth_id"], creds["auth_token"]))
+        assert basic.status_code == 401
+        headers = {"X-Auth-ID": creds["auth_id"], "X-Auth-Token": creds["auth_token"]}
+        documented = await http.post(url, json={**body, "to": "919822270486"}, headers=headers)
+        assert documented.status_code == 201 and documented.json()["request_uuid"]
+
+
+async def test_a_vobiz_callback_signed_the_plivo_way_is_refused(live: LiveServer) -> None:
+    from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
+
+    caller = await make_caller(live, "vobiz")
+    emu = live.sandbox["vobiz"]
+    to = "+919822280001"
+    emu.scripts[to] = Script("human", talk_secs=None)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    url = status_url_of(scenarios.creates_to(emu, to, to_of)[0])
+    forged = {"CallUUID": "x", "CallStatus": "completed", "Duration": "1"}
+    token = CREDS["vobiz"]["auth_token"]
+    plivo_way = get_signature_v3(token, construct_post_url(url, dict(forged)).decode(), "12345678901234567890")
+    headers = {"X-Vobiz-Signature-V3": plivo_way.decode(), "X-Vobiz-Signature-V3-Nonce": "12345678901234567890"}
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(url, data=forged, headers=headers)).status_code == 403
+        assert (await http.post(url, data=forged)).status_code == 403, "Vobiz signs every callback"
+    from tests.integration.telephony.conftest import get_call
+
+    assert (await get_call(live, caller, started["call_id"]))["status"] == "in_progress"
+    next(c for c in emu.calls.values() if c.to == to).hangup.set()
+    await wait_status(live, caller, started["call_id"], ("completed",))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_stream_naming_another_call_is_refused(live: LiveServer, provider: str) -> None:
+    """The media URL's token is right, but the stream's own start.callId is not the call's: refused."""
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosed
+
+    from voxline.dialer.urls import call_urls
+    from voxline.store.models import Call
+
+    caller = await make_caller(live, provider)
+    emu = live.sandbox[provider]
+    to = {"plivo": "+919822290001", "vobiz": "+919822290002"}[provider]
+    emu.scripts[to] = Script("human", talk_secs=None)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    async with live.ctx.db.transaction() as s:
+        call = await s.get(Call, started["call_id"])
+    urls = call_urls(live.ctx.settings, provider, call.id, call.session_id, call.callback_token)
+    start_msg = {
+        "event": "start",
+        "sequenceNumber": 1,
+        "start": {
+            "callId": "another-call",
+            "streamId": "s9",
+            "accountId": CREDS[provider]["auth_id"],
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+        },
+    }
+    async with ws_connect(f"{urls.media}/{call.callback_token}") as ws:
+        await ws.send(json.dumps(start_msg))
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            refused = False
+        except ConnectionClosed as closed:
+            refused = closed.rcvd is not None and closed.rcvd.code == 1008
+    assert refused
+    next(c for c in emu.calls.values() if c.to == to).hangup.set()
+    await wait_status(live, caller, started["call_id"], ("completed",))
