@@ -39,7 +39,8 @@ async def test_forged_callback_without_the_calls_token_gets_403(live: LiveServer
 
 
 async def test_an_expired_token_ends_the_call_failed_with_mcubes_words(live: LiveServer) -> None:
-    caller = await make_caller(live, "mcube")
+    # A live key: sandbox calls present the partner's sandbox token, never the configured one.
+    caller = await make_caller(live, "mcube", mode="live")
     # payload {"exp": 1}: expired in 1970
     expired = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln"
     r = await live.api.put(
