@@ -588,10 +588,11 @@ class Emulator(ABC):
             await silence_until(lambda: False, PAUSE_BEFORE_LINE_SECS)
             call.lines_said += 1
             for i in range(0, len(pcm), frame_bytes):
-                await send(pcm[i:i + frame_bytes].ljust(frame_bytes, b"\x00"))
+                await send(pcm[i : i + frame_bytes].ljust(frame_bytes, b"\x00"))
             mark = len(call.heard)
-            await silence_until(lambda m=mark: len(call.heard) > m and bot_quiet_for(BOT_DONE_QUIET_SECS),
-                                ANSWER_WAIT_SECS)
+            await silence_until(
+                lambda m=mark: len(call.heard) > m and bot_quiet_for(BOT_DONE_QUIET_SECS), ANSWER_WAIT_SECS
+            )
         while True:
             await send(silence)
 

@@ -111,8 +111,11 @@ async def live(database) -> AsyncIterator[LiveServer]:  # noqa: ANN001
     app = create_app(ctx=ctx)
     # Sandbox calls reach the emulators with each partner's sandbox account; live calls (which these tests
     # also point at the emulators) present the partner's configured credentials: register those here.
-    for provider, (account, secret) in {"twilio": ("account_sid", "auth_token"), "plivo": ("auth_id", "auth_token"),
-                                        "vobiz": ("auth_id", "auth_token")}.items():
+    for provider, (account, secret) in {
+        "twilio": ("account_sid", "auth_token"),
+        "plivo": ("auth_id", "auth_token"),
+        "vobiz": ("auth_id", "auth_token"),
+    }.items():
         app.state.sandbox[provider].register(CREDS[provider][account], CREDS[provider][secret])
     server, task = await serve(app, port)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v2", timeout=30) as api:

@@ -61,9 +61,7 @@ async def _known_token(ctx: Context, call_id: str) -> AsyncIterator[str]:
             (await s.get(Call, call_id)).callback_token_hash = original
 
 
-async def _duplicate_answer(
-    other: ServerProcess, owner: ServerProcess, url: str, call_sid: str, account: dict
-) -> str:
+async def _duplicate_answer(other: ServerProcess, owner: ServerProcess, url: str, call_sid: str, account: dict) -> str:
     """Twilio's duplicate answer request, sent to the other process and signed for its URL: the TwiML."""
     url = url.replace(owner.base_url, other.base_url, 1)
     params = {

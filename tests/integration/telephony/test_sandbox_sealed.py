@@ -155,8 +155,9 @@ async def test_any_server_process_accepts_the_sandbox_account_another_process_di
     assert not emu.authenticate(creds["account_sid"], "0" * 32)
     assert creds["account_sid"] != CREDS["twilio"]["account_sid"]
     exotel = sandbox_creds(live.ctx.settings, "partner-elsewhere", "exotel")
-    assert other.state.sandbox["exotel"].authenticate(f"{exotel['account_sid']}:{exotel['api_key']}",
-                                                       exotel["api_token"])
+    assert other.state.sandbox["exotel"].authenticate(
+        f"{exotel['account_sid']}:{exotel['api_key']}", exotel["api_token"]
+    )
     mcube = sandbox_creds(live.ctx.settings, "partner-elsewhere", "mcube")
     assert other.state.sandbox["mcube"].authenticate(mcube["jwt_token"], mcube["jwt_token"])
     # Another deployment's key makes credentials this one refuses.

@@ -140,8 +140,13 @@ async def test_the_model_transfers_a_twilio_call_through_its_tool(live: LiveServ
     previous = getattr(live.app.state, "call_runtime_factory", None)
     live.app.state.call_runtime_factory = factory
     try:
-        caller = await make_caller(live, "twilio", transfer_enabled=True, transfer_number=COLLEAGUE,
-                                   transfer_message="Connecting you to {{callee_name}}'s care team now.")
+        caller = await make_caller(
+            live,
+            "twilio",
+            transfer_enabled=True,
+            transfer_number=COLLEAGUE,
+            transfer_message="Connecting you to {{callee_name}}'s care team now.",
+        )
         to = "+919813400002"
         emu = live.sandbox["twilio"]
         emu.scripts[to] = Script("human", talk_secs=None, bridged_secs=0.3, lines=(line(ask).pcm8k.tobytes(),))
