@@ -5,6 +5,11 @@ status callback looks like, how it learns where to stream (answer document or fi
 wire format (`MediaWire`). The timeline is the same for all: create → ringing → (busy | declined |
 no answer | failed) or answered → AMD verdict → media stream with the simulated callee → completed.
 
+Sealed: the emulators serve only sandbox accounts, whose credentials derive from the deployment's key
+(sandbox/credentials.py; this server's dialer presents them), or accounts registered in-process
+(`register`). Every request is checked before any route runs; the diagnostic log takes the operator's
+token and never shows a callback token, nor does anything the emulators log.
+
 Scripts: `emulator.scripts[to_number] = Script(...)`, or dial a number ending in a magic suffix
 (see MAGIC_SUFFIXES) so scripted outcomes work from any process without test hooks.
 
@@ -366,7 +371,7 @@ class Emulator(ABC):
         self, url: str, params: dict[str, Any], headers: dict[str, str] | None = None, *, as_json: bool = False
     ) -> httpx.Response | None:
         if not self.ours(url):
-            log.warning("%s emulator: refused to call back %s (not this server)", self.provider, url)
+            log.warning("%s emulator: refused to call back %s (not this server)", self.provider, redact(url))
             self.sent.append(Sent(url, params, None))
             return None
         client = await self.http()
@@ -376,7 +381,7 @@ class Emulator(ABC):
             else:
                 resp = await client.post(url, data=params, headers=headers or {})
         except httpx.HTTPError as exc:
-            log.warning("%s emulator: callback to %s failed: %s", self.provider, url, exc)
+            log.warning("%s emulator: callback to %s failed: %s", self.provider, redact(url), exc)
             self.sent.append(Sent(url, params, None))
             return None
         self.sent.append(Sent(url, params, resp.status_code))
@@ -385,14 +390,14 @@ class Emulator(ABC):
     async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response | None:
         """GET one of this server's URLs (a document the carrier fetches), None when it failed."""
         if not self.ours(url):
-            log.warning("%s emulator: refused to fetch %s (not this server)", self.provider, url)
+            log.warning("%s emulator: refused to fetch %s (not this server)", self.provider, redact(url))
             self.sent.append(Sent(url, {}, None))
             return None
         client = await self.http()
         try:
             resp = await client.get(url, headers=headers or {})
         except httpx.HTTPError as exc:
-            log.warning("%s emulator: fetching %s failed: %s", self.provider, url, exc)
+            log.warning("%s emulator: fetching %s failed: %s", self.provider, redact(url), exc)
             self.sent.append(Sent(url, {}, None))
             return None
         self.sent.append(Sent(url, {}, resp.status_code))
