@@ -171,7 +171,7 @@ class Bench:
                     tasks.append(asyncio.create_task(one(i)))
                 await asyncio.gather(*tasks)
             rows = await self.wait_done(partner_id, a.calls, within=a.calls / a.rate + 120)
-            log = await _sandbox_log(base)
+            log = await _sandbox_log(base, self.ctx.settings)
         finally:
             self.stop(proc)
         created = {r.id: r.created_at.timestamp() for r in rows}
@@ -207,7 +207,7 @@ class Bench:
         proc, base = self.serve()
         try:
             rows = await self.wait_done(partner_id, a.calls, within=a.calls / min(a.burst_cps, 50) + 180)
-            log = await _sandbox_log(base)
+            log = await _sandbox_log(base, self.ctx.settings)
         finally:
             self.stop(proc)
         dials = sorted(r.dialed_at.timestamp() for r in rows)
@@ -230,9 +230,15 @@ class Bench:
             await conn.close()
 
 
-async def _sandbox_log(base: str) -> dict[str, Any]:
+async def _sandbox_log(base: str, settings: Any) -> dict[str, Any]:
+    """The Twilio emulator's log: it takes the operator's token, derived from the deployment key."""
+    from voxline.sandbox.credentials import seal_for_key
+
+    headers = {"Authorization": f"Bearer {seal_for_key(settings.resolved_encryption_key).observer_token()}"}
     async with httpx.AsyncClient(timeout=60) as http:
-        return (await http.get(f"{base}/sandbox/twilio/_sandbox/log")).json()
+        r = await http.get(f"{base}/sandbox/twilio/_sandbox/log", headers=headers)
+        r.raise_for_status()
+        return r.json()
 
 
 def _count(values) -> dict[str, int]:  # noqa: ANN001

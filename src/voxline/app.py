@@ -23,6 +23,7 @@ from voxline.api.webhooks import router as webhooks_router
 from voxline.context import Context
 from voxline.dialer import worker as dialer_worker
 from voxline.sandbox import mount as sandbox
+from voxline.sandbox.credentials import seal_for_key
 from voxline.settings import Settings
 from voxline.voice import recording
 from voxline.webhooks import worker as webhook_worker
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators
     # that sandbox calls dial under /sandbox.
     app.include_router(telephony_router)
-    sandbox.install(app, settings.public_base_url)
+    sandbox.install(app, settings.public_base_url, seal_for_key(settings.resolved_encryption_key))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

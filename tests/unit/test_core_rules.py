@@ -70,6 +70,9 @@ def test_mask_shows_only_the_ends():
         (CallStatus.IN_PROGRESS, CallStatus.RINGING, False),
         (CallStatus.FAILED, CallStatus.COMPLETED, False),
         (CallStatus.RINGING, CallStatus.RINGING, False),
+        (CallStatus.RINGING, CallStatus.NO_ANSWER, True),
+        (CallStatus.IN_PROGRESS, CallStatus.BUSY, False),  # an answered call was never busy
+        (CallStatus.IN_PROGRESS, CallStatus.NO_ANSWER, False),
     ],
 )
 def test_calls_only_move_forward(current, target, allowed):

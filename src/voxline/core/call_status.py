@@ -45,15 +45,20 @@ class AnsweredBy(StrEnum):
 
 
 _ORDER = {CallStatus.PENDING: 0, CallStatus.RINGING: 1, CallStatus.IN_PROGRESS: 2}
+# Ends only a call nobody answered can have: an answered (in progress) call is never busy or unanswered.
+_UNANSWERED_ENDS = (CallStatus.BUSY, CallStatus.NO_ANSWER)
 
 
 def can_move(current: CallStatus, target: CallStatus) -> bool:
     """A call only moves forward: pending → ringing → in_progress → one terminal status, never back.
 
-    Carriers deliver callbacks late and out of order; a late "ringing" after "completed" must change nothing.
+    Carriers deliver callbacks late and out of order; a late "ringing" after "completed" must change nothing,
+    and a "busy" or "no answer" for a call already in progress is impossible, so it changes nothing either.
     """
     if current in TERMINAL_STATUSES:
         return False
+    if target in _UNANSWERED_ENDS:
+        return current is not CallStatus.IN_PROGRESS
     if target in TERMINAL_STATUSES:
         return True
     return _ORDER[target] > _ORDER[current]

@@ -17,7 +17,7 @@ import httpx
 from voxline.accounts.telephony import open_credentials
 from voxline.context import Context
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
-from voxline.dialer.urls import TELEPHONY_PREFIX, sandbox_base
+from voxline.dialer.urls import TELEPHONY_PREFIX, sandbox_base, sandbox_credentials
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call, TelephonyConnection
 from voxline.telephony.carrier import Carrier, CarrierError, StatusUpdate, transfer_support
@@ -38,8 +38,12 @@ def target(ctx: Context, call: Call, conn: TelephonyConnection) -> Target:
     if carrier is None:
         raise CarrierError(f"calls over {call.provider} cannot be placed by this server")
     creds = open_credentials(ctx, conn)
-    base = sandbox_base(ctx.settings, call.provider) if call.sandbox else carrier.api_base(ctx.settings, creds)
-    return Target(carrier, base, creds)
+    if call.sandbox:
+        # The emulator serves only sandbox accounts: the partner's own carrier secrets never go there.
+        # Callbacks from the emulator are then signed with, and checked against, the same sandbox account.
+        creds = sandbox_credentials(ctx.settings, call.provider, call.partner_id, creds)
+        return Target(carrier, sandbox_base(ctx.settings, call.provider), creds)
+    return Target(carrier, carrier.api_base(ctx.settings, creds), creds)
 
 
 async def target_for_call(ctx: Context, call: Call) -> Target | None:
@@ -86,10 +90,11 @@ async def fetch_status(ctx: Context, call: Call) -> StatusUpdate | None:
 class CallControl:
     """The carrier's REST side of one live call, handed to the conversation runtime (voice.interface)."""
 
-    def __init__(self, ctx: Context, call_id: str, carrier: Carrier | None = None) -> None:
+    def __init__(self, ctx: Context, call_id: str, carrier: Carrier | None = None, *, token: str = "") -> None:
         self._ctx = ctx
         self._call_id = call_id
         self._carrier = carrier
+        self._token = token  # the call's token as its carrier presented it (for the transfer URL)
         self.transferred_to: str | None = None  # a transfer the carrier accepted (or is being asked for)
 
     @property
@@ -109,20 +114,20 @@ class CallControl:
         # Marked before asking: the carrier may close the stream (and the runtime stop) before it answers.
         self.transferred_to = to_number
         try:
-            await transfer(self._ctx, self._call_id, to_number)
+            await transfer(self._ctx, self._call_id, to_number, self._token)
         except Exception:
             self.transferred_to = None
             raise
 
 
-def transfer_url(ctx: Context, call: Call, to_number: str) -> str:
+def transfer_url(ctx: Context, call: Call, to_number: str, token: str) -> str:
     """Our URL that answers with the document dialing `to_number` (for carriers that fetch one)."""
     base = ctx.settings.public_base_url.rstrip("/")
-    query = urlencode({"token": call.callback_token or "", "transfer_to": to_number})
+    query = urlencode({"token": token, "transfer_to": to_number})
     return f"{base}{TELEPHONY_PREFIX}/{call.provider}/transfer/{call.id}?{query}"
 
 
-async def transfer(ctx: Context, call_id: str, to_number: str) -> None:
+async def transfer(ctx: Context, call_id: str, to_number: str, token: str) -> None:
     try:
         number = parse_e164(to_number)
     except InvalidPhoneNumber as exc:
@@ -137,7 +142,7 @@ async def transfer(ctx: Context, call_id: str, to_number: str) -> None:
     transferring = transfer_support(t.carrier)
     if transferring is None:
         raise CarrierError(f"calls over {call.provider} cannot be transferred by this server")
-    dial_url = transfer_url(ctx, call, number)
+    dial_url = transfer_url(ctx, call, number, token)
     async with client(ctx) as http:
         await transferring.transfer(http, t.base, t.creds, call.carrier_call_id, number, dial_url)
     log.info("call %s transferred at its carrier", call.id)

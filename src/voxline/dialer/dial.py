@@ -44,7 +44,7 @@ async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
             session_id=call.session_id,
             to_number=call.to_number,
             from_number=call.from_number or conn.from_number or "",
-            urls=call_urls(settings, call.provider, call.id, call.session_id, call.callback_token or ""),
+            urls=call_urls(settings, call.provider, call.id, call.session_id, claimed.token),
             machine_detection=amd,
             ring_timeout_secs=int(settings.ring_timeout_secs),
             # The carrier's own time limit is the hard cap, past the runtime's farewell at the maximum.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import Mapping
@@ -22,13 +21,12 @@ from voxline.core import call_limits, errors
 from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.core.timefmt import utcnow
-from voxline.dialer import carrier_ops
+from voxline.dialer import carrier_ops, urls
 from voxline.dialer.carrier_ops import CallControl, target
-from voxline.dialer.urls import call_urls
 from voxline.store import agents as agent_store
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call
-from voxline.telephony.carrier import Carrier, CarrierRequest, StatusUpdate, transfer_support
+from voxline.telephony.carrier import Carrier, CarrierError, CarrierRequest, StatusUpdate, transfer_support
 from voxline.telephony.registry import carrier as carrier_for
 from voxline.voice.interface import MediaChannel
 
@@ -44,10 +42,11 @@ class Verified:
     call: Call
     carrier: Carrier
     creds: Mapping[str, Any]
+    token: str  # the call's token as the carrier presented it (the database keeps only its hash)
 
 
 def token_matches(call: Call, token: str | None) -> bool:
-    return bool(call.callback_token and token and hmac.compare_digest(call.callback_token, token))
+    return urls.token_matches(call.callback_token_hash, token)
 
 
 async def verify(ctx: Context, provider: str, call_id: str, token: str | None, request: CarrierRequest) -> Verified:
@@ -70,7 +69,8 @@ async def verify(ctx: Context, provider: str, call_id: str, token: str | None, r
         log.warning("refused an unauthenticated %s callback for call %s", provider, call_id)
         raise errors.Forbidden("This request is not signed by the call's carrier.")
     _remember(call, creds)
-    return Verified(call, carrier, creds)
+    assert token is not None
+    return Verified(call, carrier, creds, token)
 
 
 # A call's identity (provider, token, session) never changes once dialed, and carriers call back a few
@@ -115,8 +115,8 @@ async def answer(ctx: Context, v: Verified, params: Mapping[str, str]) -> str:
         v.call.id,
         StatusUpdate(CallStatus.IN_PROGRESS, carrier_call_id=update.carrier_call_id, answered_by=update.answered_by),
     )
-    urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, v.call.callback_token or "")
-    return v.carrier.answer_document(urls, v.call.id, v.call.session_id)
+    call_urls = urls.call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, v.token)
+    return v.carrier.answer_document(call_urls, v.call.id, v.call.session_id)
 
 
 def transfer_document(v: Verified, to_number: str | None) -> str:
@@ -176,6 +176,8 @@ async def open_media(
         raise PermissionError(f"the stream names carrier call {handshake.carrier_call_id}, not call {call.id}'s")
     if CallStatus(call.status) in TERMINAL_STATUSES:
         raise LookupError(f"call {call.id} has already ended")
+    if not await carrier_reported_answered(ctx, call.id):
+        raise PermissionError(f"call {call.id} has not been answered: no media stream before the answer")
     async with ctx.db.transaction() as s:
         claimed = await dq.claim_media(s, call.id, utcnow())
     if not claimed:
@@ -201,7 +203,7 @@ async def open_media(
         call_id=call.id,
         session_id=call.session_id,
         answered_by=call.answered_by,
-        control=CallControl(ctx, call.id, carrier),
+        control=CallControl(ctx, call.id, carrier, token=token),
         extra={"stream_id": handshake.stream_id, "carrier_call_id": handshake.carrier_call_id, **handshake.extra},
     )
     return call, channel
@@ -241,6 +243,40 @@ def status_reply(ctx: Context, v: Verified, params: Mapping[str, str], token: st
         return None
     urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, token)
     return replying(params, urls)
+
+
+async def carrier_reported_answered(ctx: Context, call_id: str) -> bool:
+    """Has the call's carrier reported the callee answered? Only then is a media stream accepted: a stream
+    for a queued or ringing call is refused before it changes anything (no claim, no start, no greeting).
+
+    The event that proves the answer, per carrier:
+    - Twilio, Plivo, Vobiz: the carrier fetches our answer URL only once the callee has answered (signed by
+      Twilio and Plivo), and `answer` moves the call to in progress before it returns the document that
+      names the media websocket. A genuine stream therefore always finds its call in progress.
+    - Exotel: the voicebot applet runs only in an answered call, and we subscribe to its "answered" status
+      callback (`StatusCallbackEvents`); MCube reports `ANSWER` to the call's `refurl`. Neither documents
+      that this callback arrives before the stream opens, and Exotel's delivery may be late: when the call
+      is not yet in progress here, we ask the carrier's REST API (with our account's credentials, which no
+      outsider can answer for) and record its answer when it says the call is in progress.
+    """
+    async with ctx.db.transaction() as s:
+        call = await dq.get_call(s, call_id)
+    if call is None:
+        return False
+    status = CallStatus(call.status)
+    if status is CallStatus.IN_PROGRESS:
+        return True
+    if status in TERMINAL_STATUSES:
+        return False
+    try:
+        update = await carrier_ops.fetch_status(ctx, call)
+    except CarrierError as exc:
+        log.warning("could not ask the carrier whether call %s was answered: %s", call_id, exc.message)
+        return False
+    if update is None or update.status is not CallStatus.IN_PROGRESS:
+        return False
+    await apply_update(ctx, call_id, update)
+    return True
 
 
 async def _release_media(ctx: Context, call_id: str) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
+from voxline.sandbox.credentials import seal_for_key
 from voxline.settings import Settings
 from voxline.telephony.carrier import CallUrls
 
@@ -15,6 +20,22 @@ SANDBOX_PREFIX = "/sandbox"
 def new_token() -> str:
     """An unguessable per-call secret (256 bits)."""
     return secrets.token_urlsafe(32)
+
+
+def issue_token() -> tuple[str, str]:
+    """A new call token and the hash the database keeps of it."""
+    token = new_token()
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a call's token (sha256, hex): enough to check one, never to show one."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(stored_hash: str | None, token: str | None) -> bool:
+    """`token` is the call's token (compared in constant time)."""
+    return bool(stored_hash and token and hmac.compare_digest(stored_hash, token_hash(token)))
 
 
 def call_urls(settings: Settings, provider: str, call_id: str, session_id: str, token: str) -> CallUrls:
@@ -34,3 +55,8 @@ def call_urls(settings: Settings, provider: str, call_id: str, session_id: str, 
 def sandbox_base(settings: Settings, provider: str) -> str:
     """Where sandbox calls go instead of the carrier: this server's own emulator of that carrier."""
     return f"{settings.public_base_url.rstrip('/')}{SANDBOX_PREFIX}/{provider}"
+
+
+def sandbox_credentials(settings: Settings, provider: str, partner_id: str, creds: Mapping[str, Any]) -> dict[str, Any]:
+    """The partner's sandbox account at this server's emulator, in place of the connection's account and secrets."""
+    return seal_for_key(settings.resolved_encryption_key).credentials(provider, partner_id, creds)

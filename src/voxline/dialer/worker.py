@@ -18,7 +18,7 @@ from voxline.core.timefmt import utcnow
 from voxline.dialer import reaper, wake
 from voxline.dialer.dial import dial
 from voxline.dialer.leases import OWNED, WORKER_ID
-from voxline.dialer.urls import new_token
+from voxline.dialer.urls import issue_token
 from voxline.store import dial_queue as dq
 from voxline.store.models import TelephonyConnection
 from voxline.telephony.registry import carrier as carrier_for
@@ -57,7 +57,7 @@ class Dialer:
                 now=now,
                 lease_secs=self.settings.dialer_lease_secs,
                 cps_for=self.cps_for,
-                new_token=new_token,
+                new_token=issue_token,
                 sandbox_concurrency=self.settings.sandbox_concurrency,
                 limit=limit,
                 horizon_secs=horizon,

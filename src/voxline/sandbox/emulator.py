@@ -5,6 +5,11 @@ status callback looks like, how it learns where to stream (answer document or fi
 wire format (`MediaWire`). The timeline is the same for all: create → ringing → (busy | declined |
 no answer | failed) or answered → AMD verdict → media stream with the simulated callee → completed.
 
+Sealed: the emulators serve only sandbox accounts, whose credentials derive from the deployment's key
+(sandbox/credentials.py; this server's dialer presents them), or accounts registered in-process
+(`register`). Every request is checked before any route runs; the diagnostic log takes the operator's
+token and never shows a callback token, nor does anything the emulators log.
+
 Scripts: `emulator.scripts[to_number] = Script(...)`, or dial a number ending in a magic suffix
 (see MAGIC_SUFFIXES) so scripted outcomes work from any process without test hooks.
 
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import json
 import logging
+import re
 import secrets
 import time
 from abc import ABC, abstractmethod
@@ -29,11 +36,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from voxline.sandbox.audio import FRAME_MS, FRAME_SAMPLES, frames, tone
+from voxline.sandbox.credentials import SandboxSeal
 
 log = logging.getLogger("voxline.sandbox")
 
@@ -153,6 +162,42 @@ async def form_items(request: Any) -> list[tuple[str, str]]:
     return parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
 
 
+LOG_PATH = "/_sandbox/log"
+_TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']*", re.IGNORECASE)
+
+
+def presented_credentials(request: Request) -> tuple[str | None, str | None]:
+    """What a carrier API request authenticates with: HTTP Basic (user, password) or a bearer token (token, token)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), value.strip()
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, None
+        return user, password
+    return None, None
+
+
+def route_path(request: Request) -> str:
+    """The request's path inside the emulator's app (below the /sandbox/{provider} mount)."""
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def redact(value: Any) -> Any:
+    """A received request's parameters with every callback token blanked (they ride in our URLs)."""
+    if isinstance(value, str):
+        return _TOKEN_IN_TEXT.sub(r"\1REDACTED", value)
+    if isinstance(value, dict):
+        return {k: "REDACTED" if str(k).lower() == "token" else redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -164,7 +209,11 @@ class Emulator(ABC):
 
     def __init__(self, public_base_url: str) -> None:
         self.public_base_url = public_base_url.rstrip("/")
+        self.seal: SandboxSeal | None = None  # what checks sandbox accounts (`mount.install` sets it)
+        # Accounts seen with valid credentials (their secrets sign the callbacks), and accounts this
+        # process registered itself (`register`); nothing else is ever accepted.
         self.accounts: dict[str, str] = {}
+        self._logins: dict[str, str] = {}
         self.calls: dict[str, EmuCall] = {}
         self.received: list[Received] = []
         self.sent: list[Sent] = []
@@ -177,26 +226,46 @@ class Emulator(ABC):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: httpx.AsyncClient | None = None
         self.routes()
+        self._seal_routes()
 
-        @self.app.get("/_sandbox/log")
-        async def sandbox_log() -> dict[str, Any]:
-            """What this emulator saw, for tests and demos that run the server in another process."""
-            return {
-                "received": [
-                    {"method": r.method, "path": r.path, "params": r.params, "at": r.at} for r in self.received
-                ],
-                "calls": [
-                    {
-                        "id": c.id,
-                        "to": c.to,
-                        "status": c.status,
-                        "streams": c.streams_opened,
-                        "heard_secs": len(c.heard) / 16000,
-                        "transferred_to": c.transferred_to,
-                    }
-                    for c in self.calls.values()
-                ],
-            }
+    def _seal_routes(self) -> None:
+        """Every request to the emulator must carry a sandbox account's credentials, checked here before any
+        route runs (so a route added later cannot forget it); the carrier's own route checks them again,
+        bound to the account its path names. The diagnostic log takes the operator's token instead."""
+        emulator = self
+
+        @self.app.get(LOG_PATH)
+        async def sandbox_log(request: Request) -> dict[str, Any]:
+            """What this emulator saw (callback tokens redacted), for tests that run the server in another process."""
+            return emulator.log_view()
+
+        @self.app.middleware("http")
+        async def sealed(request: Request, call_next: Callable[[Request], Any]) -> Response:
+            if route_path(request) == LOG_PATH:
+                ok = emulator.observer_admitted(request)
+            else:
+                ok = emulator.admits(*(await emulator.presented(request)))
+            if not ok:
+                return emulator.refuse()
+            return await call_next(request)
+
+    def log_view(self) -> dict[str, Any]:
+        return {
+            "received": [
+                {"method": r.method, "path": r.path, "params": redact(r.params), "at": r.at} for r in self.received
+            ],
+            "calls": [
+                {
+                    "id": c.id,
+                    "to": c.to,
+                    "status": c.status,
+                    "streams": c.streams_opened,
+                    "heard_secs": len(c.heard) / 16000,
+                    "transferred_to": c.transferred_to,
+                }
+                for c in self.calls.values()
+            ],
+        }
 
     # --- to be supplied by each carrier -------------------------------------------------------------
     @abstractmethod
@@ -224,12 +293,51 @@ class Emulator(ABC):
     def new_call_id(self) -> str:
         return self.call_id_prefix + secrets.token_hex(16)
 
+    async def presented(self, request: Request) -> tuple[str | None, str | None]:
+        """The (login, secret) a REST request authenticates with; a carrier that does not use HTTP Basic or a
+        bearer token (Vobiz's headers, MCube's token in the body) says where its requests carry them."""
+        return presented_credentials(request)
+
+    def refuse(self) -> Response:
+        """The answer to a request without valid sandbox credentials (`install` sets the carrier's own shape)."""
+        return JSONResponse({"error": "Authentication credentials invalid."}, status_code=401)
+
+    def register(self, account: str, secret: str) -> None:
+        """Accept `account` with `secret` in this process (tests that point live calls at the emulator).
+        An "SID:key" account (Exotel's) is also known by its key, the login its requests present."""
+        self.accounts[account] = secret
+        self._logins[account.rpartition(":")[2]] = secret
+
+    def _expected(self, account: str) -> str | None:
+        known = self.accounts.get(account) or self._logins.get(account)
+        if known is not None:
+            return known
+        return self.seal.secret_for(self.provider, account) if self.seal is not None else None
+
+    def admits(self, login: str | None, secret: str | None) -> bool:
+        """The credentials a request presents (basic user and password, or a bearer token) are a sandbox account's."""
+        if not login or not secret:
+            return False
+        expected = self._expected(login)
+        return expected is not None and secrets.compare_digest(expected.encode(), secret.encode())
+
     def authenticate(self, account: str | None, secret: str | None) -> bool:
-        """Accounts appear on first use (a sandbox has no sign-up); after that the secret must match."""
+        """`secret` is the secret of `account`: a sandbox account (see sandbox/credentials.py) or one this
+        process registered. Never an account claimed by its first user. Known accounts sign callbacks."""
         if not account or not secret:
             return False
-        known = self.accounts.setdefault(account, secret)
-        return secrets.compare_digest(known, secret)
+        expected = self._expected(account)
+        if expected is None or not secrets.compare_digest(expected.encode(), secret.encode()):
+            return False
+        self.accounts.setdefault(account, expected)
+        return True
+
+    def observer_admitted(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not token or self.seal is None:
+            return False
+        return secrets.compare_digest(token.encode(), self.seal.observer_token().encode())
 
     async def injected_failure(self) -> int | None:
         if self.create_delay_secs:
@@ -269,7 +377,7 @@ class Emulator(ABC):
         self, url: str, params: dict[str, Any], headers: dict[str, str] | None = None, *, as_json: bool = False
     ) -> httpx.Response | None:
         if not self.ours(url):
-            log.warning("%s emulator: refused to call back %s (not this server)", self.provider, url)
+            log.warning("%s emulator: refused to call back %s (not this server)", self.provider, redact(url))
             self.sent.append(Sent(url, params, None))
             return None
         client = await self.http()
@@ -279,7 +387,7 @@ class Emulator(ABC):
             else:
                 resp = await client.post(url, data=params, headers=headers or {})
         except httpx.HTTPError as exc:
-            log.warning("%s emulator: callback to %s failed: %s", self.provider, url, exc)
+            log.warning("%s emulator: callback to %s failed: %s", self.provider, redact(url), exc)
             self.sent.append(Sent(url, params, None))
             return None
         self.sent.append(Sent(url, params, resp.status_code))
@@ -288,14 +396,14 @@ class Emulator(ABC):
     async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response | None:
         """GET one of this server's URLs (a document the carrier fetches), None when it failed."""
         if not self.ours(url):
-            log.warning("%s emulator: refused to fetch %s (not this server)", self.provider, url)
+            log.warning("%s emulator: refused to fetch %s (not this server)", self.provider, redact(url))
             self.sent.append(Sent(url, {}, None))
             return None
         client = await self.http()
         try:
             resp = await client.get(url, headers=headers or {})
         except httpx.HTTPError as exc:
-            log.warning("%s emulator: fetching %s failed: %s", self.provider, url, exc)
+            log.warning("%s emulator: fetching %s failed: %s", self.provider, redact(url), exc)
             self.sent.append(Sent(url, {}, None))
             return None
         self.sent.append(Sent(url, {}, resp.status_code))
@@ -494,10 +602,11 @@ class Emulator(ABC):
             await silence_until(lambda: False, PAUSE_BEFORE_LINE_SECS)
             call.lines_said += 1
             for i in range(0, len(pcm), frame_bytes):
-                await send(pcm[i:i + frame_bytes].ljust(frame_bytes, b"\x00"))
+                await send(pcm[i : i + frame_bytes].ljust(frame_bytes, b"\x00"))
             mark = len(call.heard)
-            await silence_until(lambda m=mark: len(call.heard) > m and bot_quiet_for(BOT_DONE_QUIET_SECS),
-                                ANSWER_WAIT_SECS)
+            await silence_until(
+                lambda m=mark: len(call.heard) > m and bot_quiet_for(BOT_DONE_QUIET_SECS), ANSWER_WAIT_SECS
+            )
         while True:
             await send(silence)
 

@@ -105,7 +105,7 @@ class MCubeEmulator(Emulator):
                 return refusal("Invalid Request")
             token = str(body.get("HTTP_AUTHORIZATION") or "")
             exe = str(body.get("exenumber") or "")
-            if not token or not self.authenticate(exe, token):
+            if not token or not self.authenticate(token, token):
                 return refusal("Invalid token")
             for required in ("exenumber", "custnumber", "refurl"):
                 if not body.get(required):
@@ -116,6 +116,15 @@ class MCubeEmulator(Emulator):
             call = EmuCall(self.new_call_id(), exe, to, exe, body, self.script_for(to))
             self.start(call)
             return JSONResponse({"status": True, "callid": call.id, "msg": "Call initiated"})
+
+    async def presented(self, request: Request) -> tuple[str | None, str | None]:
+        """MCube carries its token in the JSON body (`HTTP_AUTHORIZATION`), not in a header."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return None, None
+        token = str(body.get("HTTP_AUTHORIZATION") or "") if isinstance(body, dict) else ""
+        return (token, token) if token else (None, None)
 
     def script_for(self, to_number: str) -> Script:
         """Tests script a callee by its full number; MCube's wire has only its ten digits."""

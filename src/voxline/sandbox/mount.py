@@ -1,16 +1,24 @@
-"""Install the carrier emulators in an app under /sandbox/{provider}: where sandbox calls are dialed."""
+"""Install the carrier emulators in an app under /sandbox/{provider}: where sandbox calls are dialed.
+
+The emulators are sealed: they serve only requests carrying a sandbox account's credentials, derived from
+the deployment's key (sandbox/credentials.py), which only this server's dialer presents. A request
+without them gets the carrier's own 401 answer, whatever route it names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 
+from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import Emulator
-from voxline.sandbox.exotel import ExotelEmulator
-from voxline.sandbox.mcube import MCubeEmulator
-from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator
-from voxline.sandbox.twilio import TwilioEmulator
+from voxline.sandbox.exotel import ExotelEmulator, exotel_error
+from voxline.sandbox.mcube import MCubeEmulator, refusal
+from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator, plivo_error
+from voxline.sandbox.twilio import TwilioEmulator, twilio_error
 
 SANDBOX_PREFIX = "/sandbox"
 EMULATORS: dict[str, type[Emulator]] = {
@@ -19,6 +27,14 @@ EMULATORS: dict[str, type[Emulator]] = {
     "vobiz": VobizEmulator,
     "exotel": ExotelEmulator,
     "mcube": MCubeEmulator,
+}
+# What each carrier answers a request whose credentials it does not know.
+REFUSALS: dict[str, Callable[[], Response]] = {
+    "twilio": lambda: twilio_error(401, 20003, "Authenticate"),
+    "plivo": lambda: plivo_error(401, "Authentication credentials invalid."),
+    "vobiz": lambda: plivo_error(401, "Authentication credentials invalid."),
+    "exotel": lambda: exotel_error(401, "Authentication is required to view this resource."),
+    "mcube": lambda: refusal("Invalid token"),  # MCube answers 200 with status false
 }
 
 
@@ -34,9 +50,11 @@ class Sandbox:
             await emulator.aclose()
 
 
-def install(app: FastAPI, public_base_url: str) -> Sandbox:
+def install(app: FastAPI, public_base_url: str, seal: SandboxSeal) -> Sandbox:
     sandbox = Sandbox({name: cls(public_base_url) for name, cls in EMULATORS.items()})
     for name, emulator in sandbox.emulators.items():
+        emulator.seal = seal
+        emulator.refuse = REFUSALS[name]  # type: ignore[method-assign]
         app.mount(f"{SANDBOX_PREFIX}/{name}", emulator.app)
     app.state.sandbox = sandbox
     return sandbox

@@ -257,6 +257,9 @@ class PlivoEmulator(Emulator):
         """The (auth id, auth token) a REST request presents: Plivo takes HTTP Basic only."""
         return basic_auth(request)
 
+    async def presented(self, request: Request) -> tuple[str | None, str | None]:
+        return self.credentials(request)
+
     def signature_headers_for(self, call: EmuCall, url: str, params: dict[str, str], method: str) -> dict[str, str]:
         """Plivo's V3 signature, computed by the `plivo` package itself."""
         nonce = str(secrets.randbelow(10**20))

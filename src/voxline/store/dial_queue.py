@@ -34,6 +34,7 @@ class Claimed:
     connection: TelephonyConnection
     partner: Partner
     agent: Agent | None
+    token: str = ""  # the call's callback token in clear, for its URLs: the row keeps only its hash
 
 
 def _pg(s: AsyncSession) -> bool:
@@ -47,7 +48,7 @@ async def claim_batch(
     now: datetime,
     lease_secs: float,
     cps_for: Callable[[TelephonyConnection], float],
-    new_token: Callable[[], str],
+    new_token: Callable[[], tuple[str, str]],
     sandbox_concurrency: int,
     limit: int = 1,
     horizon_secs: float = 0.0,
@@ -114,9 +115,10 @@ async def claim_batch(
         job.attempts += 1
         job.claimed_by = worker_id
         job.claimed_until = slot + timedelta(seconds=lease_secs)
-        call.callback_token = call.callback_token or new_token()
+        # A fresh token for every dial attempt; only its hash is stored (`new_token` gives both).
+        token, call.callback_token_hash = new_token()
         call.dialed_at = slot
-        claimed.append(Claimed(job, call, conn, partner, await s.get(Agent, call.agent_id)))
+        claimed.append(Claimed(job, call, conn, partner, await s.get(Agent, call.agent_id), token))
     await s.flush()
     return claimed
 

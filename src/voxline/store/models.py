@@ -158,8 +158,9 @@ class Call(Base):
     duration_seconds: Mapped[int | None]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
-    # Unguessable per-call secret in carrier-facing URLs (for carriers that do not sign callbacks).
-    callback_token: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    # sha256 (hex) of the unguessable per-call secret in carrier-facing URLs: the URLs carry the token,
+    # the database only what checks it (a leaked row does not let anyone forge a callback).
+    callback_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     # When the carrier's create-call request went out (ring timeout counts from here).
     dialed_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
     # When a media websocket took this call: one stream per call, whichever server process the carrier

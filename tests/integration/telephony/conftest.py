@@ -109,12 +109,14 @@ async def live(database) -> AsyncIterator[LiveServer]:  # noqa: ANN001
     port = free_port()
     ctx = Context.build(server_settings(database, port))
     app = create_app(ctx=ctx)
-    # The database lives for the whole session, so this server's dialer also dials calls that earlier
-    # tests queued with their own (differently keyed) sandbox credentials. An emulator learns an account
-    # on first use; register ours first so that such a call cannot claim the account with another secret.
-    for provider, (account, secret) in {"twilio": ("account_sid", "auth_token"), "plivo": ("auth_id", "auth_token"),
-                                        "vobiz": ("auth_id", "auth_token")}.items():
-        app.state.sandbox[provider].accounts[CREDS[provider][account]] = CREDS[provider][secret]
+    # Sandbox calls reach the emulators with each partner's sandbox account; live calls (which these tests
+    # also point at the emulators) present the partner's configured credentials: register those here.
+    for provider, (account, secret) in {
+        "twilio": ("account_sid", "auth_token"),
+        "plivo": ("auth_id", "auth_token"),
+        "vobiz": ("auth_id", "auth_token"),
+    }.items():
+        app.state.sandbox[provider].register(CREDS[provider][account], CREDS[provider][secret])
     server, task = await serve(app, port)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v2", timeout=30) as api:
         yield LiveServer(f"http://127.0.0.1:{port}", ctx, app, api)
@@ -131,6 +133,13 @@ class Caller:
     tenant: Tenant
     agent: dict
     provider: str
+
+
+def sandbox_creds(settings: Any, partner_id: str, provider: str) -> dict[str, Any]:
+    """The credentials this partner's sandbox calls present to the emulator (derived from the deployment key)."""
+    from voxline.dialer.urls import sandbox_credentials
+
+    return sandbox_credentials(settings, provider, partner_id, CREDS[provider])
 
 
 async def make_caller(

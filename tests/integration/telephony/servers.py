@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.integration.telephony.conftest import free_port
+from voxline.sandbox.credentials import seal_for_key
 
 
 @dataclass
@@ -21,6 +22,7 @@ class ServerProcess:
     port: int
     proc: subprocess.Popen
     log: Path
+    observer_token: str = ""  # the emulators' diagnostic log takes it (derived from the deployment key)
 
     @property
     def base_url(self) -> str:
@@ -41,7 +43,11 @@ class ServerProcess:
                 self.kill()
 
     def sandbox_log(self, provider: str = "twilio") -> dict:
-        return httpx.get(f"{self.base_url}/sandbox/{provider}/_sandbox/log", timeout=10).json()
+        """What this server's emulator saw: its diagnostic log takes the operator's token, derived from the key."""
+        headers = {"Authorization": f"Bearer {self.observer_token}"}
+        r = httpx.get(f"{self.base_url}/sandbox/{provider}/_sandbox/log", headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
 
 
 def start_server(  # noqa: ANN201
@@ -78,7 +84,8 @@ def start_server(  # noqa: ANN201
         stderr=subprocess.STDOUT,
         cwd=os.getcwd(),
     )
-    server = ServerProcess(port, proc, log)
+    observer = seal_for_key(database.settings().resolved_encryption_key).observer_token()
+    server = ServerProcess(port, proc, log, observer)
     if wait:
         wait_ready(server)
     return server

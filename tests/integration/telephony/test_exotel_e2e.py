@@ -30,7 +30,8 @@ async def test_answered_call_streams_pcm_both_ways_and_completes(live: LiveServe
     body = out["request"].params
     creds = CREDS["exotel"]
     assert body["CallerId"] == creds["caller_id"]
-    assert body["Url"] == f"http://my.exotel.com/{creds['account_sid']}/exoml/start_voice/{creds['applet_id']}"
+    sid = out["emucall"].account  # the partner's sandbox account (see sandbox/credentials.py)
+    assert body["Url"] == f"http://my.exotel.com/{sid}/exoml/start_voice/{creds['applet_id']}"
     assert body["StatusCallback"].startswith(f"{live.base_url}/telephony/exotel/status/{out['call']['call_id']}?token=")
     assert body["CustomField"] == out["call"]["call_id"], "CustomField never reaches the stream; it names the call"
     emucall = out["emucall"]

@@ -7,10 +7,12 @@ claims from two engines exactly one wins, a released claim can be taken again, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,10 +20,11 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.telephony.conftest import CREDS, sandbox_twilio_partner
+from tests.integration.telephony.conftest import CREDS, sandbox_creds, sandbox_twilio_partner
 from tests.integration.telephony.servers import ServerProcess, start_server, wait_ready
 from voxline.context import Context
 from voxline.core.timefmt import utcnow
+from voxline.dialer.urls import token_hash
 from voxline.sandbox.audio import FRAME_SAMPLES
 from voxline.sandbox.emulator import EmuCall, Script
 from voxline.sandbox.twilio import TwilioWire
@@ -42,11 +45,27 @@ def _emulated_call(server: ServerProcess, call_id: str) -> tuple[dict, dict] | N
     return (create, emucall) if create and emucall else None
 
 
-async def _duplicate_answer(other: ServerProcess, owner: ServerProcess, create: dict, call_sid: str) -> str:
+@contextlib.asynccontextmanager
+async def _known_token(ctx: Context, call_id: str) -> AsyncIterator[str]:
+    """A token the test knows, for the call, while the test plays the carrier's duplicate request: the
+    emulator's log redacts the call's token and the database keeps only its hash. The original comes back
+    after, so the carrier's own later callbacks still authenticate."""
+    token = secrets.token_urlsafe(32)
+    async with ctx.db.transaction() as s:
+        row = await s.get(Call, call_id)
+        original, row.callback_token_hash = row.callback_token_hash, token_hash(token)
+    try:
+        yield token
+    finally:
+        async with ctx.db.transaction() as s:
+            (await s.get(Call, call_id)).callback_token_hash = original
+
+
+async def _duplicate_answer(other: ServerProcess, owner: ServerProcess, url: str, call_sid: str, account: dict) -> str:
     """Twilio's duplicate answer request, sent to the other process and signed for its URL: the TwiML."""
-    url = create["params"]["Url"].replace(owner.base_url, other.base_url, 1)
+    url = url.replace(owner.base_url, other.base_url, 1)
     params = {
-        "AccountSid": TWILIO["account_sid"],
+        "AccountSid": account["account_sid"],
         "ApiVersion": "2010-04-01",
         "CallSid": call_sid,
         "Direction": "outbound-api",
@@ -54,7 +73,7 @@ async def _duplicate_answer(other: ServerProcess, owner: ServerProcess, create: 
         "To": TO,
         "CallStatus": "in-progress",
     }
-    signature = RequestValidator(TWILIO["auth_token"]).compute_signature(url, params)
+    signature = RequestValidator(account["auth_token"]).compute_signature(url, params)
     async with httpx.AsyncClient(timeout=10) as http:
         r = await http.post(url, data=params, headers={"X-Twilio-Signature": signature})
     assert r.status_code == 200, r.text
@@ -123,8 +142,12 @@ async def test_a_second_stream_on_another_process_is_refused_and_the_call_goes_o
             claimed_at = (await s.get(Call, call_id)).media_started_at
         assert claimed_at is not None, "the first stream's claim is in the database"
 
-        twiml = await _duplicate_answer(other, owner, create, call_sid)
-        close_code, sent_to_duplicate, took = await _second_stream(twiml, call_sid)
+        # The duplicate is signed with the partner's sandbox account, as the emulator signs its callbacks.
+        account = sandbox_creds(fresh_database.settings(), tenant.partner_id, "twilio")
+        async with _known_token(ctx, call_id) as token:
+            answer_url = create["params"]["Url"].replace("token=REDACTED", f"token={token}")
+            twiml = await _duplicate_answer(other, owner, answer_url, call_sid, account)
+            close_code, sent_to_duplicate, took = await _second_stream(twiml, call_sid)
         assert close_code == 1008, f"the second stream was not refused (close {close_code}, {took:.1f} s)"
         assert not [m for m in sent_to_duplicate if m.get("event") == "media"], "nothing spoken on the duplicate"
         assert "already has a media stream" in other.log.read_text()
@@ -142,9 +165,9 @@ async def test_a_second_stream_on_another_process_is_refused_and_the_call_goes_o
 
         # The callee hangs up (the carrier's REST hang-up on the emulator): the call completes as usual.
         hung_up_at = time.monotonic()
-        async with httpx.AsyncClient(timeout=10, auth=(TWILIO["account_sid"], TWILIO["auth_token"])) as http:
+        async with httpx.AsyncClient(timeout=10, auth=(account["account_sid"], account["auth_token"])) as http:
             r = await http.post(
-                f"{owner.base_url}/sandbox/twilio/2010-04-01/Accounts/{TWILIO['account_sid']}/Calls/{call_sid}.json",
+                f"{owner.base_url}/sandbox/twilio/2010-04-01/Accounts/{account['account_sid']}/Calls/{call_sid}.json",
                 data={"Status": "completed"},
             )
         assert r.status_code == 200, r.text

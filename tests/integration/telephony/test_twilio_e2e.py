@@ -207,11 +207,12 @@ async def test_cancel_of_another_partners_call_is_404(live: LiveServer) -> None:
 
 
 async def test_wrong_credentials_end_the_call_failed_with_the_carriers_words(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
+    # A live key: sandbox calls present the partner's sandbox account, never the configured credentials.
+    caller = await make_caller(live, "twilio", mode="live")
     creds = {**CREDS["twilio"], "account_sid": "AC" + "ab" * 16, "auth_token": "11" * 16}
     r = await live.api.put("/config/telephony/twilio", json=creds, headers=caller.tenant.headers)
     assert r.status_code == 200
-    _emu(live).accounts[creds["account_sid"]] = "22" * 16  # the carrier knows this account with another token
+    _emu(live).register(creds["account_sid"], "22" * 16)  # the carrier knows this account with another token
     started = await start(live, caller, CALLEE)
     call = await wait_status(live, caller, started["call_id"], ("failed",))
     assert "rejected the credentials (401)" in call["error_message"] and "Authenticate" in call["error_message"]
