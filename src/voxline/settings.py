@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voxline.private_files import private_dir, private_file
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOXLINE_", extra="ignore")
@@ -144,10 +146,10 @@ class Settings(BaseSettings):
         """The 32-byte data key: from settings, else from `<data_dir>/encryption.key`, made on first use."""
         if self.encryption_key:
             return _decode_key(self.encryption_key)
+        private_dir(self.data_dir)  # 0700, also tightening a data dir an older version made 0755
         path = self.data_dir / "encryption.key"
         if path.exists():
-            return _decode_key(path.read_text().strip())
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+            return _decode_key(private_file(path).read_text().strip())
         encoded = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         # Create exclusively with owner-only permissions; a concurrent first start reads the winner's key.
         try:
