@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = Field(
         default=False, description="Allow webhook targets on private/loopback networks for every key"
     )
+    webhook_url_changes_per_min: int = Field(
+        default=10, ge=1, description="Webhook endpoints created or re-pointed per partner per minute"
+    )
     webhook_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process")
     webhook_max_in_flight: int = Field(default=256, ge=1, description="Concurrent posts per process")
     webhook_max_in_flight_per_endpoint: int = Field(
