@@ -73,4 +73,6 @@ def process_env(database) -> dict[str, str]:  # noqa: ANN001
     env["VOXLINE_LOG_LEVEL"] = "warning"
     # These tests drive the HTTP API only; with live keys a dialer would try to reach the real carrier.
     env["VOXLINE_DIALER_ENABLED"] = "false"
-    return {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"PYTHONPATH": os.getcwd()}
+    # The checkout's own code, also when the virtualenv's editable install points at another checkout.
+    path = os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "src")])
+    return {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"PYTHONPATH": path}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxline.context import Context
+from voxline.core.destination import DestinationPolicy
 from voxline.core.timefmt import utcnow
 from voxline.store import connections as connection_store
 from voxline.store import partners as store
@@ -31,6 +32,7 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
         }
     voices = catalog.voices(ctx.settings.tts_engines)
     webhook, webhooks = await webhook_endpoints.config_state(ctx, partner_id)
+    policy = DestinationPolicy.from_stored(partner.allowed_countries, partner.allowed_number_types)
     return {
         "partner_id": partner.id,
         "name": partner.name,
@@ -50,6 +52,10 @@ async def partner_config(ctx: Context, partner_id: str) -> dict[str, Any]:
         "webhook": webhook,
         "webhooks": webhooks,
         "telephony": telephony,
+        "destination_policy": {
+            "allowed_countries": list(policy.allowed_countries) if policy.allowed_countries is not None else None,
+            "blocked_number_types": list(policy.blocked_types),
+        },
     }
 
 

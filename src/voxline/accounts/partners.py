@@ -29,6 +29,9 @@ class Limits:
     providers: list[str] | None = None
     voicemail_detection: bool | None = None
     status: str | None = None
+    allowed_countries: list[str] | None = None  # with set_countries: None = every country
+    set_countries: bool = False
+    allowed_number_types: list[str] | None = None  # types lifted from the default blocks; [] = none
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,11 @@ async def update_partner(ctx: Context, id_or_name: str, limits: Limits) -> Partn
         "allowed_providers": limits.providers,
         "voicemail_detection_enabled": limits.voicemail_detection,
         "status": limits.status,
+        "allowed_number_types": limits.allowed_number_types,
     }
     values = {k: v for k, v in values.items() if v is not None}
+    if limits.set_countries:
+        values["allowed_countries"] = limits.allowed_countries
     async with ctx.db.transaction() as s:
         partner = await _require(s, id_or_name)
         if values:

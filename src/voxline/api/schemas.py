@@ -407,6 +407,11 @@ class RateLimitsOut(BaseModel):
     calls_per_min: int
 
 
+class DestinationPolicyOut(BaseModel):
+    allowed_countries: list[str] | None = Field(description="ISO 3166 alpha-2 codes this account may call; null = all")
+    blocked_number_types: list[str] = Field(description="Number types this account may not call")
+
+
 class ConfigOut(BaseModel):
     partner_id: str
     name: str
@@ -423,6 +428,7 @@ class ConfigOut(BaseModel):
     webhook: WebhookState
     webhooks: list[dict[str, Any]]
     telephony: dict[str, TelephonyState]
+    destination_policy: DestinationPolicyOut
 
 
 class VoicemailSetting(Strict):

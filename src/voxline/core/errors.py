@@ -162,6 +162,12 @@ class ProviderNotAllowed(ApiError):
     code = "PROVIDER_NOT_ALLOWED"
 
 
+class DestinationNotAllowed(ApiError):
+    status = 403
+    code = "DESTINATION_NOT_ALLOWED"
+    default_message = "This account may not call that number."
+
+
 class AgentLimitReached(ApiError):
     status = 403
     code = "AGENT_LIMIT_REACHED"
