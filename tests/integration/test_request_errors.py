@@ -86,6 +86,8 @@ async def test_method_not_allowed_names_every_allowed_method(client, tenant):
     r = await client.post("/agent/00000000-0000-0000-0000-000000000000", json={}, headers=tenant.headers)
     assert_error(r, 405, "METHOD_NOT_ALLOWED")
     assert set(r.headers["allow"].split(", ")) == {"GET", "PUT", "DELETE"}
+    r = await client.options("/agent/voices", headers=tenant.headers)  # the literal path, not /agent/{agent_id}
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
 
 
 async def test_no_fastapi_422_in_openapi(client):

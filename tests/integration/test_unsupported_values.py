@@ -106,3 +106,16 @@ async def test_property_poisoned_bodies_always_get_a_400_never_a_500(client, ten
         expected = "INVALID_NUMBER"
     r = await client.post("/agent", content=raw, headers={**tenant.headers, **JSON})
     assert_error(r, 400, expected)
+
+
+async def test_account_commands_refuse_nul_instead_of_failing_in_the_database(ctx):
+    from voxline.accounts import partners
+
+    for call in (
+        partners.update_partner(ctx, "acme\x00", partners.Limits()),
+        partners.create_key(ctx, "acme\x00"),
+        partners.revoke_key(ctx, "rg_live_AbCd\x00efgh"),
+        partners.create_partner(ctx, "acme\x00", partners.Limits()),
+    ):
+        with pytest.raises(partners.AccountError):
+            await call

@@ -121,6 +121,7 @@ async def create_key(ctx: Context, id_or_name: str, mode: str = keys.LIVE) -> Is
 
 async def revoke_key(ctx: Context, prefix: str) -> ApiKey:
     """Revoke the one key whose shown prefix starts with `prefix`; refuse ambiguous prefixes."""
+    _printable(prefix, "key prefix")
     if len(prefix) < len("rg_live_") + 4:
         raise AccountError("give at least the first 12 characters of the key (e.g. rg_live_AbCd)")
     async with ctx.db.transaction() as s:
@@ -140,8 +141,15 @@ async def list_partners(ctx: Context) -> list[Partner]:
         return await store.list_partners(s)
 
 
+def _printable(value: str, what: str) -> str:
+    """A NUL cannot be stored or compared on PostgreSQL: refuse it as a mistake rather than fail in the database."""
+    if "\x00" in value:
+        raise AccountError(f"{what} must not contain the NUL character")
+    return value
+
+
 async def _require(s, id_or_name: str) -> Partner:  # noqa: ANN001
-    partner = await store.find_partner(s, id_or_name)
+    partner = await store.find_partner(s, _printable(id_or_name, "partner"))
     if partner is None:
         raise AccountError(f"no partner {id_or_name!r}")
     return partner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,10 +36,21 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_PARAM = re.compile(r"\\\{[^/]*?\\\}")
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path (routes are per method here, so ask the router per method)."""
+    """The methods the documented path serves (a literal path such as /agent/voices wins over /agent/{id}, as
+    OpenAPI says); for undocumented paths, every method some route serves here."""
+    path = request.scope["path"]
+    documented = [
+        (template.count("{"), operations)
+        for template, operations in request.app.openapi().get("paths", {}).items()
+        if re.fullmatch(_PARAM.sub("[^/]+", re.escape(template)), path)
+    ]
+    if documented:
+        operations = min(documented, key=lambda found: found[0])[1]
+        return ", ".join(m for m in _METHODS if m.lower() in operations)
     routes = request.app.router.routes
     allowed = [
         method
