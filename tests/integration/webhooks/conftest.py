@@ -179,7 +179,7 @@ def free_port() -> int:
 def server_env(database, **settings: str) -> dict[str, str]:  # noqa: ANN001
     env = database.env()
     env["VOXLINE_LOG_LEVEL"] = "warning"
-    env["PYTHONPATH"] = os.getcwd()
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "src")])  # the checkout's code
     for name, value in settings.items():
         env[f"VOXLINE_{name.upper()}"] = value
     return env
