@@ -26,6 +26,7 @@ from voxline.sandbox import mount as sandbox
 from voxline.sandbox.credentials import seal_for_key
 from voxline.settings import Settings
 from voxline.voice import recording
+from voxline.voice.catalog import voices
 from voxline.webhooks import worker as webhook_worker
 
 API_PREFIX = "/api/v2"
@@ -106,12 +107,15 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         return {"success": True, "data": {"status": "ok", "version": __version__}}
 
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
-    app.openapi = _openapi_without_422(app)
+    app.openapi = _openapi_without_422(app, [v.id for v in voices(settings.tts_engines)])
     return app
 
 
-def _openapi_without_422(app: FastAPI):  # noqa: ANN202
-    """FastAPI documents a 422 it never sends here (validation answers 400 in our envelope): drop it."""
+def _openapi_without_422(app: FastAPI, voice_ids: list[str]):  # noqa: ANN202
+    """FastAPI documents a 422 it never sends here (validation answers 400 in our envelope): drop it.
+
+    And voice_id lists this deployment's voices (its speech engines decide them; others get INVALID_VOICE).
+    """
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -124,6 +128,10 @@ def _openapi_without_422(app: FastAPI):  # noqa: ANN202
         components = schema.get("components", {}).get("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        for model in ("AgentCreate", "AgentUpdate"):
+            voice = components.get(model, {}).get("properties", {}).get("voice_id")
+            if voice is not None:
+                voice["enum"] = voice_ids
         app.openapi_schema = schema
         return schema
 

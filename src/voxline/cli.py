@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Coroutine
@@ -42,7 +43,7 @@ _configure_logging()
 
 from voxline.accounts import partners  # noqa: E402 - after the logging set-up: these import Pipecat
 from voxline.context import Context  # noqa: E402
-from voxline.core import keys  # noqa: E402
+from voxline.core import destination, keys  # noqa: E402
 from voxline.store import migrate as migrations  # noqa: E402
 
 T = TypeVar("T")
@@ -215,9 +216,20 @@ def partner_update(
         bool | None, typer.Option("--voicemail-detection/--no-voicemail-detection", help="Account-level VMD")
     ] = None,
     status: Annotated[str | None, typer.Option(help="active or suspended")] = None,
+    allowed_countries: Annotated[
+        str | None, typer.Option("--allowed-countries", help="Countries calls may go to, e.g. IN,US; 'all' (default)")
+    ] = None,
+    allow_number_types: Annotated[
+        str | None,
+        typer.Option(
+            "--allow-number-types",
+            help=f"Lift default blocks, e.g. PREMIUM_RATE,SATELLITE; 'none' restores them all. "
+            f"Blocked by default: {','.join(destination.DEFAULT_BLOCKED_TYPES)}",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a partner's limits, providers or status."""
+    """Change a partner's limits, providers, status or destination policy."""
     try:
         limits = _limits(
             concurrency,
@@ -229,7 +241,12 @@ def partner_update(
             status,
             sandbox_concurrency,
         )
-    except partners.AccountError as exc:
+        if allowed_countries is not None:
+            countries = destination.parse_countries(allowed_countries)
+            limits = dataclasses.replace(limits, allowed_countries=countries, set_countries=True)
+        if allow_number_types is not None:
+            limits = dataclasses.replace(limits, allowed_number_types=destination.parse_types(allow_number_types))
+    except ValueError as exc:  # AccountError is one
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     p = _account_call(partners.update_partner, partner, limits)
@@ -244,6 +261,10 @@ def partner_update(
         "calls_rate_limit_per_min": p.calls_rate_limit_per_min,
         "allowed_providers": p.allowed_providers,
         "voicemail_detection_enabled": p.voicemail_detection_enabled,
+        "allowed_countries": p.allowed_countries if p.allowed_countries is not None else "all",
+        "blocked_number_types": list(
+            destination.DestinationPolicy.from_stored(None, p.allowed_number_types).blocked_types
+        ),
     }
     if as_json:
         print(json.dumps(info))

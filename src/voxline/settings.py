@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voxline.private_files import private_dir, private_file
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOXLINE_", extra="ignore")
@@ -60,6 +62,9 @@ class Settings(BaseSettings):
     webhook_allow_http: bool = Field(default=False, description="Development only: allow http:// webhook URLs")
     webhook_allow_private_targets: bool = Field(
         default=False, description="Allow webhook targets on private/loopback networks for every key"
+    )
+    webhook_url_changes_per_min: int = Field(
+        default=10, ge=1, description="Webhook endpoints created or re-pointed per partner per minute"
     )
     webhook_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process")
     webhook_max_in_flight: int = Field(default=256, ge=1, description="Concurrent posts per process")
@@ -152,10 +157,10 @@ class Settings(BaseSettings):
         """The 32-byte data key: from settings, else from `<data_dir>/encryption.key`, made on first use."""
         if self.encryption_key:
             return _decode_key(self.encryption_key)
+        private_dir(self.data_dir)  # 0700, also tightening a data dir an older version made 0755
         path = self.data_dir / "encryption.key"
         if path.exists():
-            return _decode_key(path.read_text().strip())
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+            return _decode_key(private_file(path).read_text().strip())
         encoded = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         # Create exclusively with owner-only permissions; a concurrent first start reads the winner's key.
         try:

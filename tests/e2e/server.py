@@ -73,6 +73,6 @@ def process_env(database) -> dict[str, str]:  # noqa: ANN001
     env["VOXLINE_LOG_LEVEL"] = "warning"
     # These tests drive the HTTP API only; with live keys a dialer would try to reach the real carrier.
     env["VOXLINE_DIALER_ENABLED"] = "false"
-    # The repository root (for `tests`), then whatever the test run was given (a checkout's own src).
-    paths = (os.getcwd(), os.environ.get("PYTHONPATH"))
-    return env | {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    # The checkout's own code, also when the virtualenv's editable install points at another checkout.
+    path = os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "src")])
+    return {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"PYTHONPATH": path}

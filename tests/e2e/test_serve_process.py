@@ -75,6 +75,14 @@ def test_test_keys_and_partner_update_from_the_cli(database):
     )
     assert updated["rate_limit_per_min"] == 7 and updated["calls_rate_limit_per_min"] == 3
     assert updated["voicemail_detection_enabled"] is True
+    assert updated["allowed_countries"] == "all" and "PREMIUM_RATE" in updated["blocked_number_types"]
+    policy = cli_json(
+        env, "partner", "update", name, "--allowed-countries", "in,US", "--allow-number-types", "PREMIUM_RATE"
+    )
+    assert policy["allowed_countries"] == ["IN", "US"] and "PREMIUM_RATE" not in policy["blocked_number_types"]
+    assert "SATELLITE" in policy["blocked_number_types"]
+    bad = cli(env, "partner", "update", name, "--allowed-countries", "IN,XX")
+    assert bad.returncode == 2 and "XX" in bad.stderr
 
 
 def test_two_server_processes_share_rate_limits(database):

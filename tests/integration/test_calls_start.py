@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from tests.conftest import TWILIO_CREDS, configure_twilio, create_agent, start_body
 from tests.integration.test_auth import assert_error
+from voxline.accounts import partners
 
 ACTIVE = ("pending", "ringing", "in_progress")
 
@@ -338,3 +339,47 @@ async def test_unknown_call_and_session_ids_are_not_found(client, tenant):
         "/sessions/00000000-0000-4000-8000-000000000000",
     ):
         assert_error(await client.get(path, headers=tenant.headers), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("number", ["+1415555\u0660\u0663\u0660\u0660", "+14155550300\n"])
+async def test_to_number_in_other_scripts_or_with_a_newline_is_refused_not_normalised(client, ctx, ready, number):
+    r = await client.post("/calls/start", json=start_body(ready, to_number=number), headers=ready.tenant.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert await rows(ctx, "SELECT id FROM calls WHERE partner_id = :p", p=ready.tenant.partner_id) == []
+
+
+@pytest.mark.parametrize("number", ["+19005550100", "+449090000000", "+882345678901", "+447012345678"])
+async def test_premium_satellite_and_personal_numbers_are_refused_by_default(client, ctx, ready, number):
+    r = await client.post("/calls/start", json=start_body(ready, to_number=number), headers=ready.tenant.headers)
+    assert_error(r, 403, "DESTINATION_NOT_ALLOWED")
+    assert await rows(ctx, "SELECT id FROM calls WHERE partner_id = :p", p=ready.tenant.partner_id) == []
+
+
+async def test_a_call_to_the_caller_id_itself_is_refused(client, ready):
+    body = start_body(ready, to_number=TWILIO_CREDS["from_number"])
+    r = await client.post("/calls/start", json=body, headers=ready.tenant.headers)
+    assert_error(r, 403, "DESTINATION_NOT_ALLOWED")
+
+
+async def test_the_partner_destination_policy_narrows_countries_and_lifts_types(client, ctx, ready):
+    name = ready.tenant.name
+    await partners.update_partner(ctx, name, partners.Limits(allowed_countries=["US"], set_countries=True))
+    config = (await client.get("/config", headers=ready.tenant.headers)).json()["data"]
+    assert config["destination_policy"]["allowed_countries"] == ["US"]
+    assert "PREMIUM_RATE" in config["destination_policy"]["blocked_number_types"]
+    r = await client.post("/calls/start", json=start_body(ready), headers=ready.tenant.headers)  # +91…: India
+    assert_error(r, 403, "DESTINATION_NOT_ALLOWED")
+    r = await client.post(
+        "/calls/start", json=start_body(ready, to_number="+14155550100"), headers=ready.tenant.headers
+    )
+    assert r.status_code == 200, r.text
+
+    await partners.update_partner(ctx, name, partners.Limits(allowed_number_types=["PREMIUM_RATE"]))
+    r = await client.post(
+        "/calls/start", json=start_body(ready, to_number="+19005550100"), headers=ready.tenant.headers
+    )
+    assert r.status_code == 200, r.text
+    await partners.update_partner(ctx, name, partners.Limits(allowed_countries=None, set_countries=True))
+    config = (await client.get("/config", headers=ready.tenant.headers)).json()["data"]
+    assert config["destination_policy"]["allowed_countries"] is None
+    assert "PREMIUM_RATE" not in config["destination_policy"]["blocked_number_types"]

@@ -78,6 +78,18 @@ async def test_wrong_method_is_method_not_allowed(client, tenant):
     assert_error(await client.delete("/config", headers=tenant.headers), 405, "METHOD_NOT_ALLOWED")
 
 
+async def test_method_not_allowed_names_every_allowed_method(client, tenant):
+    """RFC 9110: a 405 carries Allow, listing all methods of the path (here served by several routes)."""
+    r = await client.delete("/config/webhooks", headers=tenant.headers)
+    assert_error(r, 405, "METHOD_NOT_ALLOWED")
+    assert set(r.headers["allow"].split(", ")) == {"GET", "POST"}
+    r = await client.post("/agent/00000000-0000-0000-0000-000000000000", json={}, headers=tenant.headers)
+    assert_error(r, 405, "METHOD_NOT_ALLOWED")
+    assert set(r.headers["allow"].split(", ")) == {"GET", "PUT", "DELETE"}
+    r = await client.options("/agent/voices", headers=tenant.headers)  # the literal path, not /agent/{agent_id}
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+
+
 async def test_no_fastapi_422_in_openapi(client):
     r = await client.get("http://testserver/openapi.json")
     assert r.status_code == 200

@@ -21,6 +21,23 @@ def test_non_e164_or_impossible_numbers_are_refused(number):
         parse_e164(number)
 
 
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+1415555\u0660\u0663\u0660\u0660",  # Arabic-Indic digits mixed in
+        "+\u0661\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0663\u0660\u0660",  # all Arabic-Indic
+        "+14155550300\n",  # a trailing newline
+        "+14155550300 ",
+        " +14155550300",
+        "\uff0b14155550300",  # fullwidth plus
+        "+1415555\uff10300",  # a fullwidth digit
+    ],
+)
+def test_other_scripts_and_trailing_characters_are_refused_not_normalised(number):
+    with pytest.raises(InvalidPhoneNumber):
+        parse_e164(number)
+
+
 def test_placeholders_are_found_in_order_without_repeats_and_allow_inner_spaces():
     assert placeholders("Hi {{ name }}, about {{topic}}", "Bye {{name}} {{x1}}") == ["name", "topic", "x1"]
 

@@ -69,3 +69,37 @@ async def test_the_posters_resolver_refuses_names_that_resolve_inside():
         await GuardedResolver(lambda: LIVE).resolve("localhost", 443)
     found = await GuardedResolver(lambda: SANDBOX).resolve("localhost", 443)
     assert found and all(ipaddress.ip_address(r["host"]).is_loopback for r in found)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::7f00:1",  # local-use NAT64 (RFC 8215)
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "::127.0.0.1",  # IPv4-compatible
+        "::10.0.0.1",
+        "::ffff:0:127.0.0.1",  # IPv4-translated (RFC 2765)
+        "::ffff:0:a9fe:a9fe",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1 (stored inverted)
+    ],
+)
+@pytest.mark.parametrize("policy", [LIVE, SANDBOX], ids=["live", "sandbox"])
+def test_ipv6_forms_that_embed_a_private_ipv4_are_refused(address, policy):
+    assert address_refusal(ipaddress.ip_address(address), policy) is not None
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "::ffff:0:808:808"])
+def test_ipv6_forms_that_embed_a_public_ipv4_are_judged_by_it(address):
+    assert address_refusal(ipaddress.ip_address(address), LIVE) is None
+
+
+async def test_a_url_with_an_embedded_loopback_address_is_refused_at_save_and_delivery():
+    with pytest.raises(errors.UnsafeWebhookUrl):
+        await check_for_save("https://[64:ff9b::7f00:1]/h", LIVE)
+    with pytest.raises(errors.UnsafeWebhookUrl):
+        await check_for_save("https://[::ffff:0:127.0.0.1]:8080/h", SANDBOX)
+    with pytest.raises(TargetError):
+        await resolve_target("https://[2002:7f00:1::]/h", LIVE)

@@ -10,6 +10,7 @@ from typing import Any
 
 from voxline.context import Context
 from voxline.core.call_limits import concurrency_limit
+from voxline.core.destination import DestinationPolicy
 from voxline.core.timefmt import utcnow
 from voxline.store import connections as connection_store
 from voxline.store import partners as store
@@ -38,6 +39,7 @@ async def partner_config(ctx: Context, owner: Principal) -> dict[str, Any]:
         }
     voices = catalog.voices(ctx.settings.tts_engines)
     webhook, webhooks = await webhook_endpoints.config_state(ctx, owner)
+    policy = DestinationPolicy.from_stored(partner.allowed_countries, partner.allowed_number_types)
     return {
         "partner_id": partner.id,
         "name": partner.name,
@@ -59,6 +61,10 @@ async def partner_config(ctx: Context, owner: Principal) -> dict[str, Any]:
         "webhook": webhook,
         "webhooks": webhooks,
         "telephony": telephony,
+        "destination_policy": {
+            "allowed_countries": list(policy.allowed_countries) if policy.allowed_countries is not None else None,
+            "blocked_number_types": list(policy.blocked_types),
+        },
     }
 
 

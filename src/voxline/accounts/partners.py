@@ -30,6 +30,9 @@ class Limits:
     providers: list[str] | None = None
     voicemail_detection: bool | None = None
     status: str | None = None
+    allowed_countries: list[str] | None = None  # with set_countries: None = every country
+    set_countries: bool = False
+    allowed_number_types: list[str] | None = None  # types lifted from the default blocks; [] = none
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,11 @@ async def update_partner(ctx: Context, id_or_name: str, limits: Limits) -> Partn
         "allowed_providers": limits.providers,
         "voicemail_detection_enabled": limits.voicemail_detection,
         "status": limits.status,
+        "allowed_number_types": limits.allowed_number_types,
     }
     values = {k: v for k, v in values.items() if v is not None}
+    if limits.set_countries:
+        values["allowed_countries"] = limits.allowed_countries
     async with ctx.db.transaction() as s:
         partner = await _require(s, id_or_name)
         if values:
@@ -119,6 +125,7 @@ async def create_key(ctx: Context, id_or_name: str, mode: str = keys.LIVE) -> Is
 
 async def revoke_key(ctx: Context, prefix: str) -> ApiKey:
     """Revoke the one key whose shown prefix starts with `prefix`; refuse ambiguous prefixes."""
+    _printable(prefix, "key prefix")
     if len(prefix) < len("rg_live_") + 4:
         raise AccountError("give at least the first 12 characters of the key (e.g. rg_live_AbCd)")
     async with ctx.db.transaction() as s:
@@ -138,8 +145,15 @@ async def list_partners(ctx: Context) -> list[Partner]:
         return await store.list_partners(s)
 
 
+def _printable(value: str, what: str) -> str:
+    """A NUL cannot be stored or compared on PostgreSQL: refuse it as a mistake rather than fail in the database."""
+    if "\x00" in value:
+        raise AccountError(f"{what} must not contain the NUL character")
+    return value
+
+
 async def _require(s, id_or_name: str) -> Partner:  # noqa: ANN001
-    partner = await store.find_partner(s, id_or_name)
+    partner = await store.find_partner(s, _printable(id_or_name, "partner"))
     if partner is None:
         raise AccountError(f"no partner {id_or_name!r}")
     return partner

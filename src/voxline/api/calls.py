@@ -8,7 +8,15 @@ from fastapi import APIRouter, Header, Query, Response
 
 from voxline.api.deps import CallsCaller, CtxDep
 from voxline.api.responses import errors as documented
-from voxline.api.schemas import CallDetail, CallList, ConcurrencyOut, Envelope, StartCallBody, StartedCall
+from voxline.api.schemas import (
+    CALL_STATUS_PATTERN,
+    CallDetail,
+    CallList,
+    ConcurrencyOut,
+    Envelope,
+    StartCallBody,
+    StartedCall,
+)
 from voxline.calls import query, start, views
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
@@ -63,7 +71,10 @@ async def list_calls(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: Annotated[
         str | None,
-        Query(description="pending, ringing, in_progress, completed, failed, no_answer, busy, canceled (any case)"),
+        Query(
+            description="pending, ringing, in_progress, completed, failed, no_answer, busy, canceled (any case)",
+            json_schema_extra={"pattern": CALL_STATUS_PATTERN},
+        ),
     ] = None,
 ) -> dict:
     wanted = None

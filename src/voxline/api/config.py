@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from voxline.accounts import config as config_service
 from voxline.accounts import telephony
@@ -22,7 +22,11 @@ from voxline.api.schemas import (
     ProviderCredentialsOut,
     VoicemailSetting,
     VoicemailSettingOut,
+    any_case,
 )
+from voxline.telephony.registry import PROVIDERS
+
+PROVIDER_PATTERN = any_case(PROVIDERS)  # documented; the service answers UNKNOWN_PROVIDER for others
 
 config_router = APIRouter(prefix="/config", tags=["config"], responses=documented(403, 409))
 connections_router = APIRouter(prefix="/telephony/connections", tags=["telephony"], responses=documented(403, 409))
@@ -39,7 +43,10 @@ async def get_config(ctx: CtxDep, caller: GeneralCaller) -> dict:
     summary="Set or update a provider's credentials (its default connection)",
 )
 async def put_provider_credentials(
-    provider: str, body: Annotated[ProviderCredentialsBody, Body()], ctx: CtxDep, caller: GeneralCaller
+    provider: Annotated[str, Path(json_schema_extra={"pattern": PROVIDER_PATTERN})],
+    body: Annotated[ProviderCredentialsBody, Body()],
+    ctx: CtxDep,
+    caller: GeneralCaller,
 ) -> dict:
     provider = telephony.require_provider(provider)
     conn = await telephony.put_default(ctx, caller, provider, dict(body.model_extra or {}))
@@ -79,7 +86,9 @@ async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: General
 
 @connections_router.get("", response_model=Envelope[ConnectionList], summary="List telephony connections")
 async def list_connections(
-    ctx: CtxDep, caller: GeneralCaller, provider: Annotated[str | None, Query(max_length=20)] = None
+    ctx: CtxDep,
+    caller: GeneralCaller,
+    provider: Annotated[str | None, Query(max_length=20, json_schema_extra={"pattern": PROVIDER_PATTERN})] = None,
 ) -> dict:
     if provider is not None:
         provider = telephony.require_provider(provider)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from voxline.core.call_status import CallStatus
 from voxline.core.ids import is_uuid
-from voxline.core.phone import InvalidPhoneNumber, parse_e164
+from voxline.core.phone import E164_PATTERN, InvalidPhoneNumber, parse_e164
 from voxline.core.templating import VARIABLE_NAME
 
 T = TypeVar("T")
@@ -32,6 +33,11 @@ def _e164(value: str) -> str:
         raise ValueError(f"phone number {exc}") from None
 
 
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 600.0 is the integer 600 (as JSON Schema says), 600.5 is not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _var_name(value: str) -> str:
     if not VARIABLE_NAME.match(value):
         raise ValueError("variable names must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -41,8 +47,28 @@ def _var_name(value: str) -> str:
 Uuid = Annotated[
     str, StringConstraints(max_length=36), AfterValidator(_uuid), Field(json_schema_extra={"format": "uuid"})
 ]
-Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_e164), Field(examples=["+919876543210"])]
-VarName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_var_name)]
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(_e164),
+    # Documented, checked by _e164 (which also asks libphonenumber whether the number is possible).
+    Field(examples=["+919876543210"], json_schema_extra={"pattern": E164_PATTERN, "format": "e164"}),
+]
+VarName = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_var_name),
+    Field(json_schema_extra={"pattern": VARIABLE_NAME.pattern}),  # documented; _var_name says why it fails
+]
+
+
+def any_case(words) -> str:  # noqa: ANN001
+    """A schema pattern for values the server matches case-insensitively (JSON Schema patterns have no flags)."""
+    spelled = ("".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in w) for w in words)
+    return "^(" + "|".join(spelled) + ")$"
+
+
+CALL_STATUS_PATTERN = any_case(s.value for s in CallStatus)
 
 
 def Text(max_length: int, min_length: int = 0):  # noqa: N802, ANN201
@@ -119,7 +145,7 @@ class _AgentFields(Strict):
     transfer_number: Annotated[Phone | None, _alias("transfer_number", "transferNumber")] = None
     transfer_message: Annotated[Text(500) | None, _alias("transfer_message", "transferMessage")] = None
     transfer_instructions: Text(2000) | None = None
-    max_call_duration_secs: Annotated[int, Field(ge=60, le=3600)] | None = Field(
+    max_call_duration_secs: Annotated[int, Field(ge=60, le=3600), BeforeValidator(_integral)] | None = Field(
         default=None, description="60-3600 seconds; default 600; null disables the cap"
     )
     background_audio_id: Uuid | None = None
@@ -152,6 +178,18 @@ _NON_NULL = (
 )
 
 
+def _non_null_in_schema(schema: dict[str, Any]) -> None:
+    """The schema of these fields says what the server does: null is refused (see non_null_errors)."""
+    for name in _NON_NULL:
+        prop = schema.get("properties", {}).get(name)
+        if prop and "anyOf" in prop:
+            kept = [branch for branch in prop["anyOf"] if branch.get("type") != "null"]
+            del prop["anyOf"]
+            prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        if prop is not None and prop.get("default", "") is None:
+            del prop["default"]
+
+
 def non_null_errors(values: dict[str, Any]) -> list[dict[str, str]]:
     return [
         {"field": k, "code": "INVALID_TYPE", "message": "must not be null"}
@@ -161,12 +199,19 @@ def non_null_errors(values: dict[str, Any]) -> list[dict[str, str]]:
 
 
 class AgentCreate(_AgentFields):
+    model_config = ConfigDict(json_schema_extra=_non_null_in_schema)
     agent_name: Text(50, 1)
     prompt: Text(120_000, 1)
     voice_id: Uuid
 
 
+def _update_schema(schema: dict[str, Any]) -> None:
+    _non_null_in_schema(schema)
+    schema["minProperties"] = 1  # an empty update is EMPTY_UPDATE
+
+
 class AgentUpdate(_AgentFields):
+    model_config = ConfigDict(json_schema_extra=_update_schema)
     agent_name: Text(50, 1) | None = None
     prompt: Text(120_000, 1) | None = None
     voice_id: Uuid | None = None
@@ -407,6 +452,11 @@ class RateLimitsOut(BaseModel):
     calls_per_min: int
 
 
+class DestinationPolicyOut(BaseModel):
+    allowed_countries: list[str] | None = Field(description="ISO 3166 alpha-2 codes this account may call; null = all")
+    blocked_number_types: list[str] = Field(description="Number types this account may not call")
+
+
 class ConfigOut(BaseModel):
     partner_id: str
     name: str
@@ -423,6 +473,7 @@ class ConfigOut(BaseModel):
     webhook: WebhookState
     webhooks: list[dict[str, Any]]
     telephony: dict[str, TelephonyState]
+    destination_policy: DestinationPolicyOut
 
 
 class VoicemailSetting(Strict):

@@ -5,17 +5,29 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
 from voxline.api.schemas import Envelope, Message, Strict
 from voxline.core import errors
 from voxline.webhooks import deliveries, endpoints
+from voxline.webhooks.urlguard import MAX_URL_CHARS
+
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+([/?#]\S*)?$"
 
 router = APIRouter(prefix="/config", tags=["webhooks"], responses=documented(403, 409))
 
-Url = Annotated[str, StringConstraints(max_length=4096), Field(examples=["https://example.com/hooks/voxline"])]
+Url = Annotated[
+    str,
+    StringConstraints(max_length=4096),
+    # Documented, checked by the service (urlguard) so a bad URL gets its own error code; where the URL
+    # may point (a public address for live keys) is checked there too and cannot be said in a schema.
+    Field(
+        examples=["https://example.com/hooks/voxline"],
+        json_schema_extra={"minLength": 1, "maxLength": MAX_URL_CHARS, "pattern": URL_PATTERN, "format": "webhook-url"},
+    ),
+]
 
 
 class WebhookCreate(Strict):
@@ -23,15 +35,21 @@ class WebhookCreate(Strict):
         str,
         StringConstraints(max_length=64),
         # Documented, checked by the service so a bad label gets its own error code.
-        Field(examples=["crm"], json_schema_extra={"pattern": "^[a-z0-9][a-z0-9-]{0,30}$"}),
+        Field(
+            examples=["crm"],
+            json_schema_extra={"pattern": "^[a-z0-9][a-z0-9-]{0,30}$", "not": {"const": "default"}},
+        ),
     ]
     url: Url
     enabled: bool = True
 
 
 class WebhookUpdate(Strict):
-    url: Url | None = None
-    enabled: bool | None = None
+    """Send url and/or enabled; null is not a value for either."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    url: Url = None  # type: ignore[assignment]  # absent = unchanged
+    enabled: bool = None  # type: ignore[assignment]
 
 
 class LegacyWebhook(Strict):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from voxline.calls.views import start_view
 from voxline.context import Context
-from voxline.core import errors
+from voxline.core import destination, errors
 from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.ids import is_uuid, new_id
@@ -168,6 +168,8 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
                 f"(allowed: {', '.join(agent.allowed_providers) or 'none'})."
             )
         conn = await _resolve_connection(s, principal, req)
+        policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))
+        destination.check(req.to_number, conn.from_number, policy)
         values = _string_values(req, list(agent.variables))
 
         call_id, session_id = new_id(), new_id()

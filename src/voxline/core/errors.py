@@ -46,6 +46,16 @@ class BodyTooLarge(ApiError):
     default_message = "The request body is larger than 1 MiB."
 
 
+class InvalidCharacter(ApiError):
+    code = "INVALID_CHARACTER"
+    default_message = "Text must not contain the NUL character (\\u0000)."
+
+
+class InvalidNumber(ApiError):
+    code = "INVALID_NUMBER"
+    default_message = "Numbers must be finite: NaN, Infinity and values beyond a 64-bit float are refused."
+
+
 class UnknownField(ApiError):
     code = "UNKNOWN_FIELD"
 
@@ -150,6 +160,12 @@ class Forbidden(ApiError):
 class ProviderNotAllowed(ApiError):
     status = 403
     code = "PROVIDER_NOT_ALLOWED"
+
+
+class DestinationNotAllowed(ApiError):
+    status = 403
+    code = "DESTINATION_NOT_ALLOWED"
+    default_message = "This account may not call that number."
 
 
 class AgentLimitReached(ApiError):

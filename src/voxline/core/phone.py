@@ -6,7 +6,10 @@ import re
 
 import phonenumbers
 
-E164_SHAPE = re.compile(r"^\+[1-9]\d{6,14}$")
+# ASCII only and matched whole: `\d` would take other scripts' digits (phonenumbers then quietly converts
+# them) and `$` would let a trailing newline through.
+E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"  # the same rule for the OpenAPI schema
 
 
 class InvalidPhoneNumber(ValueError):
@@ -19,7 +22,7 @@ def parse_e164(value: str) -> str:
     "Possible" (length fits the country's plan) rather than "valid" (a range assigned today) so that
     newly opened ranges are not refused by stale metadata.
     """
-    if not E164_SHAPE.match(value):
+    if not E164_SHAPE.fullmatch(value):
         raise InvalidPhoneNumber("must be in E.164 format, e.g. +14155551234")
     try:
         parsed = phonenumbers.parse(value, None)

@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from voxline.private_files import private_sqlite
+
 
 class Database:
     def __init__(self, url: str, schema: str | None = None) -> None:
@@ -49,11 +51,17 @@ class Database:
         await self.engine.dispose()
 
 
+def prepare_sqlite_file(url: str) -> None:
+    """An SQLite file database is created owner-only before anything opens it (no-op for other URLs)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" and "mode=memory" not in url:
+        private_sqlite(Path(database))
+
+
 def _make_engine(url: str, dialect: str, schema: str | None) -> AsyncEngine:
     if dialect == "sqlite":
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
         engine = create_async_engine(url, pool_size=4, max_overflow=4, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine

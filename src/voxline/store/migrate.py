@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from voxline.store.db import prepare_sqlite_file
+
 _SCRIPTS = Path(__file__).parent / "migrations"
 
 
@@ -20,4 +22,5 @@ def alembic_config(url: str, schema: str | None = None) -> Config:
 
 def upgrade(url: str, schema: str | None = None) -> None:
     """Bring the database to the newest schema. Must run outside an event loop (it starts its own)."""
+    prepare_sqlite_file(url)
     command.upgrade(alembic_config(url, schema), "head")

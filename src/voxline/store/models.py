@@ -42,6 +42,9 @@ class Partner(Base):
     rate_limit_per_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
     calls_rate_limit_per_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
     voicemail_detection_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Destination policy (core/destination.py): null = every country; types lifted from the default blocks.
+    allowed_countries: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    allowed_number_types: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

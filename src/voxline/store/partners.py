@@ -78,6 +78,13 @@ async def lock_concurrency_limits(s: AsyncSession, partner_id: str) -> tuple[int
     return live, sandbox
 
 
+async def destination_policy(s: AsyncSession, partner_id: str) -> tuple[list[Any] | None, list[Any] | None]:
+    """The partner's allowed countries (None = all) and number types lifted from the default blocks."""
+    stmt = select(Partner.allowed_countries, Partner.allowed_number_types).where(Partner.id == partner_id)
+    row = (await s.execute(stmt)).one()
+    return row[0], row[1]
+
+
 async def lock_partner(s: AsyncSession, partner_id: str) -> Partner:
     """Serialise work that checks a per-partner limit (FOR UPDATE on PostgreSQL; SQLite is already serial)."""
     partner = await get_partner(s, partner_id, for_update=True)

@@ -15,6 +15,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxline.private_files import private_dir, private_file
 from voxline.settings import Settings
 
 RECORDINGS = "recordings"
@@ -25,8 +26,9 @@ def recordings_dir(settings: Settings) -> Path:
 
 
 def write_wav(path: Path, pcm_stereo: bytes, sample_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    """Written owner-only (0600 in a 0700 directory): a recording is someone's voice."""
+    private_dir(path.parent)
+    tmp = private_file(path.with_suffix(".tmp"))
     with wave.open(str(tmp), "wb") as w:
         w.setnchannels(2)
         w.setsampwidth(2)

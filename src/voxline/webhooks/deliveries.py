@@ -7,18 +7,23 @@ from typing import Any
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.ids import is_uuid
+from voxline.core.keys import TEST
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import webhooks as store
 from voxline.store.partners import Principal
 from voxline.store.webhook_tables import WebhookDelivery
 from voxline.webhooks import outbox
 from voxline.webhooks.endpoints import get as get_endpoint
+from voxline.webhooks.worker import sandbox_error
 
 STATUSES = (store.PENDING, store.DELIVERED, store.DEAD, store.CANCELED)
 
 
-def view(delivery: WebhookDelivery, session_id: str) -> dict[str, Any]:
+def view(delivery: WebhookDelivery, session_id: str, sandbox: bool = False) -> dict[str, Any]:
     pending = delivery.status == store.PENDING
+    last_error = delivery.last_error
+    if sandbox and last_error and delivery.status != store.CANCELED:  # rows written before the rule, too
+        last_error = sandbox_error(delivery.last_status_code)
     return {
         "id": delivery.id,
         "endpoint_id": delivery.endpoint_id,
@@ -29,7 +34,7 @@ def view(delivery: WebhookDelivery, session_id: str) -> dict[str, Any]:
         "attempts": delivery.total_attempts,
         "attempts_this_round": delivery.attempts,
         "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
+        "last_error": last_error,
         "last_attempt_at": iso(delivery.last_attempt_at),
         "next_attempt_at": iso(delivery.next_attempt_at) if pending else None,
         "delivered_at": iso(delivery.delivered_at),
@@ -44,7 +49,8 @@ async def page(
     endpoint = await get_endpoint(ctx, owner, endpoint_id)
     async with ctx.db.transaction() as s:
         rows, total = await store.page_deliveries(s, endpoint.id, status, limit, offset)
-    return {"deliveries": [view(d, sid) for d, sid in rows], "total": total, "limit": limit, "offset": offset}
+    sandbox = endpoint.mode == TEST
+    return {"deliveries": [view(d, sid, sandbox) for d, sid in rows], "total": total, "limit": limit, "offset": offset}
 
 
 async def redeliver(ctx: Context, owner: Principal, endpoint_id: str, delivery_id: str) -> dict[str, Any]:
@@ -67,4 +73,4 @@ async def redeliver(ctx: Context, owner: Principal, endpoint_id: str, delivery_i
         delivery.updated_at = now
         await store.flush(s)
     outbox.wake()
-    return view(delivery, session_id)
+    return view(delivery, session_id, endpoint.mode == TEST)

@@ -9,6 +9,7 @@ it: only keys of that mode see or change it, and it receives only that mode's ev
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from voxline.core import errors
 from voxline.core.ids import is_uuid, new_id
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import partners as partner_store
+from voxline.store import ratelimit as ratelimit_store
 from voxline.store import webhooks as store
 from voxline.store.partners import Principal
 from voxline.store.webhook_tables import WebhookEndpoint
@@ -91,10 +93,30 @@ async def _check_room(s, owner: Principal) -> None:  # noqa: ANN001
         )
 
 
+URL_CHANGE_WINDOW_SECS = 60
+
+
+async def _count_url_change(ctx: Context, partner_id: str) -> None:
+    """Creating or re-pointing an endpoint is rate-limited per partner: each new URL gets posts whose outcome
+    the history shows, so a fast stream of them would probe whatever the URLs may reach."""
+    now = time.time()
+    window = int(now // URL_CHANGE_WINDOW_SECS)
+    async with ctx.db.transaction() as s:
+        count = await ratelimit_store.hit(s, f"{partner_id}:webhook-url", window)
+    limit = ctx.settings.webhook_url_changes_per_min
+    if count > limit:
+        retry = max(1, int((window + 1) * URL_CHANGE_WINDOW_SECS - now + 0.999))
+        raise errors.RateLimited(
+            f"At most {limit} webhook endpoints may be created or given a new url per minute; retry in {retry} s.",
+            headers={"Retry-After": str(retry)},
+        )
+
+
 async def create(
     ctx: Context, principal: Principal, label: str, url: str, enabled: bool = True
 ) -> tuple[WebhookEndpoint, str]:
     check_label(label)
+    await _count_url_change(ctx, principal.partner_id)
     await check_for_save(url, policy(ctx, principal.mode))
     secret = new_secret()
     now = utcnow()
@@ -135,6 +157,7 @@ async def update(
 ) -> WebhookEndpoint:
     """Change the URL and/or switch the endpoint on or off; switching off cancels its pending deliveries."""
     if url is not None:
+        await _count_url_change(ctx, principal.partner_id)
         await check_for_save(url, policy(ctx, principal.mode))
     now = utcnow()
     async with ctx.db.transaction() as s:
@@ -171,6 +194,7 @@ async def rotate_secret(ctx: Context, owner: Principal, endpoint_id: str) -> tup
 
 async def put_legacy(ctx: Context, principal: Principal, url: str) -> tuple[WebhookEndpoint, str]:
     """PUT /config/webhook: create or replace the key's mode's `default` endpoint; always issues a new secret."""
+    await _count_url_change(ctx, principal.partner_id)
     await check_for_save(url, policy(ctx, principal.mode))
     secret = new_secret()
     now = utcnow()

@@ -99,11 +99,40 @@ def _unmapped(ip: IPAddress) -> IPAddress:
     return ip
 
 
+_PUBLIC_ONLY = Policy("live")  # an embedded IPv4 is never a loopback target, even for sandbox keys
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 "IPv4-translated"
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291, deprecated
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: the IPv4 part sits at an operator-chosen offset
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and routes to (IPv4-translated, IPv4-compatible, NAT64, 6to4,
+    Teredo's client), or None. A gateway on the way turns such an address back into that IPv4 target."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _IPV4_TRANSLATED or ip in _NAT64_WELL_KNOWN:
+        return low32
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # not :: or ::1
+        return low32
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client address, stored inverted; Python undoes the inversion
+    return None
+
+
 def address_refusal(ip: IPAddress, policy: Policy) -> str | None:
     """Why this address may not be a target under `policy`, or None if it may."""
     ip = _unmapped(ip)
     if policy.allow_private:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64_LOCAL:
+        return "a local-use NAT64 address (RFC 8215) that may embed a private IPv4 address"
+    inner = embedded_ipv4(ip)
+    if inner is not None and address_refusal(inner, _PUBLIC_ONLY) is not None:
+        return f"an IPv6 address embedding {inner}, which is not a public address"
     if ip.is_loopback:
         return None if policy.sandbox else "a loopback address"
     if ip.is_link_local:

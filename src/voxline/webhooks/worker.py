@@ -27,6 +27,7 @@ from voxline import __version__
 from voxline.context import Context
 from voxline.core.crypto import DecryptionError
 from voxline.core.ids import new_id
+from voxline.core.keys import TEST
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import webhooks as store
 from voxline.store.webhooks import ClaimedDelivery, Outcome
@@ -52,6 +53,15 @@ def _schedule(text: str) -> tuple[float, ...]:
     except ValueError:
         log.error("invalid VOXLINE_WEBHOOK_RETRY_SCHEDULE %r; using the default 1,2,4", text)
         return parse_schedule("default")
+
+
+def sandbox_error(status_code: int | None) -> str:
+    """What a sandbox endpoint's history may say about a failure: the HTTP status or just "failed".
+
+    Sandbox keys may post to any loopback port; connection details (refused, reset, timed out, what the
+    resolver said) would turn delivery history into a port scanner of the server's own host.
+    """
+    return f"HTTP {status_code}" if status_code is not None else "failed"
 
 
 def worker_name() -> str:
@@ -246,6 +256,8 @@ class DeliveryWorker:
         except Exception as exc:  # a bug here must cost one attempt, not the delivery
             log.exception("webhook delivery %s failed unexpectedly", item.id)
             code, error, permanent = None, f"internal error: {type(exc).__name__}", False
+        if error is not None and item.mode == TEST:
+            error = sandbox_error(code)
         now = utcnow()
         ok = error is None
         status = store.DELIVERED

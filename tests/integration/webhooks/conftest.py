@@ -179,8 +179,7 @@ def free_port() -> int:
 def server_env(database, **settings: str) -> dict[str, str]:  # noqa: ANN001
     env = database.env()
     env["VOXLINE_LOG_LEVEL"] = "warning"
-    # The repository root (for `tests`), then whatever the test run was given (a checkout's own src).
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "src")])  # the checkout's code
     for name, value in settings.items():
         env[f"VOXLINE_{name.upper()}"] = value
     return env

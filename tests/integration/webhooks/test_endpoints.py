@@ -217,3 +217,24 @@ async def test_malformed_ids_are_not_found(client, tenant, bad_id):
 async def test_webhook_routes_need_a_key(client):
     r = await client.get("/config/webhooks")
     assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_creating_or_repointing_endpoints_is_rate_limited_per_partner(
+    client, tenant, ctx, monkeypatch, rate_window
+):
+    """Each new URL is a new target to probe: at most N creations or URL changes per partner per minute."""
+    monkeypatch.setattr(ctx.settings, "webhook_url_changes_per_min", 3)
+    created = await add_endpoint(client, tenant, HTTPS, label="one")
+    path = f"/config/webhooks/{created['id']}"
+    for i in range(2):
+        r = await client.patch(path, json={"url": f"{HTTPS}/{i}"}, headers=tenant.headers)
+        assert r.status_code == 200, r.text
+    r = await client.patch(path, json={"url": f"{HTTPS}/again"}, headers=tenant.headers)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    r = await client.post("/config/webhooks", json={"label": "two", "url": HTTPS}, headers=tenant.headers)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "RATE_LIMITED"
+    r = await client.put("/config/webhook", json={"webhook_url": HTTPS}, headers=tenant.headers)
+    assert r.status_code == 429
+    r = await client.patch(path, json={"enabled": False}, headers=tenant.headers)  # no new URL: not counted
+    assert r.status_code == 200
