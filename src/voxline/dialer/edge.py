@@ -197,6 +197,9 @@ async def open_media(
         raise
     if applied is None or CallStatus(applied.call.status) in TERMINAL_STATUSES:
         raise LookupError(f"call {call.id} ended while its media stream opened")
+    accepted = getattr(carrier, "stream_accepted", None)
+    if accepted is not None:  # carriers whose calls end on their stream (Exotel, MCube) hold it from now on
+        accepted(websocket, handshake)
     channel = MediaChannel(
         websocket=websocket,
         serializer=handshake.serializer,

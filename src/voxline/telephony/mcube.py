@@ -205,7 +205,6 @@ class MCubeCarrier:
         media_format = start.get("mediaFormat") or {}
         encoding = str(media_format.get("encoding") or MULAW)
         rate = optional_int(media_format.get("sampleRate")) or 8000
-        LIVE.add(start.get("callId"), websocket, stream_id)
         return MediaHandshake(
             serializer=MCubeFrameSerializer(stream_id, start.get("callId"), encoding, rate),
             stream_id=stream_id,
@@ -213,6 +212,11 @@ class MCubeCarrier:
             params={},
             extra={"media_format": media_format},
         )
+
+    def stream_accepted(self, websocket: WebSocket, handshake: MediaHandshake) -> None:
+        """Hold the stream for `hang_up` once dialer/edge has accepted it (never a refused one: it would
+        take the place of the call's real stream)."""
+        LIVE.add(handshake.carrier_call_id, websocket, handshake.stream_id)
 
 
 LIVE = LiveStreams()
