@@ -243,7 +243,7 @@ async def test_a_media_stream_for_a_ringing_call_is_refused_and_changes_nothing(
     caller = await make_caller(live, provider)
     to = {"exotel": "+919833700001", "mcube": "+919844700001", "vobiz": "+919813700001"}[provider]
     emu = live.sandbox[provider]
-    emu.scripts[to] = Script("human", ring_secs=RINGING_SECS, talk_secs=0.5)
+    emu.scripts[to] = Script("human", ring_secs=RINGING_SECS, talk_secs=2.0)  # time to hear us on a busy machine
     started = await start(live, caller, to)
     emucall = await _wait_dialed(live, provider, started["call_id"], "ringing")
     token = _token_of(emu, provider, started["call_id"])
