@@ -94,7 +94,8 @@ def test_refurl_connecting_gets_the_wss_url_and_the_end_gets_ok() -> None:
         "dialStatus": "CONNECTING",
     }
     assert CARRIER.status_reply(connecting, urls) == {"wss_url": "wss://vox.example/telephony/mcube/media/sess1/tok-_1"}
-    assert CARRIER.parse_status(connecting).status is None
+    # Connecting, not yet answered in our vocabulary: ringing (a BUSY or NOANSWER may still follow).
+    assert CARRIER.parse_status(connecting).status is CallStatus.RINGING
     ended = {**connecting, "dialStatus": "ANSWER", "endTime": "2026-11-30 12:00:10", "answeredTime": "9"}
     assert CARRIER.status_reply(ended, urls) == {"status": "ok"}
     update = CARRIER.parse_status(ended)

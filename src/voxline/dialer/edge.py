@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import Mapping
@@ -163,6 +164,7 @@ async def open_media(
     handshake = await asyncio.wait_for(carrier.accept_media(websocket, creds), HANDSHAKE_TIMEOUT_SECS)
     if call is None:
         call = await _flow_call(ctx, carrier, provider, handshake.carrier_call_id, flow_key)
+        token = ""  # a flow URL carries the connection's key, not the call's token (nothing here needs it)
     else:
         token = path_token or handshake.params.get("token") or websocket.query_params.get("token")
         if not token_matches(call, token):
@@ -176,7 +178,7 @@ async def open_media(
         raise PermissionError(f"the stream names carrier call {handshake.carrier_call_id}, not call {call.id}'s")
     if CallStatus(call.status) in TERMINAL_STATUSES:
         raise LookupError(f"call {call.id} has already ended")
-    if not await carrier_reported_answered(ctx, call.id):
+    if not await carrier_reported_answered(ctx, call.id, carrier):
         raise PermissionError(f"call {call.id} has not been answered: no media stream before the answer")
     async with ctx.db.transaction() as s:
         claimed = await dq.claim_media(s, call.id, utcnow())
@@ -195,6 +197,9 @@ async def open_media(
         raise
     if applied is None or CallStatus(applied.call.status) in TERMINAL_STATUSES:
         raise LookupError(f"call {call.id} ended while its media stream opened")
+    accepted = getattr(carrier, "stream_accepted", None)
+    if accepted is not None:  # carriers whose calls end on their stream (Exotel, MCube) hold it from now on
+        accepted(websocket, handshake)
     channel = MediaChannel(
         websocket=websocket,
         serializer=handshake.serializer,
@@ -241,11 +246,11 @@ def status_reply(ctx: Context, v: Verified, params: Mapping[str, str], token: st
     replying = getattr(v.carrier, "status_reply", None)
     if replying is None:
         return None
-    urls = call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, token)
-    return replying(params, urls)
+    call_urls = urls.call_urls(ctx.settings, v.call.provider, v.call.id, v.call.session_id, token)
+    return replying(params, call_urls)
 
 
-async def carrier_reported_answered(ctx: Context, call_id: str) -> bool:
+async def carrier_reported_answered(ctx: Context, call_id: str, carrier: Carrier | None = None) -> bool:
     """Has the call's carrier reported the callee answered? Only then is a media stream accepted: a stream
     for a queued or ringing call is refused before it changes anything (no claim, no start, no greeting).
 
@@ -257,7 +262,15 @@ async def carrier_reported_answered(ctx: Context, call_id: str) -> bool:
       callback (`StatusCallbackEvents`); MCube reports `ANSWER` to the call's `refurl`. Neither documents
       that this callback arrives before the stream opens, and Exotel's delivery may be late: when the call
       is not yet in progress here, we ask the carrier's REST API (with our account's credentials, which no
-      outsider can answer for) and record its answer when it says the call is in progress.
+      outsider can answer for) and record its answer when it says the call is in progress. A flow's
+      Voicebot stream (found by its `start.call_sid`) usually arrives before the "answered" callback: the
+      REST answer is what proves it then.
+    - MCube: per the integration we follow, MCube reports `ANSWER` only together with the call's end
+      (`endTime`), and it documents no status API; what precedes its stream is the refurl request with
+      `dialStatus` CONNECTING (the call's token in the URL), answered with the websocket URL. That request
+      is MCube's equivalent of the answer-URL fetch: it moves the call to ringing (not in progress, since
+      BUSY, CANCEL or NOANSWER may still follow), and a stream is accepted only after it. A stream for a
+      call MCube has not asked to connect (still pending) is refused, like any stream before the answer.
     """
     async with ctx.db.transaction() as s:
         call = await dq.get_call(s, call_id)
@@ -268,6 +281,8 @@ async def carrier_reported_answered(ctx: Context, call_id: str) -> bool:
         return True
     if status in TERMINAL_STATUSES:
         return False
+    if getattr(carrier, "stream_follows_connecting", False):
+        return status is CallStatus.RINGING  # moved there only by the carrier's authenticated CONNECTING
     try:
         update = await carrier_ops.fetch_status(ctx, call)
     except CarrierError as exc:

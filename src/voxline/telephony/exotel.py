@@ -220,7 +220,6 @@ class ExotelCarrier:
         call_sid = start.get("call_sid") or start.get("callSid")
         if not stream_sid:
             raise CarrierError("Exotel stream sent no start event")
-        LIVE.add(call_sid, websocket, stream_sid)
         custom = start.get("custom_parameters") or {}
         return MediaHandshake(
             serializer=ExotelChunkingSerializer(stream_sid, call_sid, websocket),
@@ -229,6 +228,11 @@ class ExotelCarrier:
             params={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
             extra={"media_format": start.get("media_format")},
         )
+
+    def stream_accepted(self, websocket: WebSocket, handshake: MediaHandshake) -> None:
+        """Hold the stream for `hang_up` once dialer/edge has accepted it (never a refused one: it would
+        take the place of the call's real stream)."""
+        LIVE.add(handshake.carrier_call_id, websocket, handshake.stream_id)
 
 
 LIVE = LiveStreams()

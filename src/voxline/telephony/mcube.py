@@ -122,6 +122,10 @@ class MCubeCarrier:
     wire_sample_rate = 8000
     answer_media_type = ""  # MCube asks the refurl for the websocket: no answer document
     stream_names_call = False  # whether start.callId equals create's callid is not known
+    # MCube opens the media websocket only once it has asked the refurl for it (dialStatus CONNECTING, on
+    # the URL carrying the call's token), and it reports ANSWER only with the call's end: that CONNECTING
+    # request is its "answered" report, as the answer-URL fetch is Twilio's (see dialer/edge.py).
+    stream_follows_connecting = True
 
     def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
         return settings.mcube_api_base.rstrip("/")
@@ -176,7 +180,9 @@ class MCubeCarrier:
         raw = field(params, "dialStatus").upper()
         call_id = field(params, "callId") or None
         if raw in CONNECTING:
-            return StatusUpdate(None, carrier_call_id=call_id)
+            # MCube asks for the websocket: the call is being connected to us. Recorded as ringing (not
+            # in progress: a BUSY, CANCEL or NOANSWER may still follow); see `stream_follows_connecting`.
+            return StatusUpdate(CallStatus.RINGING, carrier_call_id=call_id)
         ended = bool(field(params, "endTime"))
         status = STATUS_MAP.get(raw, CallStatus.FAILED)
         if status is CallStatus.IN_PROGRESS and ended:
@@ -199,7 +205,6 @@ class MCubeCarrier:
         media_format = start.get("mediaFormat") or {}
         encoding = str(media_format.get("encoding") or MULAW)
         rate = optional_int(media_format.get("sampleRate")) or 8000
-        LIVE.add(start.get("callId"), websocket, stream_id)
         return MediaHandshake(
             serializer=MCubeFrameSerializer(stream_id, start.get("callId"), encoding, rate),
             stream_id=stream_id,
@@ -207,6 +212,11 @@ class MCubeCarrier:
             params={},
             extra={"media_format": media_format},
         )
+
+    def stream_accepted(self, websocket: WebSocket, handshake: MediaHandshake) -> None:
+        """Hold the stream for `hang_up` once dialer/edge has accepted it (never a refused one: it would
+        take the place of the call's real stream)."""
+        LIVE.add(handshake.carrier_call_id, websocket, handshake.stream_id)
 
 
 LIVE = LiveStreams()

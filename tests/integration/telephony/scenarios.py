@@ -50,7 +50,7 @@ async def answered_call_streams_audio_both_ways(live: LiveServer, provider: str,
     heard = HEARD[started["session_id"]]
     assert seconds(heard) >= 0.5, "our side heard the callee"
     assert abs(dominant_hz(heard) - 440.0) < 20
-    return {"call": call, "request": requests[0], "emucall": emucall, "started": started}
+    return {"call": call, "request": requests[0], "emucall": emucall, "started": started, "caller": caller}
 
 
 async def unanswered_outcome(

@@ -11,7 +11,15 @@ import asyncio
 import httpx
 
 from tests.integration.telephony import scenarios
-from tests.integration.telephony.conftest import CREDS, LiveServer, get_call, make_caller, start, wait_status
+from tests.integration.telephony.conftest import (
+    CREDS,
+    LiveServer,
+    get_call,
+    make_caller,
+    sandbox_creds,
+    start,
+    wait_status,
+)
 from voxline.sandbox.emulator import Received, Script
 
 
@@ -26,7 +34,9 @@ def status_url_of(r: Received) -> str:
 async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveServer) -> None:
     out = await scenarios.answered_call_streams_audio_both_ways(live, "mcube", "+919844400001", to_of)
     body = out["request"].params
-    assert body["HTTP_AUTHORIZATION"] == CREDS["mcube"]["jwt_token"], "the token rides in the body"
+    # A sandbox call presents the partner's sandbox token (never the configured one), in the body.
+    sandbox_token = sandbox_creds(live.ctx.settings, out["caller"].tenant.partner_id, "mcube")["jwt_token"]
+    assert body["HTTP_AUTHORIZATION"] == sandbox_token != CREDS["mcube"]["jwt_token"], "the token rides in the body"
     assert body["exenumber"] == "8047112244" and body["custnumber"] == "9844400001", "ten digits, no country code"
     assert body["refid"] == out["call"]["call_id"]
     assert body["refurl"].startswith(f"{live.base_url}/telephony/mcube/status/{out['call']['call_id']}?token=")

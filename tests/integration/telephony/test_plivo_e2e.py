@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.integration.telephony import scenarios
-from tests.integration.telephony.conftest import CREDS, LiveServer, make_caller, start, wait_status
+from tests.integration.telephony.conftest import CREDS, LiveServer, make_caller, sandbox_creds, start, wait_status
 from voxline.sandbox.audio import seconds
 from voxline.sandbox.emulator import Received, Script
 from voxline.sandbox.responder import Responder
@@ -153,6 +153,7 @@ async def test_a_stream_naming_another_call_is_refused(live: LiveServer, provide
     """The media URL's token is right, but the stream's own start.callId is not the call's: refused."""
     import asyncio
     import json
+    from urllib.parse import parse_qs, urlsplit
 
     from websockets.asyncio.client import connect as ws_connect
     from websockets.exceptions import ConnectionClosed
@@ -168,19 +169,22 @@ async def test_a_stream_naming_another_call_is_refused(live: LiveServer, provide
     await wait_status(live, caller, started["call_id"], ("in_progress",))
     async with live.ctx.db.transaction() as s:
         call = await s.get(Call, started["call_id"])
-    urls = call_urls(live.ctx.settings, provider, call.id, call.session_id, call.callback_token)
+    # The database keeps only the token's hash: take it as the carrier was given it, from the create.
+    create = next(r for r in emu.received if f"/answer/{call.id}?" in str(r.params.get("answer_url") or ""))
+    token = parse_qs(urlsplit(str(create.params["answer_url"])).query)["token"][0]
+    urls = call_urls(live.ctx.settings, provider, call.id, call.session_id, token)
     start_msg = {
         "event": "start",
         "sequenceNumber": 1,
         "start": {
             "callId": "another-call",
             "streamId": "s9",
-            "accountId": CREDS[provider]["auth_id"],
+            "accountId": sandbox_creds(live.ctx.settings, caller.tenant.partner_id, provider)["auth_id"],
             "tracks": ["inbound"],
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
         },
     }
-    async with ws_connect(f"{urls.media}/{call.callback_token}") as ws:
+    async with ws_connect(f"{urls.media}/{token}") as ws:
         await ws.send(json.dumps(start_msg))
         try:
             await asyncio.wait_for(ws.recv(), 5)

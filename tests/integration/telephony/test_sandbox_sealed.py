@@ -14,7 +14,7 @@ import json
 import secrets
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -115,11 +115,25 @@ async def test_no_route_under_sandbox_answers_without_sandbox_credentials(live: 
         # A well-formed JWT (what MCube checks first) that this deployment did not sign.
         {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdHJhbmdlciJ9.c2lnbmF0dXJl"},
     ]
+    # MCube carries its token in the JSON body, as `HTTP_AUTHORIZATION`: a stranger's token there too.
+    bodies = [{"to": "+14155550100"}, {"to": "+14155550100", "HTTP_AUTHORIZATION": wrong[-1]["Authorization"][7:]}]
+    seen = {name: len(live.sandbox[name].received) for name in providers}
     async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
         for method, path in routes:
             for headers in wrong:
-                r = await http.request(method, path, headers=headers, json={"to": "+14155550100"})
-                assert r.status_code == 401, (method, path, headers, r.status_code, r.text[:200])
+                for body in bodies:
+                    r = await http.request(method, path, headers=headers, json=body)
+                    if path.startswith("/sandbox/mcube/"):
+                        # MCube's own refusal is HTTP 200 with `"status": false` (per the integration followed).
+                        assert r.status_code == 200 and r.json() == {"status": False, "msg": "Invalid token"}, (
+                            method,
+                            path,
+                            r.text[:200],
+                        )
+                    else:
+                        assert r.status_code == 401, (method, path, headers, r.status_code, r.text[:200])
+    # Refused before any route ran: no emulator even recorded the requests.
+    assert {name: len(live.sandbox[name].received) for name in providers} == seen
     # The carrier's own refusal, e.g. Twilio's 20003.
     async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
         r = await http.get("/sandbox/twilio/_sandbox/log")
@@ -194,13 +208,15 @@ async def _open_stream(live: LiveServer, provider: str, emucall: EmuCall, token:
     ws_base = live.base_url.replace("http://", "ws://")
     stream_id = "MZ" + secrets.token_hex(16)
     if provider == "exotel":
-        url, wire = f"{ws_base}/telephony/exotel/media", ExotelWire()
-        opening = wire.opening(emucall, stream_id, dict(parse_qsl(emucall.params["CustomField"])))
+        # The flow's Voicebot applet URL (the connection's key), the call named by its start.call_sid.
+        url, wire = live.sandbox["exotel"].voicebot_url(emucall), ExotelWire()
+        opening = wire.opening(emucall, stream_id, {})
     elif provider == "mcube":
-        url, wire = str(emucall.params["stream_url"]), MCubeWire()
+        # The wss_url our refurl hands MCube: session and token in the path.
+        url, wire = f"{ws_base}/telephony/mcube/media/{session_id}/{token}", MCubeWire()
         opening = wire.opening(emucall, stream_id, {})
     else:
-        url, wire = f"{ws_base}/telephony/{provider}/media/{session_id}?token={token}", PlivoWire()
+        url, wire = f"{ws_base}/telephony/{provider}/media/{session_id}/{token}", PlivoWire()
         opening = wire.opening(emucall, stream_id, {})
     received: list[dict] = []
     async with ws_connect(url, open_timeout=10) as ws:
@@ -227,7 +243,7 @@ async def test_a_media_stream_for_a_ringing_call_is_refused_and_changes_nothing(
     caller = await make_caller(live, provider)
     to = {"exotel": "+919833700001", "mcube": "+919844700001", "vobiz": "+919813700001"}[provider]
     emu = live.sandbox[provider]
-    emu.scripts[to] = Script("human", ring_secs=RINGING_SECS, talk_secs=0.5)
+    emu.scripts[to] = Script("human", ring_secs=RINGING_SECS, talk_secs=2.0)  # time to hear us on a busy machine
     started = await start(live, caller, to)
     emucall = await _wait_dialed(live, provider, started["call_id"], "ringing")
     token = _token_of(emu, provider, started["call_id"])
@@ -257,11 +273,12 @@ def _status_bodies(provider: str, carrier_call_id: str) -> dict[str, dict[str, s
             "ringing": {"CallSid": carrier_call_id, "Status": "ringing"},
         }
     if provider == "mcube":
+        ended = {"endTime": "2026-11-30 12:00:10", "answeredTime": "1"}
         return {
-            "completed": {"callid": carrier_call_id, "status": "COMPLETE", "duration": "1"},
-            "busy": {"callid": carrier_call_id, "status": "BUSY"},
-            "no_answer": {"callid": carrier_call_id, "status": "NOANSWER"},
-            "ringing": {"callid": carrier_call_id, "status": "RINGING"},
+            "completed": {"callId": carrier_call_id, "dialStatus": "ANSWER", **ended},
+            "busy": {"callId": carrier_call_id, "dialStatus": "BUSY"},
+            "no_answer": {"callId": carrier_call_id, "dialStatus": "NOANSWER"},
+            "ringing": {"callId": carrier_call_id, "dialStatus": "CONNECTING"},  # what precedes the answer
         }
     base = {"CallUUID": carrier_call_id, "Event": "Hangup"}
     return {
@@ -270,6 +287,18 @@ def _status_bodies(provider: str, carrier_call_id: str) -> dict[str, dict[str, s
         "no_answer": {**base, "CallStatus": "no-answer", "HangupCause": "NO_ANSWER"},
         "ringing": {"CallUUID": carrier_call_id, "CallStatus": "ringing"},
     }
+
+
+async def _post(
+    http: httpx.AsyncClient, provider: str, url: str, body: dict[str, str], emucall: EmuCall, emu: Emulator
+) -> httpx.Response:
+    """A status callback as the carrier sends it: MCube posts JSON, the others forms; Vobiz signs every
+    callback with the account's token (so what is refused below is the missing call token, not the signature)."""
+    if provider == "mcube":
+        return await http.post(url, json=body)
+    signing = getattr(emu, "signature_headers_for", None)
+    headers = signing(emucall, url, body, "POST") if signing is not None else {}
+    return await http.post(url, data=body, headers=headers)
 
 
 @pytest.mark.parametrize("provider", ["exotel", "vobiz", "mcube"])
@@ -288,7 +317,7 @@ async def test_a_status_without_the_calls_token_is_refused_and_an_answered_call_
     async with httpx.AsyncClient(timeout=10) as http:
         for url in (bare, f"{bare}?token=", f"{bare}?token={secrets.token_urlsafe(32)}"):
             for body in (bodies["completed"], bodies["busy"]):
-                r = await http.post(url, data=body)
+                r = await _post(http, provider, url, body, emucall, emu)
                 assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN", (url, r.text)
         row = await _row(live, started["call_id"])
         assert row.status in ("pending", "ringing") and row.ended_at is None, "a refused callback changed nothing"
@@ -296,8 +325,9 @@ async def test_a_status_without_the_calls_token_is_refused_and_an_answered_call_
         await wait_status(live, caller, started["call_id"], ("in_progress",), wait=RINGING_SECS + 10)
         # With the right token, an answered call still cannot be made busy, unanswered, or ringing again.
         for outcome in ("busy", "no_answer", "ringing"):
-            r = await http.post(status_url, data=bodies[outcome])
-            assert r.status_code == 204, r.text
+            r = await _post(http, provider, status_url, bodies[outcome], emucall, emu)
+            # MCube's refurl always answers (`{"status": "ok"}`, or the wss_url to a CONNECTING).
+            assert r.status_code == (200 if provider == "mcube" else 204), r.text
         call = await get_call(live, caller, started["call_id"])
         assert call["status"] == "in_progress" and call["ended_at"] is None, call
     emucall.hangup.set()
