@@ -25,6 +25,7 @@ from voxline.dialer import worker as dialer_worker
 from voxline.sandbox import mount as sandbox
 from voxline.sandbox.credentials import seal_for_key
 from voxline.settings import Settings
+from voxline.telephony import registry as carriers
 from voxline.voice import recording
 from voxline.voice.catalog import voices
 from voxline.webhooks import worker as webhook_worker
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators
     # that sandbox calls dial under /sandbox.
     app.include_router(telephony_router)
-    sandbox.install(app, settings.public_base_url, seal_for_key(settings.resolved_encryption_key))
+    sandbox.install(app, settings.public_base_url, seal_for_key(settings.resolved_encryption_key), carriers.emulators())
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

@@ -45,6 +45,7 @@ from voxline.accounts import partners  # noqa: E402 - after the logging set-up: 
 from voxline.context import Context  # noqa: E402
 from voxline.core import destination, keys  # noqa: E402
 from voxline.store import migrate as migrations  # noqa: E402
+from voxline.telephony.registry import PROVIDERS  # noqa: E402
 
 T = TypeVar("T")
 app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True)
@@ -156,7 +157,7 @@ def _limits(
 
 
 ProvidersOpt = Annotated[
-    str | None, typer.Option("--providers", help="Comma list: twilio,plivo,exotel,vobiz,mcube,sip")
+    str | None, typer.Option("--providers", help=f"Comma list: {','.join(PROVIDERS)}")
 ]
 ConcurrencyOpt = Annotated[int | None, typer.Option("--concurrency", help="Simultaneous active calls (default 5)")]
 SandboxConcurrencyOpt = Annotated[

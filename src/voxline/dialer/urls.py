@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from typing import TypeVar
 from urllib.parse import quote
 
 from voxline.sandbox.credentials import seal_for_key
 from voxline.settings import Settings
+from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.carrier import CallUrls
 
 TELEPHONY_PREFIX = "/telephony"
 SANDBOX_PREFIX = "/sandbox"
+CC = TypeVar("CC", bound=CarrierCredentials)
 
 
 def new_token() -> str:
@@ -57,6 +58,6 @@ def sandbox_base(settings: Settings, provider: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}{SANDBOX_PREFIX}/{provider}"
 
 
-def sandbox_credentials(settings: Settings, provider: str, partner_id: str, creds: Mapping[str, Any]) -> dict[str, Any]:
+def sandbox_credentials(settings: Settings, provider: str, partner_id: str, creds: CC) -> CC:
     """The partner's sandbox account at this server's emulator, in place of the connection's account and secrets."""
-    return seal_for_key(settings.resolved_encryption_key).credentials(provider, partner_id, creds)
+    return creds.model_copy(update=seal_for_key(settings.resolved_encryption_key).account_fields(provider, partner_id))

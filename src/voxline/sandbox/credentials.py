@@ -2,7 +2,7 @@
 
 A sandbox call never presents the partner's own carrier secrets to an emulator. When the dialer places
 one, it substitutes this partner's sandbox account for the account and secret fields of the connection
-(`SandboxSeal.credentials`); every other field (caller id, applet, executive line) is kept. The emulator
+(`SandboxSeal.account_fields`); every other field (caller id, applet, executive line) is kept. The emulator
 checks what it is shown by recomputing the secret from the account (`SandboxSeal.secret_for`), so every
 server process (`voxline serve --workers N`, or several servers on one database) accepts what any other
 process dialed, with nothing registered in memory and nothing an outsider can claim: without the
@@ -23,7 +23,6 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
 from typing import Any
 
 _LABEL = b"voxline sandbox accounts v1"
@@ -44,9 +43,10 @@ class SandboxSeal:
         return hmac.new(self._key, "|".join(parts).encode(), hashlib.sha256).hexdigest()
 
     # --- what the dialer presents ------------------------------------------------------------------
-    def credentials(self, provider: str, partner_id: str, creds: Mapping[str, Any]) -> dict[str, Any]:
-        """The connection's credentials with its account and secrets replaced by the partner's sandbox account."""
-        out = dict(creds)
+    def account_fields(self, provider: str, partner_id: str) -> dict[str, str]:
+        """The partner's sandbox account: the credential fields (account and secrets) that replace the
+        connection's own, by their names in the carrier's credentials model."""
+        out: dict[str, str] = {}
         account = self._hex("account", provider, partner_id)
         if provider == "twilio":
             sid = "AC" + account[:32]

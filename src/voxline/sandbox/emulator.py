@@ -299,7 +299,7 @@ class Emulator(ABC):
         return presented_credentials(request)
 
     def refuse(self) -> Response:
-        """The answer to a request without valid sandbox credentials (`install` sets the carrier's own shape)."""
+        """The answer to a request without valid sandbox credentials (each emulator gives its carrier's own)."""
         return JSONResponse({"error": "Authentication credentials invalid."}, status_code=401)
 
     def register(self, account: str, secret: str) -> None:

@@ -98,6 +98,9 @@ class ExotelEmulator(Emulator):
     wire = ExotelWire()
     closes_stream = False
 
+    def refuse(self) -> Response:
+        return exotel_error(401, "Authentication is required to view this resource.")
+
     def __init__(self, public_base_url: str) -> None:
         self.flows: dict[str, str] = {}  # flow Url -> the URL its Voicebot applet is configured with
         self.tokens: dict[str, str] = {}  # account sid -> API token it authenticated with
@@ -228,7 +231,7 @@ class ExotelEmulator(Emulator):
         from voxline.telephony.exotel import flow_key
 
         base = self.public_base_url.replace("https://", "wss://").replace("http://", "ws://")
-        key = flow_key({"account_sid": call.account, "api_token": self.tokens.get(call.account, "")})
+        key = flow_key(call.account, self.tokens.get(call.account, ""))
         return f"{base}/telephony/exotel/flow/{key}"
 
     async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:

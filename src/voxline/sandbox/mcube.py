@@ -91,6 +91,9 @@ class MCubeEmulator(Emulator):
     provider = "mcube"
     wire = MCubeWire()
 
+    def refuse(self) -> Response:
+        return refusal("Invalid token")  # MCube answers 200 with status false
+
     def routes(self) -> None:
         app = self.app
 

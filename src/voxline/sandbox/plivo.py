@@ -135,6 +135,9 @@ class PlivoEmulator(Emulator):
     signature_headers = ("X-Plivo-Signature-V3", "X-Plivo-Signature-V3-Nonce")
     wire = PlivoWire()
 
+    def refuse(self) -> Response:
+        return plivo_error(401, "Authentication credentials invalid.")  # Vobiz answers the same
+
     def __init__(self, public_base_url: str) -> None:
         self.by_request: dict[str, EmuCall] = {}
         super().__init__(public_base_url)

@@ -104,6 +104,9 @@ class TwilioEmulator(Emulator):
     call_id_prefix = "CA"
     wire = TwilioWire()
 
+    def refuse(self) -> Response:
+        return twilio_error(401, 20003, "Authenticate")
+
     def routes(self) -> None:
         app = self.app
 
