@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.telephony.conftest import free_port
+from tests.integration.telephony.conftest import emulated_api_bases, free_port
 from voxline.sandbox.credentials import seal_for_key
 
 
@@ -73,8 +73,8 @@ def start_server(  # noqa: ANN201
         "VOXLINE_WEBHOOK_WORKER_ENABLED": "false",
         "VOXLINE_LOG_LEVEL": "warning",
     }
-    for carrier in ("twilio", "plivo", "vobiz", "exotel", "mcube"):  # never a real carrier from a test
-        env[f"VOXLINE_{carrier.upper()}_API_BASE"] = f"{base}/sandbox/{carrier}"
+    # never a real carrier from a test
+    env.update({f"VOXLINE_{name.upper()}": url for name, url in emulated_api_bases(base).items()})
     env.update({f"VOXLINE_{k.upper()}": v for k, v in settings.items()})
     log = tmp_path / f"server-{port}.log"
     proc = subprocess.Popen(
