@@ -84,3 +84,13 @@ def test_the_cli_and_partner_limits_offer_the_registrys_providers() -> None:
     assert partners.parse_providers(",".join(PROVIDERS)) == PROVIDERS
     with pytest.raises(partners.AccountError):
         partners.parse_providers("nocarrier")
+
+
+@pytest.mark.parametrize("provider", list(registry.emulators()))
+def test_an_emulators_sandbox_account_replaces_fields_of_the_carriers_credentials(provider: str) -> None:
+    emulator = load_emulator(registry.emulators()[provider])
+    seal = SandboxSeal(b"k" * 32)
+    account = emulator.sandbox_account(seal, "partner-1")
+    assert account and set(account) <= set(registry.credentials_model(provider).model_fields)
+    assert account == emulator.sandbox_account(seal, "partner-1") != emulator.sandbox_account(seal, "partner-2")
+    assert account != emulator.sandbox_account(SandboxSeal(b"j" * 32), "partner-1"), "another deployment's key"

@@ -312,7 +312,20 @@ class Emulator(ABC):
         known = self.accounts.get(account) or self._logins.get(account)
         if known is not None:
             return known
-        return self.seal.secret_for(self.provider, account) if self.seal is not None else None
+        return self.sandbox_secret(self.seal, account) if self.seal is not None else None
+
+    # --- sandbox accounts (sandbox/credentials.py): shaped like the carrier's own ------------------------
+    @classmethod
+    @abstractmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        """The partner's sandbox account at this carrier: the fields of the carrier's credentials that replace
+        the connection's own account and secrets when the dialer places a sandbox call."""
+
+    @classmethod
+    @abstractmethod
+    def sandbox_secret(cls, seal: SandboxSeal, account: str) -> str | None:
+        """The secret a sandbox account must present, or None when `account` is not one. `account` is what
+        this emulator calls the account (see `presented`)."""
 
     def admits(self, login: str | None, secret: str | None) -> bool:
         """The credentials a request presents (basic user and password, or a bearer token) are a sandbox account's."""

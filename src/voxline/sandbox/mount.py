@@ -11,6 +11,7 @@ without them gets the carrier's own 401 answer (the emulator's `refuse`), whatev
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from voxline.sandbox.emulator import Emulator
 SANDBOX_PREFIX = "/sandbox"
 
 
+@functools.cache
 def load_emulator(path: str) -> type[Emulator]:
     """The emulator class named "module:Class" (a module under voxline.sandbox)."""
     module_name, _, class_name = path.partition(":")

@@ -38,6 +38,7 @@ from voxline.sandbox.emulator import EmuCall, Emulator, Received, Script
 from voxline.sandbox.exotel import ExotelWire
 from voxline.sandbox.mcube import MCubeWire
 from voxline.sandbox.plivo import PlivoWire
+from voxline.sandbox.twilio import TwilioEmulator
 from voxline.store.models import Call
 from voxline.telephony import registry
 
@@ -176,7 +177,7 @@ async def test_any_server_process_accepts_the_sandbox_account_another_process_di
     mcube = sandbox_creds(live.ctx.settings, "partner-elsewhere", "mcube")
     assert other.state.sandbox["mcube"].authenticate(mcube["jwt_token"], mcube["jwt_token"])
     # Another deployment's key makes credentials this one refuses.
-    foreign = seal_for_key(b"k" * 32).account_fields("twilio", "partner-elsewhere")
+    foreign = TwilioEmulator.sandbox_account(seal_for_key(b"k" * 32), "partner-elsewhere")
     assert not emu.authenticate(foreign["account_sid"], foreign["auth_token"])
 
 
