@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
@@ -43,11 +44,11 @@ _configure_logging()
 
 from voxline.accounts import partners  # noqa: E402 - after the logging set-up: these import Pipecat
 from voxline.context import Context  # noqa: E402
-from voxline.core import destination, keys  # noqa: E402
+from voxline.core import destination, keys, reachability  # noqa: E402
 from voxline.store import migrate as migrations  # noqa: E402
 
 T = TypeVar("T")
-app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True)
+app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True, rich_markup_mode="markdown")
 partner_app = typer.Typer(help="Create and change partner accounts.", no_args_is_help=True)
 key_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
@@ -98,12 +99,25 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes")] = 1,
 ) -> None:
-    """Apply migrations, then serve the API."""
+    """Apply migrations, then serve the API.
+
+    Carriers call this server back at VOXLINE_PUBLIC_BASE_URL; unset, it is http://HOST:PORT of this very
+    server, printed at start-up. Live calls need a URL carriers can reach from the internet (a tunnel or load
+    balancer in front); sandbox calls (rg_test_ keys) work on any.
+    """
     import uvicorn
 
+    public_url = os.environ.get("VOXLINE_PUBLIC_BASE_URL") or own_url(host, port)
+    os.environ["VOXLINE_PUBLIC_BASE_URL"] = public_url  # the server processes read it from their settings
     settings = _settings()
     migrations.upgrade(settings.resolved_database_url, settings.database_schema)
     settings.resolved_encryption_key  # noqa: B018 - create the key file before workers race for it
+    typer.echo(f"Voxline on http://{host}:{port}; carriers must reach it at {public_url} (VOXLINE_PUBLIC_BASE_URL)")
+    if reachability.is_private_url(public_url):
+        typer.echo(
+            "  that URL is private: sandbox calls (rg_test_ keys) work; live calls are refused with "
+            "PUBLIC_URL_UNREACHABLE until VOXLINE_PUBLIC_BASE_URL names a public URL of this server"
+        )
     uvicorn.run(
         "voxline.app:create_app",
         factory=True,
@@ -113,6 +127,14 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+def own_url(host: str, port: int) -> str:
+    """This server's URL as seen from this machine: a wildcard bind is reached through loopback."""
+    reach = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in reach and not reach.startswith("["):
+        reach = f"[{reach}]"
+    return f"http://{reach}:{port}"
 
 
 @app.command()

@@ -7,12 +7,13 @@ without them gets the carrier's own 401 answer, whatever route it names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from voxline.sandbox.callee import Script
 from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import Emulator
 from voxline.sandbox.exotel import ExotelEmulator, exotel_error
@@ -50,10 +51,20 @@ class Sandbox:
             await emulator.aclose()
 
 
-def install(app: FastAPI, public_base_url: str, seal: SandboxSeal) -> Sandbox:
+def install(
+    app: FastAPI,
+    public_base_url: str,
+    seal: SandboxSeal,
+    custom_lines: Callable[[str], Callable[[str], Awaitable[tuple[str, ...]]]] | None = None,
+    default_script: Script | None = None,
+) -> Sandbox:
+    """Mount every emulator; `custom_lines(provider)` is how its callee learns a call's own lines, if given."""
     sandbox = Sandbox({name: cls(public_base_url) for name, cls in EMULATORS.items()})
     for name, emulator in sandbox.emulators.items():
         emulator.seal = seal
+        emulator.default_script = default_script
+        if custom_lines is not None:
+            emulator.custom_lines = custom_lines(name)
         emulator.refuse = REFUSALS[name]  # type: ignore[method-assign]
         app.mount(f"{SANDBOX_PREFIX}/{name}", emulator.app)
     app.state.sandbox = sandbox
