@@ -48,11 +48,17 @@ from voxline.core import destination, keys, reachability  # noqa: E402
 from voxline.store import migrate as migrations  # noqa: E402
 
 T = TypeVar("T")
-app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True, rich_markup_mode="markdown")
+app = typer.Typer(
+    help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 partner_app = typer.Typer(help="Create and change partner accounts.", no_args_is_help=True)
 key_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
 app.add_typer(key_app, name="key")
+webhooks_app = typer.Typer(help="Receive webhooks while you develop.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -308,6 +314,22 @@ def partner_list(as_json: JsonOpt = False) -> None:
             p.id, p.name, p.status, str(p.concurrency_limit), str(p.agent_limit), ",".join(p.allowed_providers)
         )
     console.print(table)
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    secret: Annotated[str, typer.Option(help="The endpoint's whsec_ secret (from POST /config/webhooks)")],
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    count: Annotated[int | None, typer.Option(help="Exit after this many verified events")] = None,
+) -> None:
+    """Verify each webhook with the secret and print it as one JSON line (a receiver for development)."""
+    from voxline.webhooks.listener import listen
+
+    try:
+        _run(listen(host, port, secret, count))
+    except KeyboardInterrupt:
+        pass
 
 
 @key_app.command("create")
