@@ -81,14 +81,27 @@ async def _with_ctx(fn, *args: Any) -> Any:  # noqa: ANN001
         await ctx.close()
 
 
-def _account_call(fn, *args: Any) -> Any:  # noqa: ANN001
+def _account_call(fn, *args: Any, creates: bool = False) -> Any:  # noqa: ANN001
     settings = _settings()
+    if not creates:
+        _require_existing_data(settings)
     migrations.upgrade(settings.resolved_database_url, settings.database_schema)
     try:
         return _run(_with_ctx(fn, *args))
     except partners.AccountError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _require_existing_data(settings: Settings) -> None:
+    """A command that reads accounts, run where no Voxline data is, says so instead of making an empty store."""
+    if settings.database_url is None and not settings.data_dir.exists():
+        err_console.print(
+            f"[red]error:[/red] no Voxline data here: {settings.data_dir.resolve()} does not exist. Run this "
+            "in the folder where you ran `voxline partner create` / `voxline serve`, or set VOXLINE_DATA_DIR "
+            "(or VOXLINE_DATABASE_URL)."
+        )
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -227,7 +240,7 @@ def partner_create(
             issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
         return issued
 
-    issued = _account_call(work)
+    issued = _account_call(work, creates=True)  # the first command on a new machine makes the data dir
     _print_key(issued, as_json, f"partner {name} created")
 
 
@@ -278,7 +291,16 @@ def partner_update(
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     p = _account_call(partners.update_partner, partner, limits)
-    info = {
+    info = _partner_info(p)
+    if as_json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            console.print(f"{k:28} {v}")
+
+
+def _partner_info(p: Any) -> dict[str, Any]:  # noqa: ANN401 - the stored partner row
+    return {
         "partner_id": p.id,
         "name": p.name,
         "status": p.status,
@@ -294,11 +316,6 @@ def partner_update(
             destination.DestinationPolicy.from_stored(None, p.allowed_number_types).blocked_types
         ),
     }
-    if as_json:
-        print(json.dumps(info))
-    else:
-        for k, v in info.items():
-            console.print(f"{k:28} {v}")
 
 
 @partner_app.command("list")
@@ -306,7 +323,7 @@ def partner_list(as_json: JsonOpt = False) -> None:
     """List partners."""
     rows = _account_call(partners.list_partners)
     if as_json:
-        print(json.dumps([{"partner_id": p.id, "name": p.name, "status": p.status} for p in rows]))
+        print(json.dumps([_partner_info(p) for p in rows]))  # everything the table shows, and the rest
         return
     table = Table("partner_id", "name", "status", "concurrency", "agents", "providers")
     for p in rows:

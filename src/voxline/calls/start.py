@@ -47,6 +47,8 @@ class StartRequest:
     provider: str
     variables: dict[str, Any]
     connection_id: str | None
+    provider_given: bool = True  # False: the request left `provider` out and got the API's default
+
 
 
 @dataclass(frozen=True)
@@ -180,9 +182,10 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         if agent is None:
             raise errors.AgentNotFound()
         if req.provider not in agent.allowed_providers:
+            defaulted = "" if req.provider_given else " (no provider was given, and the API's default is mcube)"
             raise errors.ProviderNotAllowed(
-                f"Provider {req.provider!r} is not enabled for this account "
-                f"(allowed: {', '.join(agent.allowed_providers) or 'none'})."
+                f"Provider {req.provider!r}{defaulted} is not enabled for this account "
+                f"(allowed: {', '.join(agent.allowed_providers) or 'none'}); pass \"provider\" to choose one."
             )
         conn = await _resolve_connection(s, principal, req)
         policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))
