@@ -67,3 +67,11 @@ def test_the_readme_walkthrough_places_a_sandbox_call_with_a_conversation(tmp_pa
         assert "user" in roles and roles.count("bot") >= 2, data["transcript"]
         assert data["latency"] and data["latency"]["avg_ms"] is not None, data["latency"]
         assert data["call"]["status"] == "completed", data["call"]
+        wav = subprocess.run(
+            ["curl", "-s", "-o", str(tmp_path / "call.wav"), "-w", "%{http_code}", data["recording_url"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert wav.stdout == "200" and (tmp_path / "call.wav").read_bytes()[:4] == b"RIFF", "the recording plays"
+        assert data["recording_url"] in run.stdout, "the walkthrough shows the recording link"
