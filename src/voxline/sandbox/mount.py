@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
+from voxline.sandbox.callee import Script
 from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import Emulator
 
@@ -48,13 +49,24 @@ class Sandbox:
             await emulator.aclose()
 
 
-def install(app: FastAPI, public_base_url: str, seal: SandboxSeal, emulators: Mapping[str, str]) -> Sandbox:
-    """Mount one emulator per `emulators` entry (provider → "module:Class")."""
+def install(
+    app: FastAPI,
+    public_base_url: str,
+    seal: SandboxSeal,
+    emulators: Mapping[str, str],
+    custom_lines: Callable[[str], Callable[[str], Awaitable[tuple[str, ...]]]] | None = None,
+    default_script: Script | None = None,
+) -> Sandbox:
+    """Mount one emulator per `emulators` entry (provider → "module:Class"); `custom_lines(provider)` is how its
+    callee learns a call's own lines, if given."""
     sandbox = Sandbox({name: load_emulator(path)(public_base_url) for name, path in emulators.items()})
     for name, emulator in sandbox.emulators.items():
         if emulator.provider != name:
             raise ValueError(f"the emulator for {name} emulates {emulator.provider!r}")
         emulator.seal = seal
+        emulator.default_script = default_script
+        if custom_lines is not None:
+            emulator.custom_lines = custom_lines(name)
         app.mount(f"{SANDBOX_PREFIX}/{name}", emulator.app)
     app.state.sandbox = sandbox
     return sandbox

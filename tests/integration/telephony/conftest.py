@@ -80,6 +80,9 @@ def server_settings(database, port: int, **overrides):  # noqa: ANN001, ANN201
         public_base_url=base,
         dialer_enabled=True,
         call_runtime="responder",
+        # These servers test the carrier edge with the test-tone runtime, so unscripted callees answer with the
+        # tone too; the talking callee has its own tests (test_sandbox_callee.py).
+        sandbox_callee="tone",
         dialer_poll_secs=0.05,
         dialer_retry_base_secs=0.05,
         ring_timeout_secs=20.0,

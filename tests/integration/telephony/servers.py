@@ -68,6 +68,7 @@ def start_server(  # noqa: ANN201
         "VOXLINE_CALLS_RATE_LIMIT_PER_MIN": "1000000",
         "VOXLINE_DIALER_POLL_SECS": "0.05",
         "VOXLINE_CALL_RUNTIME": "responder",
+        "VOXLINE_SANDBOX_CALLEE": "tone",  # the test-tone runtime meets the tone callee (see conftest.py)
         "VOXLINE_SESSION_FINISH_GRACE_SECS": "0.5",
         "VOXLINE_CARRIER_HANGUP_GRACE_SECS": "1",
         "VOXLINE_WEBHOOK_WORKER_ENABLED": "false",
