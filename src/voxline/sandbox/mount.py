@@ -18,6 +18,7 @@ from voxline.sandbox.emulator import Emulator
 from voxline.sandbox.exotel import ExotelEmulator, exotel_error
 from voxline.sandbox.mcube import MCubeEmulator, refusal
 from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator, plivo_error
+from voxline.sandbox.responder import HeardLog
 from voxline.sandbox.twilio import TwilioEmulator, twilio_error
 
 SANDBOX_PREFIX = "/sandbox"
@@ -41,6 +42,7 @@ REFUSALS: dict[str, Callable[[], Response]] = {
 @dataclass
 class Sandbox:
     emulators: dict[str, Emulator] = field(default_factory=dict)
+    heard: HeardLog = field(default_factory=HeardLog)  # what this app's sandbox responder heard, per session
 
     def __getitem__(self, provider: str) -> Emulator:
         return self.emulators[provider]
