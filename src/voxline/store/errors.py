@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from types import TracebackType
 
 from sqlalchemy.exc import IntegrityError
 
@@ -16,10 +15,22 @@ class Conflict(Exception):
     """
 
 
-@contextlib.contextmanager
-def conflicts() -> Iterator[None]:
+class _Conflicts:
+    """A plain class, not a generator-based context manager: it wraps every transaction, /calls/start's too."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, IntegrityError):
+            raise Conflict(str(exc.orig)) from exc
+
+
+_CONFLICTS = _Conflicts()
+
+
+def conflicts() -> _Conflicts:
     """Wrap a write: the driver's integrity error leaves it as `Conflict`."""
-    try:
-        yield
-    except IntegrityError as exc:
-        raise Conflict(str(exc.orig)) from exc
+    return _CONFLICTS
