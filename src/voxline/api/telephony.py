@@ -20,10 +20,10 @@ from voxline.context import Context
 from voxline.core import call_limits
 from voxline.dialer import edge
 from voxline.dialer.carrier_ops import CallControl
-from voxline.dialer.leases import OWNED
+from voxline.store.models import Call
 from voxline.telephony.carrier import CarrierError, CarrierRequest
 from voxline.telephony.registry import carrier as carrier_for
-from voxline.voice.interface import CallRuntime
+from voxline.voice.interface import CallRuntime, MediaChannel
 
 log = logging.getLogger("voxline.telephony")
 router = APIRouter(prefix="/telephony", include_in_schema=False)
@@ -124,14 +124,21 @@ async def _media(
         if websocket.client_state is WebSocketState.CONNECTED:
             await websocket.close(code=1008)
         return
-    OWNED.hold(call.id)
+    # Ours until the media is over, whatever happens on the way (an error must not leave the lease renewed).
+    ctx.leases.hold(call.id)
+    try:
+        await _hold_media(websocket, ctx, call, channel)
+    finally:
+        ctx.leases.release(call.id)
+
+
+async def _hold_media(websocket: WebSocket, ctx: Context, call: Call, channel: MediaChannel) -> None:
     runtime = _runtime(websocket, ctx, call.sandbox)
     if runtime is None:
         # Never play the sandbox tone to a real person: a live call with no conversation runtime ends now.
         log.error("no conversation runtime is installed; ending live call %s", call.id)
         await edge.end_without_runtime(ctx, call.id)  # the reason first, before the carrier reports the end
         await websocket.close(code=1011)
-        OWNED.release(call.id)
         return
     max_secs = await edge.max_call_secs(ctx, call)
     # Not at the maximum itself: there the runtime says its farewell and hangs up (see core.call_limits).
@@ -165,7 +172,6 @@ async def _media(
     if isinstance(channel.control, CallControl) and channel.control.transferred_to:
         await edge.wait_after_transfer(ctx, call.id, max_secs)
     await edge.settle_after_media(ctx, call.id, ctx.settings.carrier_hangup_grace_secs)
-    OWNED.release(call.id)
 
 
 def _runtime(websocket: WebSocket, ctx: Context, sandbox: bool) -> CallRuntime | None:
@@ -178,4 +184,4 @@ def _runtime(websocket: WebSocket, ctx: Context, sandbox: bool) -> CallRuntime |
         return None
     from voxline.sandbox.responder import Responder
 
-    return Responder()
+    return Responder(heard=websocket.app.state.sandbox.heard)
