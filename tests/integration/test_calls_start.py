@@ -106,7 +106,8 @@ async def test_provider_not_in_allowed_list_is_forbidden(client, make_partner):
 async def test_an_omitted_provider_says_the_default_was_used(client, make_partner):
     t = await make_partner(providers=["twilio"])
     agent = await create_agent(client, t)
-    r = await client.post("/calls/start", json={"agent_id": agent["id"], "to_number": "+919876543210"}, headers=t.headers)
+    body = {"agent_id": agent["id"], "to_number": "+919876543210"}
+    r = await client.post("/calls/start", json=body, headers=t.headers)
     assert_error(r, 403, "PROVIDER_NOT_ALLOWED")
     assert "no provider was given, and the API's default is mcube" in r.json()["error"]["message"]
 
