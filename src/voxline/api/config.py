@@ -10,11 +10,13 @@ from voxline.accounts import config as config_service
 from voxline.accounts import telephony
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
+from voxline.api.responses import ok
 from voxline.api.schemas import (
     ConfigOut,
     ConnectionCreate,
     ConnectionEnvelope,
     ConnectionList,
+    ConnectionOut,
     ConnectionPatch,
     Envelope,
     Message,
@@ -32,14 +34,13 @@ config_router = APIRouter(prefix="/config", tags=["config"], responses=documente
 connections_router = APIRouter(prefix="/telephony/connections", tags=["telephony"], responses=documented(403, 409))
 
 
-@config_router.get("", response_model=Envelope[ConfigOut], summary="Account configuration and limits")
-async def get_config(ctx: CtxDep, caller: GeneralCaller) -> dict:
-    return {"success": True, "data": await config_service.partner_config(ctx, caller)}
+@config_router.get("", summary="Account configuration and limits")
+async def get_config(ctx: CtxDep, caller: GeneralCaller) -> Envelope[ConfigOut]:
+    return ok(ConfigOut(**await config_service.partner_config(ctx, caller)))
 
 
 @config_router.put(
     "/telephony/{provider}",
-    response_model=Envelope[ProviderCredentialsOut],
     summary="Set or update a provider's credentials (its default connection)",
 )
 async def put_provider_credentials(
@@ -47,11 +48,11 @@ async def put_provider_credentials(
     body: Annotated[ProviderCredentialsBody, Body()],
     ctx: CtxDep,
     caller: GeneralCaller,
-) -> dict:
+) -> Envelope[ProviderCredentialsOut]:
     provider = telephony.require_provider(provider)
     conn = await telephony.put_default(ctx, caller, provider, dict(body.model_extra or {}))
     data: dict[str, Any] = {
-        **conn.public_settings,
+        **conn.public_settings,  # the provider's non-secret settings, as extra fields
         "provider": provider,
         "configured": bool(conn.from_number),
         "connection_id": conn.id,
@@ -59,55 +60,56 @@ async def put_provider_credentials(
         "credential_hint": conn.credential_hint,
         "message": f"{provider.capitalize()} credentials updated successfully.",
     }
-    return {"success": True, "data": data}
+    return ok(ProviderCredentialsOut(**data))
 
 
 @config_router.put(
     "/voicemail-detection",
-    response_model=Envelope[VoicemailSettingOut],
     summary="Turn account-level voicemail detection on or off",
 )
-async def put_voicemail_detection(body: VoicemailSetting, ctx: CtxDep, caller: GeneralCaller) -> dict:
+async def put_voicemail_detection(
+    body: VoicemailSetting, ctx: CtxDep, caller: GeneralCaller
+) -> Envelope[VoicemailSettingOut]:
     enabled = await config_service.set_voicemail_detection(ctx, caller.partner_id, body.enabled)
-    return {"success": True, "data": {"voicemail_detection_enabled": enabled}}
+    return ok(VoicemailSettingOut(voicemail_detection_enabled=enabled))
 
 
 def _credential_fields(extra: dict[str, Any] | None) -> dict[str, Any]:
     return dict(extra or {})
 
 
-@connections_router.post("", response_model=Envelope[ConnectionEnvelope], summary="Create a telephony connection")
-async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: GeneralCaller) -> dict:
+@connections_router.post("", summary="Create a telephony connection")
+async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[ConnectionEnvelope]:
     conn = await telephony.create(
         ctx, caller, body.provider, body.name, body.is_default, _credential_fields(body.model_extra)
     )
-    return {"success": True, "data": {"connection": telephony.view(conn)}}
+    return _connection(conn)
 
 
-@connections_router.get("", response_model=Envelope[ConnectionList], summary="List telephony connections")
+@connections_router.get("", summary="List telephony connections")
 async def list_connections(
     ctx: CtxDep,
     caller: GeneralCaller,
     provider: Annotated[str | None, Query(max_length=20, json_schema_extra={"pattern": PROVIDER_PATTERN})] = None,
-) -> dict:
+) -> Envelope[ConnectionList]:
     if provider is not None:
         provider = telephony.require_provider(provider)
     conns = await telephony.list_for(ctx, caller, provider)
-    return {"success": True, "data": {"connections": [telephony.view(c) for c in conns]}}
+    return ok(ConnectionList(connections=[ConnectionOut(**telephony.view(c)) for c in conns]))
 
 
-@connections_router.get("/{connection_id}", response_model=Envelope[ConnectionEnvelope], summary="Get a connection")
-async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    conn = await telephony.get(ctx, caller, connection_id)
-    return {"success": True, "data": {"connection": telephony.view(conn)}}
+@connections_router.get("/{connection_id}", summary="Get a connection")
+async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[ConnectionEnvelope]:
+    return _connection(await telephony.get(ctx, caller, connection_id))
 
 
 @connections_router.patch(
     "/{connection_id}",
-    response_model=Envelope[ConnectionEnvelope],
     summary="Rename, enable/disable, make default, or update credentials",
 )
-async def patch_connection(connection_id: str, body: ConnectionPatch, ctx: CtxDep, caller: GeneralCaller) -> dict:
+async def patch_connection(
+    connection_id: str, body: ConnectionPatch, ctx: CtxDep, caller: GeneralCaller
+) -> Envelope[ConnectionEnvelope]:
     conn = await telephony.patch(
         ctx,
         caller,
@@ -117,10 +119,14 @@ async def patch_connection(connection_id: str, body: ConnectionPatch, ctx: CtxDe
         is_default=body.is_default,
         fields=_credential_fields(body.model_extra),
     )
-    return {"success": True, "data": {"connection": telephony.view(conn)}}
+    return _connection(conn)
 
 
-@connections_router.delete("/{connection_id}", response_model=Envelope[Message], summary="Delete a connection")
-async def delete_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+@connections_router.delete("/{connection_id}", summary="Delete a connection")
+async def delete_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[Message]:
     await telephony.delete(ctx, caller, connection_id)
-    return {"success": True, "data": {"message": "Connection deleted successfully"}}
+    return ok(Message(message="Connection deleted successfully"))
+
+
+def _connection(conn: Any) -> Envelope[ConnectionEnvelope]:
+    return ok(ConnectionEnvelope(connection=ConnectionOut(**telephony.view(conn))))

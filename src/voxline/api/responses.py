@@ -1,10 +1,21 @@
-"""Error responses documented on every route, so the OpenAPI document matches what the server answers."""
+"""The one success shape, `{"success": true, "data": <model>}`, and the error responses documented on every
+route, so the OpenAPI document matches what the server answers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from voxline.api.schemas import ErrorEnvelope
+from pydantic import BaseModel
+
+from voxline.api.schemas import Envelope, ErrorEnvelope
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def ok(data: M) -> Envelope[M]:
+    """Wrap an already-built data model. The handler's return annotation names the same Envelope[...], so
+    FastAPI documents it and, finding an instance of that very class, does not validate it a second time."""
+    return Envelope[type(data)].model_construct(data=data)  # type: ignore[index]
 
 _DESCRIPTIONS = {
     400: "Invalid request (see error.code)",

@@ -6,13 +6,14 @@ from fastapi import APIRouter
 
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
+from voxline.api.responses import ok
 from voxline.api.schemas import Envelope, SessionOut
 from voxline.calls import query, views
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=documented())
 
 
-@router.get("/{session_id}", response_model=Envelope[SessionOut], summary="Get a session")
-async def get_session(session_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+@router.get("/{session_id}", summary="Get a session")
+async def get_session(session_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[SessionOut]:
     session, call = await query.get_session(ctx, caller, session_id)
-    return {"success": True, "data": views.session_view(session, call)}
+    return ok(SessionOut(**views.session_view(session, call)))

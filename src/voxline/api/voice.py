@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from voxline.api.deps import CallsCaller, CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
+from voxline.api.responses import ok
 from voxline.api.schemas import Envelope, Strict
 from voxline.calls import extract, query
 from voxline.core import errors
@@ -42,25 +43,23 @@ class ExtractOut(BaseModel):
     extraction: dict[str, Any]
 
 
-@calls_router.get("/{call_id}/recording-url", response_model=Envelope[RecordingLink],
-                  summary="A fresh signed link to the call's recording")
-async def recording_url(call_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+@calls_router.get("/{call_id}/recording-url", summary="A fresh signed link to the call's recording")
+async def recording_url(call_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[RecordingLink]:
     call, session = await query.get_call(ctx, caller, call_id)
     if not session.recording_path or not await asyncio.to_thread(Path(session.recording_path).exists):
         raise errors.RecordingNotFound()
     url, exp = recording.register(ctx.settings).link(session.id)
-    data = {"call_id": call.id, "session_id": session.id, "recording_url": url,
-            "expires_at": iso(_utc(exp))}
-    return {"success": True, "data": data}
+    return ok(RecordingLink(call_id=call.id, session_id=session.id, recording_url=url, expires_at=iso(_utc(exp))))
 
 
-@calls_router.post("/{call_id}/extract", response_model=Envelope[ExtractOut],
-                   summary="Run post-call extraction again with the agent's current config")
-async def replay_extraction(call_id: str, ctx: CtxDep, caller: CallsCaller, body: ExtractBody | None = None) -> dict:
+@calls_router.post("/{call_id}/extract", summary="Run post-call extraction again with the agent's current config")
+async def replay_extraction(
+    call_id: str, ctx: CtxDep, caller: CallsCaller, body: ExtractBody | None = None
+) -> Envelope[ExtractOut]:
     done = await extract.replay(ctx, caller, call_id, (body or ExtractBody()).dry_run)
-    data = {"call_id": done.call_id, "session_id": done.session_id, "dry_run": done.dry_run,
-            "extraction": done.extraction}
-    return {"success": True, "data": data}
+    return ok(
+        ExtractOut(call_id=done.call_id, session_id=done.session_id, dry_run=done.dry_run, extraction=done.extraction)
+    )
 
 
 @recordings_router.get("/{name}", summary="Download a recording by signed link (no API key needed)",

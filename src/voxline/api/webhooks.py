@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
+from voxline.api.responses import ok
 from voxline.api.schemas import Envelope, Message, Strict
 from voxline.core import errors
 from voxline.webhooks import deliveries, endpoints
@@ -118,60 +119,57 @@ class DeliveryList(BaseModel):
 _SHOWN_ONCE = "Store this secret now; it will not be shown again."
 
 
-@router.post("/webhooks", response_model=Envelope[WebhookCreated], summary="Create a webhook endpoint")
-async def create_webhook(body: WebhookCreate, ctx: CtxDep, caller: GeneralCaller) -> dict:
+@router.post("/webhooks", summary="Create a webhook endpoint")
+async def create_webhook(body: WebhookCreate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookCreated]:
     endpoint, secret = await endpoints.create(ctx, caller, body.label, body.url, body.enabled)
-    return {"success": True, "data": {**endpoints.view(endpoint), "secret": secret, "message": _SHOWN_ONCE}}
+    return ok(WebhookCreated(**endpoints.view(endpoint), secret=secret, message=_SHOWN_ONCE))
 
 
-@router.get("/webhooks", response_model=Envelope[WebhookList], summary="List webhook endpoints")
-async def list_webhooks(ctx: CtxDep, caller: GeneralCaller) -> dict:
+@router.get("/webhooks", summary="List webhook endpoints")
+async def list_webhooks(ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookList]:
     found = await endpoints.list_for(ctx, caller)
-    return {"success": True, "data": {"webhooks": [endpoints.view(e) for e in found]}}
+    return ok(WebhookList(webhooks=[WebhookOut(**endpoints.view(e)) for e in found]))
 
 
-@router.get("/webhooks/{webhook_id}", response_model=Envelope[WebhookOut], summary="Get a webhook endpoint")
-async def get_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    return {"success": True, "data": endpoints.view(await endpoints.get(ctx, caller, webhook_id))}
+@router.get("/webhooks/{webhook_id}", summary="Get a webhook endpoint")
+async def get_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookOut]:
+    return ok(WebhookOut(**endpoints.view(await endpoints.get(ctx, caller, webhook_id))))
 
 
-async def _update(webhook_id: str, body: WebhookUpdate, ctx: CtxDep, caller: GeneralCaller) -> dict:
+async def _update(webhook_id: str, body: WebhookUpdate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookOut]:
     if body.url is None and body.enabled is None:
         raise errors.EmptyUpdate("Send url and/or enabled.")
     endpoint = await endpoints.update(ctx, caller, webhook_id, url=body.url, enabled=body.enabled)
-    return {"success": True, "data": endpoints.view(endpoint)}
+    return ok(WebhookOut(**endpoints.view(endpoint)))
 
 
 router.add_api_route(
-    "/webhooks/{webhook_id}", _update, methods=["PATCH"], response_model=Envelope[WebhookOut],
+    "/webhooks/{webhook_id}", _update, methods=["PATCH"],
     summary="Change a webhook endpoint's url or enabled flag", name="patch_webhook",
 )
 router.add_api_route(
-    "/webhooks/{webhook_id}", _update, methods=["PUT"], response_model=Envelope[WebhookOut],
+    "/webhooks/{webhook_id}", _update, methods=["PUT"],
     summary="Change a webhook endpoint's url or enabled flag (same as PATCH)", name="put_webhook",
 )
 
 
-@router.delete("/webhooks/{webhook_id}", response_model=Envelope[Message], summary="Delete a webhook endpoint")
-async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+@router.delete("/webhooks/{webhook_id}", summary="Delete a webhook endpoint")
+async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[Message]:
     await endpoints.delete(ctx, caller, webhook_id)
-    return {"success": True, "data": {"message": "Webhook endpoint deleted successfully"}}
+    return ok(Message(message="Webhook endpoint deleted successfully"))
 
 
 @router.post(
     "/webhooks/{webhook_id}/rotate-secret",
-    response_model=Envelope[SecretRotated],
     summary="Issue a new signing secret; the old one stops working at once",
 )
-async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
+async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[SecretRotated]:
     endpoint, secret = await endpoints.rotate_secret(ctx, caller, webhook_id)
-    data = {"id": endpoint.id, "label": endpoint.label, "secret": secret, "message": _SHOWN_ONCE}
-    return {"success": True, "data": data}
+    return ok(SecretRotated(id=endpoint.id, label=endpoint.label, secret=secret, message=_SHOWN_ONCE))
 
 
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
-    response_model=Envelope[DeliveryList],
     summary="Delivery history of a webhook endpoint, newest first",
 )
 async def list_deliveries(
@@ -181,26 +179,23 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: Annotated[Literal["pending", "delivered", "dead", "canceled"] | None, Query()] = None,
-) -> dict:
-    data = await deliveries.page(ctx, caller, webhook_id, status, limit, offset)
-    return {"success": True, "data": data}
+) -> Envelope[DeliveryList]:
+    return ok(DeliveryList(**await deliveries.page(ctx, caller, webhook_id, status, limit, offset)))
 
 
 @router.post(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
-    response_model=Envelope[DeliveryOut],
     summary="Send a delivered, dead or canceled delivery again (same X-Webhook-Id)",
 )
-async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: GeneralCaller) -> dict:
-    return {"success": True, "data": await deliveries.redeliver(ctx, caller, webhook_id, delivery_id)}
+async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[DeliveryOut]:
+    return ok(DeliveryOut(**await deliveries.redeliver(ctx, caller, webhook_id, delivery_id)))
 
 
 @router.put(
     "/webhook",
-    response_model=Envelope[LegacyWebhookOut],
     summary="Legacy: set the single webhook URL (creates or replaces the 'default' endpoint, new secret)",
 )
-async def put_legacy_webhook(body: LegacyWebhook, ctx: CtxDep, caller: GeneralCaller) -> dict:
+async def put_legacy_webhook(body: LegacyWebhook, ctx: CtxDep, caller: GeneralCaller) -> Envelope[LegacyWebhookOut]:
     endpoint, secret = await endpoints.put_legacy(ctx, caller, body.webhook_url)
-    data = {"webhook_url": endpoint.url, "webhook_secret": secret, "message": f"Webhook URL updated. {_SHOWN_ONCE}"}
-    return {"success": True, "data": data}
+    message = f"Webhook URL updated. {_SHOWN_ONCE}"
+    return ok(LegacyWebhookOut(webhook_url=endpoint.url, webhook_secret=secret, message=message))
