@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__, housekeeping
+from voxline.api import docs as api_docs
 from voxline.api import errors as api_errors
 from voxline.api.agents import router as agents_router
 from voxline.api.body_guard import BodyGuard
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         description="Outbound AI voice calls. Wire-compatible with the Vocobase v2 API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by api_docs from packaged assets, not FastAPI's CDN page
         redoc_url=None,
     )
     if ctx is not None:
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     if factory is not None:
         app.state.call_runtime_factory = factory
     api_errors.install(app)
+    api_docs.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
     # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators

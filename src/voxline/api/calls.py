@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from voxline.api.deps import CallsCaller, CtxDep
 from voxline.api.responses import errors as documented
-from voxline.api.responses import ok
+from voxline.api.responses import ok, raises
 from voxline.api.schemas import (
     CALL_STATUS_PATTERN,
     CallDetail,
@@ -21,13 +21,33 @@ from voxline.api.schemas import (
 )
 from voxline.calls import query, start, views
 from voxline.core import errors
+from voxline.core import errors as e
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.dialer import cancel, wake
 
 router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403, 409))
 
 
-@router.post("/start", summary="Start an outbound call")
+@router.post(
+    "/start",
+    summary="Start an outbound call",
+    responses=raises(
+        e.InvalidPhoneNumber,
+        e.InvalidIdempotencyKey,
+        e.UndeclaredVariable,
+        e.InvalidVariableValue,
+        e.ProviderNotConfigured,
+        e.ConnectionRequired,
+        e.ConnectionProviderMismatch,
+        e.ConnectionInactive,
+        e.ProviderNotAllowed,
+        e.DestinationNotAllowed,
+        e.AgentNotFound,
+        e.ConnectionNotFound,
+        e.IdempotencyConflict,
+        e.ConcurrencyLimit,
+    ),
+)
 async def start_call(
     body: StartCallBody,
     ctx: CtxDep,
@@ -42,6 +62,12 @@ async def start_call(
         ),
     ] = None,
 ) -> Envelope[StartedCall]:
+    """Queues an outbound call from `agent_id` to `to_number` through `provider` (default `mcube`) and returns at once
+    with `status: pending`; follow it with GET /calls/{id} or the `session.completed` webhook. The caller id comes
+    from the chosen connection (`connection_id` when the account has several for the provider). `variables` fill the
+    agent's `{{name}}` placeholders. Send an `Idempotency-Key` header to retry safely. Calls with a test key
+    (`rg_test_`) go to the built-in carrier emulators, never to a phone.
+    """
     key = start.check_idempotency_key(idempotency_key)
     req = start.StartRequest(body.agent_id, body.to_number, body.provider, body.variables, body.connection_id)
     started = await start.start_call(ctx, caller, req, key)
@@ -53,8 +79,11 @@ async def start_call(
     return ok(StartedCall.model_construct(**started.view))
 
 
-@router.get("/concurrency", summary="Current call concurrency")
+@router.get("/concurrency", summary="Current call concurrency", responses=raises())
 async def concurrency(ctx: CtxDep, caller: CallsCaller) -> Envelope[ConcurrencyOut]:
+    """How many calls this account may have active at once, how many are active (pending, ringing or in progress) and
+    how many more can start now.
+    """
     c = await query.concurrency(ctx, caller)
     return ok(
         ConcurrencyOut(
@@ -67,7 +96,7 @@ async def concurrency(ctx: CtxDep, caller: CallsCaller) -> Envelope[ConcurrencyO
     )
 
 
-@router.get("", summary="List calls, newest first")
+@router.get("", summary="List calls, newest first", responses=raises())
 async def list_calls(
     ctx: CtxDep,
     caller: CallsCaller,
@@ -81,6 +110,7 @@ async def list_calls(
         ),
     ] = None,
 ) -> Envelope[CallList]:
+    """Calls of this account, newest first, paginated with `limit` and `offset`, optionally filtered by `status`."""
     wanted = None
     if status is not None:
         try:
@@ -98,6 +128,7 @@ async def list_calls(
 @router.post(
     "/{call_id}/cancel",
     summary="Cancel a call that has not been answered",
+    responses=raises(e.CallNotCancelable),
 )
 async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> Envelope[CallDetail]:
     """A pending call is never dialed; a ringing one is hung up at the carrier. Answered or ended: 409."""
@@ -106,7 +137,10 @@ async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> Envelop
     return ok(CallDetail(**views.call_detail_view(call, session)))
 
 
-@router.get("/{call_id}", summary="Get a call with its session")
+@router.get("/{call_id}", summary="Get a call with its session", responses=raises())
 async def get_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> Envelope[CallDetail]:
+    """The call and its session: status, disposition, who answered, duration, transcript, latency, a fresh recording
+    link and extraction results.
+    """
     call, session = await query.get_call(ctx, caller, call_id)
     return ok(CallDetail(**views.call_detail_view(call, session)))

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
-from voxline.api.responses import ok
+from voxline.api.responses import ok, raises
 from voxline.api.schemas import Envelope, Message, Strict
 from voxline.core import errors
+from voxline.core import errors as e
 from voxline.webhooks import deliveries, endpoints
 from voxline.webhooks.urlguard import MAX_URL_CHARS
 
@@ -119,24 +120,45 @@ class DeliveryList(BaseModel):
 _SHOWN_ONCE = "Store this secret now; it will not be shown again."
 
 
-@router.post("/webhooks", summary="Create a webhook endpoint")
+@router.post(
+    "/webhooks",
+    summary="Create a webhook endpoint",
+    responses=raises(
+        e.InvalidWebhookUrl,
+        e.UnsafeWebhookUrl,
+        e.InvalidWebhookLabel,
+        e.ReservedWebhookLabel,
+        e.WebhookLabelTaken,
+        e.WebhookLimitReached,
+    ),
+)
 async def create_webhook(body: WebhookCreate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookCreated]:
+    """Adds an endpoint that receives signed `session.completed` events. The response's `secret` (`whsec_…`) verifies
+    the `X-Webhook-Signature` header and is shown only here. Up to 5 endpoints; live keys need a public https/http
+    URL.
+    """
     endpoint, secret = await endpoints.create(ctx, caller, body.label, body.url, body.enabled)
     return ok(WebhookCreated(**endpoints.view(endpoint), secret=secret, message=_SHOWN_ONCE))
 
 
-@router.get("/webhooks", summary="List webhook endpoints")
+@router.get("/webhooks", summary="List webhook endpoints", responses=raises())
 async def list_webhooks(ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookList]:
+    """This account's webhook endpoints with their last delivery result. Secrets are never listed."""
     found = await endpoints.list_for(ctx, caller)
     return ok(WebhookList(webhooks=[WebhookOut(**endpoints.view(e)) for e in found]))
 
 
-@router.get("/webhooks/{webhook_id}", summary="Get a webhook endpoint")
+@router.get("/webhooks/{webhook_id}", summary="Get a webhook endpoint", responses=raises(e.WebhookNotFound))
 async def get_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookOut]:
+    """One webhook endpoint by id."""
     return ok(WebhookOut(**endpoints.view(await endpoints.get(ctx, caller, webhook_id))))
 
 
+_UPDATE_ERRORS = raises(e.WebhookNotFound, e.EmptyUpdate, e.InvalidWebhookUrl, e.UnsafeWebhookUrl)
+
+
 async def _update(webhook_id: str, body: WebhookUpdate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookOut]:
+    """Changes the endpoint's `url` and/or turns it on or off (`enabled`); the secret stays the same."""
     if body.url is None and body.enabled is None:
         raise errors.EmptyUpdate("Send url and/or enabled.")
     endpoint = await endpoints.update(ctx, caller, webhook_id, url=body.url, enabled=body.enabled)
@@ -144,17 +166,26 @@ async def _update(webhook_id: str, body: WebhookUpdate, ctx: CtxDep, caller: Gen
 
 
 router.add_api_route(
-    "/webhooks/{webhook_id}", _update, methods=["PATCH"],
-    summary="Change a webhook endpoint's url or enabled flag", name="patch_webhook",
+    "/webhooks/{webhook_id}",
+    _update,
+    methods=["PATCH"],
+    responses=_UPDATE_ERRORS,
+    summary="Change a webhook endpoint's url or enabled flag",
+    name="patch_webhook",
 )
 router.add_api_route(
-    "/webhooks/{webhook_id}", _update, methods=["PUT"],
-    summary="Change a webhook endpoint's url or enabled flag (same as PATCH)", name="put_webhook",
+    "/webhooks/{webhook_id}",
+    _update,
+    methods=["PUT"],
+    responses=_UPDATE_ERRORS,
+    summary="Change a webhook endpoint's url or enabled flag (same as PATCH)",
+    name="put_webhook",
 )
 
 
-@router.delete("/webhooks/{webhook_id}", summary="Delete a webhook endpoint")
+@router.delete("/webhooks/{webhook_id}", summary="Delete a webhook endpoint", responses=raises(e.WebhookNotFound))
 async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[Message]:
+    """Deletes the endpoint; deliveries still queued for it are canceled."""
     await endpoints.delete(ctx, caller, webhook_id)
     return ok(Message(message="Webhook endpoint deleted successfully"))
 
@@ -162,8 +193,10 @@ async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) ->
 @router.post(
     "/webhooks/{webhook_id}/rotate-secret",
     summary="Issue a new signing secret; the old one stops working at once",
+    responses=raises(e.WebhookNotFound),
 )
 async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[SecretRotated]:
+    """Issues a new signing secret for the endpoint; the old one stops working at once."""
     endpoint, secret = await endpoints.rotate_secret(ctx, caller, webhook_id)
     return ok(SecretRotated(id=endpoint.id, label=endpoint.label, secret=secret, message=_SHOWN_ONCE))
 
@@ -171,6 +204,7 @@ async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> 
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     summary="Delivery history of a webhook endpoint, newest first",
+    responses=raises(e.WebhookNotFound),
 )
 async def list_deliveries(
     webhook_id: str,
@@ -180,22 +214,31 @@ async def list_deliveries(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: Annotated[Literal["pending", "delivered", "dead", "canceled"] | None, Query()] = None,
 ) -> Envelope[DeliveryList]:
+    """Deliveries to this endpoint, newest first, with attempts, last status code and error; filter by `status`."""
     return ok(DeliveryList(**await deliveries.page(ctx, caller, webhook_id, status, limit, offset)))
 
 
 @router.post(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     summary="Send a delivered, dead or canceled delivery again (same X-Webhook-Id)",
+    responses=raises(e.WebhookNotFound, e.WebhookDeliveryNotFound, e.WebhookDeliveryPending),
 )
 async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[DeliveryOut]:
+    """Queues a delivered, dead or canceled delivery for a new round of attempts with the same event id. A pending one
+    answers 409 `WEBHOOK_DELIVERY_PENDING`.
+    """
     return ok(DeliveryOut(**await deliveries.redeliver(ctx, caller, webhook_id, delivery_id)))
 
 
 @router.put(
     "/webhook",
     summary="Legacy: set the single webhook URL (creates or replaces the 'default' endpoint, new secret)",
+    responses=raises(e.InvalidWebhookUrl, e.UnsafeWebhookUrl),
 )
 async def put_legacy_webhook(body: LegacyWebhook, ctx: CtxDep, caller: GeneralCaller) -> Envelope[LegacyWebhookOut]:
+    """The v1-style single webhook: creates or replaces the endpoint labelled `default` and returns a new secret.
+    Prefer POST /config/webhooks.
+    """
     endpoint, secret = await endpoints.put_legacy(ctx, caller, body.webhook_url)
     message = f"Webhook URL updated. {_SHOWN_ONCE}"
     return ok(LegacyWebhookOut(webhook_url=endpoint.url, webhook_secret=secret, message=message))
