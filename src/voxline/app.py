@@ -81,14 +81,12 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
             if own:
                 await app.state.ctx.close()
 
-    app = FastAPI(
+    app = api_docs.app_with_offline_docs(
         title="Voxline API",
         version=__version__,
         description="Outbound AI voice calls. Wire-compatible with the Vocobase v2 API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url=None,  # served by api_docs from packaged assets, not FastAPI's CDN page
-        redoc_url=None,
     )
     if ctx is not None:
         app.state.ctx = ctx
@@ -96,7 +94,6 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     if factory is not None:
         app.state.call_runtime_factory = factory
     api_errors.install(app)
-    api_docs.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
     # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators
