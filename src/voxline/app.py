@@ -127,6 +127,7 @@ def _openapi_without_422(app: FastAPI, voice_ids: list[str]):  # noqa: ANN202
         components = schema.get("components", {}).get("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        _example_ids(schema)
         for model in ("AgentCreate", "AgentUpdate"):
             voice = components.get(model, {}).get("properties", {}).get("voice_id")
             if voice is not None:
@@ -135,3 +136,15 @@ def _openapi_without_422(app: FastAPI, voice_ids: list[str]):  # noqa: ANN202
         return schema
 
     return openapi
+
+
+EXAMPLE_ID = "3f0b9a52-8d1e-4c7a-9a43-0f6c2d1e5b7a"
+
+
+def _example_ids(schema: dict[str, Any]) -> None:
+    """Every id in a path gets an example, so each operation in /docs shows a filled-in request."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for param in operation.get("parameters", []):
+                if param["in"] == "path" and param["name"].endswith("_id"):
+                    param.setdefault("example", EXAMPLE_ID)

@@ -25,7 +25,7 @@ from voxline.core import errors
 from voxline.core import errors as e
 from voxline.voice import catalog
 
-router = APIRouter(prefix="/agent", tags=["agents"], responses=documented(403, 409))
+router = APIRouter(prefix="/agent", tags=["agents"], responses=documented(403))
 
 
 def _refuse_nulls(values: dict) -> None:

@@ -25,7 +25,7 @@ from voxline.core import errors as e
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.dialer import cancel, wake
 
-router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403, 409))
+router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403))
 
 
 @router.post(

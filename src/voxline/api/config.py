@@ -31,8 +31,8 @@ from voxline.telephony.registry import PROVIDERS
 
 PROVIDER_PATTERN = any_case(PROVIDERS)  # documented; the service answers UNKNOWN_PROVIDER for others
 
-config_router = APIRouter(prefix="/config", tags=["config"], responses=documented(403, 409))
-connections_router = APIRouter(prefix="/telephony/connections", tags=["telephony"], responses=documented(403, 409))
+config_router = APIRouter(prefix="/config", tags=["config"], responses=documented(403))
+connections_router = APIRouter(prefix="/telephony/connections", tags=["telephony"], responses=documented(403))
 
 
 @config_router.get("", summary="Account configuration and limits", responses=raises())

@@ -80,7 +80,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return _responses({*_BASE, *statuses}, ())
 
 
-def raises(*kinds: type[e.ApiError], statuses: Iterable[int] = (403, 409)) -> dict[int | str, dict[str, Any]]:
+def raises(*kinds: type[e.ApiError], statuses: Iterable[int] = (403,)) -> dict[int | str, dict[str, Any]]:
     """One operation's error responses: its router's statuses, and the specific codes this operation raises
-    listed under theirs (route-level responses replace the router's for the same status)."""
+    listed under theirs (route-level responses replace the router's for the same status; a 409 is documented
+    only where a conflict code is raised)."""
     return _responses({*_BASE, *statuses}, kinds)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from voxline.api.deps import CallsCaller, CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
@@ -34,7 +34,9 @@ class RecordingLink(BaseModel):
 
 
 class ExtractBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"dry_run": True}]})
     dry_run: bool = False
+    """Return the result without saving it on the session."""
 
 
 class ExtractOut(BaseModel):

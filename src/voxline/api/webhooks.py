@@ -18,7 +18,7 @@ from voxline.webhooks.urlguard import MAX_URL_CHARS
 
 URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+([/?#]\S*)?$"
 
-router = APIRouter(prefix="/config", tags=["webhooks"], responses=documented(403, 409))
+router = APIRouter(prefix="/config", tags=["webhooks"], responses=documented(403))
 
 Url = Annotated[
     str,
@@ -33,6 +33,9 @@ Url = Annotated[
 
 
 class WebhookCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"label": "crm", "url": "https://hooks.example.com/voxline", "enabled": True}]}
+    )
     label: Annotated[
         str,
         StringConstraints(max_length=64),
@@ -42,20 +45,29 @@ class WebhookCreate(Strict):
             json_schema_extra={"pattern": "^[a-z0-9][a-z0-9-]{0,30}$", "not": {"const": "default"}},
         ),
     ]
+    """Name of the endpoint: lowercase letters, digits and '-', 1-31 characters; `default` is reserved."""
     url: Url
+    """Where events are POSTed; https (or http) with a public host for live keys."""
     enabled: bool = True
+    """Disabled endpoints receive nothing."""
 
 
 class WebhookUpdate(Strict):
     """Send url and/or enabled; null is not a value for either."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        json_schema_extra={"minProperties": 1, "examples": [{"url": "https://hooks.example.com/v2", "enabled": True}]}
+    )
     url: Url = None  # type: ignore[assignment]  # absent = unchanged
+    """New URL; absent leaves it unchanged."""
     enabled: bool = None  # type: ignore[assignment]
+    """Turn the endpoint on or off; absent leaves it unchanged."""
 
 
 class LegacyWebhook(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"webhook_url": "https://hooks.example.com/voxline"}]})
     webhook_url: Url
+    """Where events are POSTed (replaces the `default` endpoint)."""
 
 
 class WebhookOut(BaseModel):
@@ -233,7 +245,7 @@ async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: Gene
 @router.put(
     "/webhook",
     summary="Legacy: set the single webhook URL (creates or replaces the 'default' endpoint, new secret)",
-    responses=raises(e.InvalidWebhookUrl, e.UnsafeWebhookUrl),
+    responses=raises(e.InvalidWebhookUrl, e.UnsafeWebhookUrl, e.WebhookLabelTaken),
 )
 async def put_legacy_webhook(body: LegacyWebhook, ctx: CtxDep, caller: GeneralCaller) -> Envelope[LegacyWebhookOut]:
     """The v1-style single webhook: creates or replaces the endpoint labelled `default` and returns a new secret.
