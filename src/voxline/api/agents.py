@@ -22,7 +22,6 @@ from voxline.api.schemas import (
     non_null_errors,
 )
 from voxline.core import errors
-from voxline.core import errors as e
 from voxline.voice import catalog
 
 router = APIRouter(prefix="/agent", tags=["agents"], responses=documented(403))
@@ -46,7 +45,13 @@ async def list_voices(ctx: CtxDep, _caller: GeneralCaller) -> Envelope[VoiceList
 @router.post(
     "",
     summary="Create an agent",
-    responses=raises(e.InvalidVoice, e.InvalidVariables, e.InvalidPhoneNumber, e.AgentLimitReached, e.AgentNameTaken),
+    responses=raises(
+        errors.InvalidVoice,
+        errors.InvalidVariables,
+        errors.InvalidPhoneNumber,
+        errors.AgentLimitReached,
+        errors.AgentNameTaken,
+    ),
 )
 async def create_agent(body: AgentCreate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[AgentOut]:
     """Creates an agent: its prompt, greeting, voice, declared variables, voicemail, transfer, end-call, recording and
@@ -81,7 +86,13 @@ async def get_agent(agent_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelo
 @router.put(
     "/{agent_id}",
     summary="Update an agent (only sent fields change)",
-    responses=raises(e.EmptyUpdate, e.InvalidVoice, e.InvalidVariables, e.InvalidPhoneNumber, e.AgentNameTaken),
+    responses=raises(
+        errors.EmptyUpdate,
+        errors.InvalidVoice,
+        errors.InvalidVariables,
+        errors.InvalidPhoneNumber,
+        errors.AgentNameTaken,
+    ),
 )
 async def update_agent(agent_id: str, body: AgentUpdate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[AgentOut]:
     """Partial update: only the fields sent change, at least one is required. `null` clears a nullable field."""

@@ -21,7 +21,6 @@ from voxline.api.schemas import (
 )
 from voxline.calls import query, start, views
 from voxline.core import errors
-from voxline.core import errors as e
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.dialer import cancel, wake
 
@@ -32,20 +31,20 @@ router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403))
     "/start",
     summary="Start an outbound call",
     responses=raises(
-        e.InvalidPhoneNumber,
-        e.InvalidIdempotencyKey,
-        e.UndeclaredVariable,
-        e.InvalidVariableValue,
-        e.ProviderNotConfigured,
-        e.ConnectionRequired,
-        e.ConnectionProviderMismatch,
-        e.ConnectionInactive,
-        e.ProviderNotAllowed,
-        e.DestinationNotAllowed,
-        e.AgentNotFound,
-        e.ConnectionNotFound,
-        e.IdempotencyConflict,
-        e.ConcurrencyLimit,
+        errors.InvalidPhoneNumber,
+        errors.InvalidIdempotencyKey,
+        errors.UndeclaredVariable,
+        errors.InvalidVariableValue,
+        errors.ProviderNotConfigured,
+        errors.ConnectionRequired,
+        errors.ConnectionProviderMismatch,
+        errors.ConnectionInactive,
+        errors.ProviderNotAllowed,
+        errors.DestinationNotAllowed,
+        errors.AgentNotFound,
+        errors.ConnectionNotFound,
+        errors.IdempotencyConflict,
+        errors.ConcurrencyLimit,
     ),
 )
 async def start_call(
@@ -127,7 +126,7 @@ async def list_calls(
 @router.post(
     "/{call_id}/cancel",
     summary="Cancel a call that has not been answered",
-    responses=raises(e.CallNotCancelable),
+    responses=raises(errors.CallNotCancelable),
 )
 async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> Envelope[CallDetail]:
     """A pending call is never dialed; a ringing one is hung up at the carrier. Answered or ended: 409."""

@@ -26,7 +26,7 @@ from voxline.api.schemas import (
     VoicemailSettingOut,
     any_case,
 )
-from voxline.core import errors as e
+from voxline.core import errors
 from voxline.telephony.registry import PROVIDERS
 
 PROVIDER_PATTERN = any_case(PROVIDERS)  # documented; the service answers UNKNOWN_PROVIDER for others
@@ -46,7 +46,7 @@ async def get_config(ctx: CtxDep, caller: GeneralCaller) -> Envelope[ConfigOut]:
 @config_router.put(
     "/telephony/{provider}",
     summary="Set or update a provider's credentials (its default connection)",
-    responses=raises(e.UnknownProvider, e.ProviderNotAllowed, e.InvalidPhoneNumber),
+    responses=raises(errors.UnknownProvider, errors.ProviderNotAllowed, errors.InvalidPhoneNumber),
 )
 async def put_provider_credentials(
     provider: Annotated[str, Path(json_schema_extra={"pattern": PROVIDER_PATTERN})],
@@ -93,7 +93,9 @@ def _credential_fields(extra: dict[str, Any] | None) -> dict[str, Any]:
 @connections_router.post(
     "",
     summary="Create a telephony connection",
-    responses=raises(e.UnknownProvider, e.ProviderNotAllowed, e.ConnectionNameTaken, e.InvalidPhoneNumber),
+    responses=raises(
+        errors.UnknownProvider, errors.ProviderNotAllowed, errors.ConnectionNameTaken, errors.InvalidPhoneNumber
+    ),
 )
 async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[ConnectionEnvelope]:
     """Adds a named set of carrier credentials. Besides `provider`, `name` and `is_default`, send that carrier's
@@ -106,7 +108,7 @@ async def create_connection(body: ConnectionCreate, ctx: CtxDep, caller: General
     return _connection(conn)
 
 
-@connections_router.get("", summary="List telephony connections", responses=raises(e.UnknownProvider))
+@connections_router.get("", summary="List telephony connections", responses=raises(errors.UnknownProvider))
 async def list_connections(
     ctx: CtxDep,
     caller: GeneralCaller,
@@ -119,7 +121,7 @@ async def list_connections(
     return ok(ConnectionList(connections=[ConnectionOut(**telephony.view(c)) for c in conns]))
 
 
-@connections_router.get("/{connection_id}", summary="Get a connection", responses=raises(e.ConnectionNotFound))
+@connections_router.get("/{connection_id}", summary="Get a connection", responses=raises(errors.ConnectionNotFound))
 async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[ConnectionEnvelope]:
     """One telephony connection by id."""
     return _connection(await telephony.get(ctx, caller, connection_id))
@@ -128,7 +130,7 @@ async def get_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller)
 @connections_router.patch(
     "/{connection_id}",
     summary="Rename, enable/disable, make default, or update credentials",
-    responses=raises(e.ConnectionNotFound, e.ConnectionNameTaken, e.InvalidPhoneNumber),
+    responses=raises(errors.ConnectionNotFound, errors.ConnectionNameTaken, errors.InvalidPhoneNumber),
 )
 async def patch_connection(
     connection_id: str, body: ConnectionPatch, ctx: CtxDep, caller: GeneralCaller
@@ -149,7 +151,9 @@ async def patch_connection(
 
 
 @connections_router.delete(
-    "/{connection_id}", summary="Delete a connection", responses=raises(e.ConnectionNotFound, e.ConnectionInUse)
+    "/{connection_id}",
+    summary="Delete a connection",
+    responses=raises(errors.ConnectionNotFound, errors.ConnectionInUse),
 )
 async def delete_connection(connection_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[Message]:
     """Deletes a connection that no active call uses (409 `CONNECTION_IN_USE` otherwise)."""

@@ -17,7 +17,6 @@ from voxline.api.responses import ok, raises
 from voxline.api.schemas import Envelope, Strict
 from voxline.calls import extract, query
 from voxline.core import errors
-from voxline.core import errors as e
 from voxline.core.ids import is_uuid
 from voxline.core.timefmt import iso
 from voxline.voice import recording
@@ -49,7 +48,7 @@ class ExtractOut(BaseModel):
 @calls_router.get(
     "/{call_id}/recording-url",
     summary="A fresh signed link to the call's recording",
-    responses=raises(e.RecordingNotFound, statuses=(403,)),
+    responses=raises(errors.RecordingNotFound, statuses=(403,)),
 )
 async def recording_url(call_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[RecordingLink]:
     """A new signed link to the call's recording, valid for 7 days (links in older responses expire). 404
@@ -65,7 +64,7 @@ async def recording_url(call_id: str, ctx: CtxDep, caller: GeneralCaller) -> Env
 @calls_router.post(
     "/{call_id}/extract",
     summary="Run post-call extraction again with the agent's current config",
-    responses=raises(e.ExtractionNotConfigured, statuses=(403,)),
+    responses=raises(errors.ExtractionNotConfigured, statuses=(403,)),
 )
 async def replay_extraction(
     call_id: str, ctx: CtxDep, caller: CallsCaller, body: ExtractBody | None = None
@@ -85,7 +84,7 @@ async def replay_extraction(
     response_class=FileResponse,
     responses={
         200: {"content": {"audio/wav": {}}},
-        **raises(e.InvalidRecordingLink, e.RecordingNotFound, statuses=(403,)),
+        **raises(errors.InvalidRecordingLink, errors.RecordingNotFound, statuses=(403,)),
     },
 )
 async def download(

@@ -12,7 +12,6 @@ from voxline.api.responses import errors as documented
 from voxline.api.responses import ok, raises
 from voxline.api.schemas import Envelope, Message, Strict
 from voxline.core import errors
-from voxline.core import errors as e
 from voxline.webhooks import deliveries, endpoints
 from voxline.webhooks.urlguard import MAX_URL_CHARS
 
@@ -136,12 +135,12 @@ _SHOWN_ONCE = "Store this secret now; it will not be shown again."
     "/webhooks",
     summary="Create a webhook endpoint",
     responses=raises(
-        e.InvalidWebhookUrl,
-        e.UnsafeWebhookUrl,
-        e.InvalidWebhookLabel,
-        e.ReservedWebhookLabel,
-        e.WebhookLabelTaken,
-        e.WebhookLimitReached,
+        errors.InvalidWebhookUrl,
+        errors.UnsafeWebhookUrl,
+        errors.InvalidWebhookLabel,
+        errors.ReservedWebhookLabel,
+        errors.WebhookLabelTaken,
+        errors.WebhookLimitReached,
     ),
 )
 async def create_webhook(body: WebhookCreate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookCreated]:
@@ -160,13 +159,13 @@ async def list_webhooks(ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookL
     return ok(WebhookList(webhooks=[WebhookOut(**endpoints.view(e)) for e in found]))
 
 
-@router.get("/webhooks/{webhook_id}", summary="Get a webhook endpoint", responses=raises(e.WebhookNotFound))
+@router.get("/webhooks/{webhook_id}", summary="Get a webhook endpoint", responses=raises(errors.WebhookNotFound))
 async def get_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookOut]:
     """One webhook endpoint by id."""
     return ok(WebhookOut(**endpoints.view(await endpoints.get(ctx, caller, webhook_id))))
 
 
-_UPDATE_ERRORS = raises(e.WebhookNotFound, e.EmptyUpdate, e.InvalidWebhookUrl, e.UnsafeWebhookUrl)
+_UPDATE_ERRORS = raises(errors.WebhookNotFound, errors.EmptyUpdate, errors.InvalidWebhookUrl, errors.UnsafeWebhookUrl)
 
 
 async def _update(webhook_id: str, body: WebhookUpdate, ctx: CtxDep, caller: GeneralCaller) -> Envelope[WebhookOut]:
@@ -195,7 +194,7 @@ router.add_api_route(
 )
 
 
-@router.delete("/webhooks/{webhook_id}", summary="Delete a webhook endpoint", responses=raises(e.WebhookNotFound))
+@router.delete("/webhooks/{webhook_id}", summary="Delete a webhook endpoint", responses=raises(errors.WebhookNotFound))
 async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[Message]:
     """Deletes the endpoint; deliveries still queued for it are canceled."""
     await endpoints.delete(ctx, caller, webhook_id)
@@ -205,7 +204,7 @@ async def delete_webhook(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) ->
 @router.post(
     "/webhooks/{webhook_id}/rotate-secret",
     summary="Issue a new signing secret; the old one stops working at once",
-    responses=raises(e.WebhookNotFound),
+    responses=raises(errors.WebhookNotFound),
 )
 async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[SecretRotated]:
     """Issues a new signing secret for the endpoint; the old one stops working at once."""
@@ -216,7 +215,7 @@ async def rotate_secret(webhook_id: str, ctx: CtxDep, caller: GeneralCaller) -> 
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     summary="Delivery history of a webhook endpoint, newest first",
-    responses=raises(e.WebhookNotFound),
+    responses=raises(errors.WebhookNotFound),
 )
 async def list_deliveries(
     webhook_id: str,
@@ -233,7 +232,7 @@ async def list_deliveries(
 @router.post(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     summary="Send a delivered, dead or canceled delivery again (same X-Webhook-Id)",
-    responses=raises(e.WebhookNotFound, e.WebhookDeliveryNotFound, e.WebhookDeliveryPending),
+    responses=raises(errors.WebhookNotFound, errors.WebhookDeliveryNotFound, errors.WebhookDeliveryPending),
 )
 async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: GeneralCaller) -> Envelope[DeliveryOut]:
     """Queues a delivered, dead or canceled delivery for a new round of attempts with the same event id. A pending one
@@ -245,7 +244,7 @@ async def redeliver(webhook_id: str, delivery_id: str, ctx: CtxDep, caller: Gene
 @router.put(
     "/webhook",
     summary="Legacy: set the single webhook URL (creates or replaces the 'default' endpoint, new secret)",
-    responses=raises(e.InvalidWebhookUrl, e.UnsafeWebhookUrl, e.WebhookLabelTaken),
+    responses=raises(errors.InvalidWebhookUrl, errors.UnsafeWebhookUrl, errors.WebhookLabelTaken),
 )
 async def put_legacy_webhook(body: LegacyWebhook, ctx: CtxDep, caller: GeneralCaller) -> Envelope[LegacyWebhookOut]:
     """The v1-style single webhook: creates or replaces the endpoint labelled `default` and returns a new secret.
