@@ -8,10 +8,11 @@ need no truncation between them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +73,31 @@ async def _drop_schema(schema: str) -> None:
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def empty_database(
+    backend: str,
+    data_dir: Path,
+    name: str,
+    migrate: Callable[[str, str | None], object] = upgrade,
+) -> AsyncIterator[Database]:
+    """A new database of `backend` (an SQLite file `name`.db, or a PostgreSQL schema vx`name`_…), migrated by
+    `migrate` (to the head by default), dropped on exit."""
+    if backend == "sqlite":
+        db = Database("sqlite", f"sqlite+aiosqlite:///{data_dir / f'{name}.db'}", None, data_dir)
+    else:
+        db = Database("postgres", PG_URL, f"vx{name}_{uuid.uuid4().hex[:12]}", data_dir)
+    await asyncio.to_thread(migrate, db.url, db.schema)
+    try:
+        yield db
+    finally:
+        if db.schema:
+            await _drop_schema(db.schema)
+
+
 @pytest_asyncio.fixture(scope="session", params=BACKENDS)
 async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
-    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
-    if request.param == "sqlite":
-        db = Database("sqlite", f"sqlite+aiosqlite:///{data_dir / 'voxline.db'}", None, data_dir)
-    else:
-        db = Database("postgres", PG_URL, f"vxtest_{uuid.uuid4().hex[:12]}", data_dir)
-    await asyncio.to_thread(upgrade, db.url, db.schema)
-    yield db
-    if db.schema:
-        await _drop_schema(db.schema)
+    async with empty_database(request.param, tmp_path_factory.mktemp(f"data-{request.param}"), "test") as db:
+        yield db
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__, housekeeping
+from voxline.api import docs as api_docs
 from voxline.api import errors as api_errors
 from voxline.api.agents import router as agents_router
 from voxline.api.body_guard import BodyGuard
@@ -83,14 +84,12 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
             if own:
                 await app.state.ctx.close()
 
-    app = FastAPI(
+    app = api_docs.app_with_offline_docs(
         title="Voxline API",
         version=__version__,
         description="Outbound AI voice calls. Wire-compatible with the Vocobase v2 API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
     )
     if ctx is not None:
         app.state.ctx = ctx
@@ -138,6 +137,7 @@ def _openapi_without_422(app: FastAPI, voice_ids: list[str]):  # noqa: ANN202
         components = schema.get("components", {}).get("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        _example_ids(schema)
         for model in ("AgentCreate", "AgentUpdate"):
             voice = components.get(model, {}).get("properties", {}).get("voice_id")
             if voice is not None:
@@ -146,3 +146,15 @@ def _openapi_without_422(app: FastAPI, voice_ids: list[str]):  # noqa: ANN202
         return schema
 
     return openapi
+
+
+EXAMPLE_ID = "3f0b9a52-8d1e-4c7a-9a43-0f6c2d1e5b7a"
+
+
+def _example_ids(schema: dict[str, Any]) -> None:
+    """Every id in a path gets an example, so each operation in /docs shows a filled-in request."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for param in operation.get("parameters", []):
+                if param["in"] == "path" and param["name"].endswith("_id"):
+                    param.setdefault("example", EXAMPLE_ID)

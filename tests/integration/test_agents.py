@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import VOICE_ID, create_agent
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 from voxline.app import create_app
 from voxline.context import Context
 from voxline.voice import catalog

@@ -1,14 +1,8 @@
 """Authorization: Bearer keys only; unknown, revoked and suspended keys are 401 in the envelope."""
 
+from tests.helpers import assert_error
 from voxline.accounts import partners
 from voxline.core import keys
-
-
-def assert_error(r, status, code):
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and body["error"]["code"] == code and body["error"]["message"]
-    return body
 
 
 async def test_missing_key_is_unauthorized(client):

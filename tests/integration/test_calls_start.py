@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import TWILIO_CREDS, configure_twilio, create_agent, start_body
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 from voxline.accounts import partners
 
 ACTIVE = ("pending", "ringing", "in_progress")

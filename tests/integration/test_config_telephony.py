@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import TWILIO_CREDS, configure_twilio
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 from voxline.telephony.registry import PROVIDERS
 
 VALID = {

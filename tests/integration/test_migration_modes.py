@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.conftest import PG_URL, Database, _drop_schema
+from tests.conftest import empty_database
 from voxline.store.db import Database as Store
 from voxline.store.migrate import alembic_config
 
@@ -52,14 +52,11 @@ async def _column(db: Store, sql: str, **params) -> list:
 @pytest.fixture
 async def old_database(database, tmp_path):  # noqa: ANN001
     """An empty database of the session's backend at revision 0004 (before modes)."""
-    if database.backend == "sqlite":
-        db = Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", None, tmp_path)
-    else:
-        db = Database("postgres", PG_URL, f"vxmig_{uuid.uuid4().hex[:12]}", tmp_path)
-    await asyncio.to_thread(command.upgrade, alembic_config(db.url, db.schema), "0004")
-    yield db
-    if db.schema:
-        await _drop_schema(db.schema)
+    def to_0004(url: str, schema: str | None) -> None:
+        command.upgrade(alembic_config(url, schema), "0004")
+
+    async with empty_database(database.backend, tmp_path, "mig", migrate=to_0004) as db:
+        yield db
 
 
 async def test_upgrade_puts_existing_rows_in_their_mode_and_downgrade_undoes_it(old_database):  # noqa: ANN001

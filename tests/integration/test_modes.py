@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import TWILIO_CREDS, Tenant, create_agent
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 from voxline.accounts import partners
 from voxline.calls.finish import SessionOutcome, finish_session
 from voxline.core import keys

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import start_body
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 from voxline.accounts import partners
 from voxline.app import create_app
 from voxline.context import Context

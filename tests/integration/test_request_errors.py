@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import VOICE_ID
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 
 
 async def test_malformed_json_is_invalid_json(client, tenant):

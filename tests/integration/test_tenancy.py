@@ -3,7 +3,7 @@
 from sqlalchemy import text
 
 from tests.conftest import configure_twilio, create_agent, start_body
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 
 
 async def test_every_endpoint_hides_other_partners_resources(client, ready, make_partner):

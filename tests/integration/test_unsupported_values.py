@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import VOICE_ID, start_body
-from tests.integration.test_auth import assert_error
+from tests.helpers import assert_error
 
 JSON = {"Content-Type": "application/json"}
 

@@ -88,22 +88,11 @@ CLEARS = {
 }
 
 
-class _Socket:
-    def __init__(self, messages: list[dict]) -> None:
-        self.messages = [json.dumps(m) for m in messages]
-
-    async def receive_text(self) -> str:
-        return self.messages.pop(0)
-
-    async def send_text(self, text: str) -> None:
-        pass
-
-
 @pytest.mark.parametrize("provider", sorted(CLEARS))
-def test_an_interruption_clears_the_carriers_buffer(provider: str) -> None:
+def test_an_interruption_clears_the_carriers_buffer(provider: str, carrier_socket) -> None:
     async def run() -> dict:
         adapter = carrier(provider)
-        handshake = await adapter.accept_media(_Socket(STARTS[provider]))
+        handshake = await adapter.accept_media(carrier_socket(STARTS[provider]))
         return json.loads(await handshake.serializer.serialize(InterruptionFrame()))
 
     assert asyncio.run(run()) == CLEARS[provider]

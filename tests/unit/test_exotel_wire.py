@@ -32,29 +32,15 @@ DOCUMENTED_START = {
 }
 
 
-class _Socket:
-    """Just enough of a websocket: replays the carrier's messages, keeps what we send."""
-
-    def __init__(self, messages: list[dict] | None = None) -> None:
-        self.messages = [json.dumps(m) for m in messages or []]
-        self.sent: list[dict] = []
-
-    async def receive_text(self) -> str:
-        return self.messages.pop(0)
-
-    async def send_text(self, text: str) -> None:
-        self.sent.append(json.loads(text))
-
-
-def test_the_documented_start_message_names_the_stream_and_the_call() -> None:
-    handshake = asyncio.run(CARRIER.accept_media(_Socket([{"event": "connected"}, DOCUMENTED_START])))
+def test_the_documented_start_message_names_the_stream_and_the_call(carrier_socket) -> None:
+    handshake = asyncio.run(CARRIER.accept_media(carrier_socket([{"event": "connected"}, DOCUMENTED_START])))
     assert handshake.stream_id == "S1" and handshake.carrier_call_id == "C1"
     assert handshake.params == {"k": "v"}, "custom_parameters are the applet URL's own query parameters"
 
 
-def test_the_camel_case_start_exotels_own_code_sends_is_read_too() -> None:
+def test_the_camel_case_start_exotels_own_code_sends_is_read_too(carrier_socket) -> None:
     camel = {"event": "start", "start": {"streamSid": "S2", "callSid": "C2"}}
-    handshake = asyncio.run(CARRIER.accept_media(_Socket([camel])))
+    handshake = asyncio.run(CARRIER.accept_media(carrier_socket([camel])))
     assert handshake.stream_id == "S2" and handshake.carrier_call_id == "C2"
 
 
@@ -102,9 +88,9 @@ def _sizes(messages: list[dict]) -> list[int]:
     return [len(base64.b64decode(m["media"]["payload"])) for m in messages if m.get("event") == "media"]
 
 
-def test_outbound_media_is_at_least_3200_bytes_in_multiples_of_320_and_the_tail_is_flushed() -> None:
+def test_outbound_media_is_at_least_3200_bytes_in_multiples_of_320_and_the_tail_is_flushed(carrier_socket) -> None:
     async def run() -> tuple[list[dict], list[dict]]:
-        socket = _Socket()
+        socket = carrier_socket()
         serializer = ExotelChunkingSerializer("S1", "C1", socket)
         returned = []
         for _ in range(27):  # 8640 bytes: two full 3200-byte messages and a 2240-byte tail
@@ -123,9 +109,9 @@ def test_outbound_media_is_at_least_3200_bytes_in_multiples_of_320_and_the_tail_
     assert all(m["stream_sid"] == "S1" for m in returned + flushed)
 
 
-def test_barge_in_clears_exotels_buffer_and_drops_ours() -> None:
+def test_barge_in_clears_exotels_buffer_and_drops_ours(carrier_socket) -> None:
     async def run() -> tuple[dict, list[dict]]:
-        socket = _Socket()
+        socket = carrier_socket()
         serializer = ExotelChunkingSerializer("S1", "C1", socket)
         for _ in range(3):
             await serializer.serialize(OutputAudioRawFrame(b"\x00\x01" * 160, sample_rate=8000, num_channels=1))

@@ -34,16 +34,8 @@ def _setup(serializer: MCubeFrameSerializer) -> MCubeFrameSerializer:
     return serializer
 
 
-class _Socket:
-    def __init__(self, messages: list[dict]) -> None:
-        self.messages = [json.dumps(m) for m in messages]
-
-    async def receive_text(self) -> str:
-        return self.messages.pop(0)
-
-
-def test_the_integrations_start_message_is_read() -> None:
-    handshake = asyncio.run(CARRIER.accept_media(_Socket([START])))  # type: ignore[arg-type]
+def test_the_integrations_start_message_is_read(carrier_socket) -> None:
+    handshake = asyncio.run(CARRIER.accept_media(carrier_socket([START])))  # type: ignore[arg-type]
     assert handshake.stream_id == "s1" and handshake.carrier_call_id == "c1"
 
 

@@ -4,7 +4,6 @@ machine detection, and the <Stream bidirectional> answer XML."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import xml.etree.ElementTree as ET
 
@@ -68,7 +67,7 @@ def test_answer_xml_opens_a_bidirectional_mulaw_stream_with_the_token_in_its_pat
         assert extra is None or re.fullmatch(r"[A-Za-z0-9=,]{0,512}", extra), "only letters and digits"
 
 
-def test_the_documented_start_message_is_read() -> None:
+def test_the_documented_start_message_is_read(carrier_socket) -> None:
     """Plivo's start event exactly as its audio-streaming page shows it."""
     documented = {
         "event": "start",
@@ -83,13 +82,5 @@ def test_the_documented_start_message_is_read() -> None:
         "extra_headers": "a=1",
     }
     for carrier in (PLIVO, VOBIZ):
-        handshake = asyncio.run(carrier.accept_media(_Socket([documented])))  # type: ignore[arg-type]
+        handshake = asyncio.run(carrier.accept_media(carrier_socket([documented])))  # type: ignore[arg-type]
         assert handshake.stream_id == "s1" and handshake.carrier_call_id == "c1"
-
-
-class _Socket:
-    def __init__(self, messages: list[dict]) -> None:
-        self.messages = [json.dumps(m) for m in messages]
-
-    async def receive_text(self) -> str:
-        return self.messages.pop(0)

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Header, Query, Response
 
 from voxline.api.deps import CallsCaller, CtxDep
 from voxline.api.responses import errors as documented
+from voxline.api.responses import ok, raises
 from voxline.api.schemas import (
     CALL_STATUS_PATTERN,
     CallDetail,
     CallList,
+    CallOut,
     ConcurrencyOut,
     Envelope,
     StartCallBody,
@@ -21,11 +23,45 @@ from voxline.calls import query, start, views
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.dialer import cancel
+from voxline.sandbox import callee
 
-router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403, 409))
+router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403))
+
+START_DESCRIPTION = (
+    "Queues an outbound call from `agent_id` to `to_number` through `provider` (default `mcube`) and returns at "
+    "once with `status: pending`; follow it with GET /calls/{id} or the `session.completed` webhook. The caller id "
+    "comes from the chosen connection (`connection_id` when the account has several for the provider). `variables` "
+    "fill the agent's `{{name}}` placeholders. Send an `Idempotency-Key` header to retry safely. Live calls need a "
+    "public URL carriers can reach (`PUBLIC_URL_UNREACHABLE` otherwise).\n\n"
+    "**Sandbox.** Calls with a test key (`rg_test_`) go to the built-in carrier emulators, never to a phone, where "
+    "a simulated callee answers. The last four digits of `to_number` choose what it does; "
+    "`variables.sandbox_callee_say` (lines separated by `|`, test keys only) gives it its own lines.\n\n"
+    + callee.markdown_table()
+)
 
 
-@router.post("/start", response_model=Envelope[StartedCall], summary="Start an outbound call")
+@router.post(
+    "/start",
+    summary="Start an outbound call",
+    description=START_DESCRIPTION,
+    responses=raises(
+        errors.InvalidPhoneNumber,
+        errors.InvalidIdempotencyKey,
+        errors.UndeclaredVariable,
+        errors.InvalidVariableValue,
+        errors.ProviderNotConfigured,
+        errors.ConnectionRequired,
+        errors.ConnectionProviderMismatch,
+        errors.ConnectionInactive,
+        errors.ProviderNotAllowed,
+        errors.DestinationNotAllowed,
+        errors.AgentNotFound,
+        errors.ConnectionNotFound,
+        errors.IdempotencyConflict,
+        errors.ConcurrencyLimit,
+        errors.PublicUrlUnreachable,
+    ),
+)
 async def start_call(
     body: StartCallBody,
     ctx: CtxDep,
@@ -39,7 +75,8 @@ async def start_call(
             description="Retry-safe key: the same key and body within 24 h return the original call",
         ),
     ] = None,
-) -> dict:
+) -> Envelope[StartedCall]:
+    """See START_DESCRIPTION (the operation's documentation, with the sandbox's test numbers)."""
     key = start.check_idempotency_key(idempotency_key)
     req = start.StartRequest(
         body.agent_id,
@@ -54,23 +91,27 @@ async def start_call(
         response.headers["Idempotent-Replayed"] = "true"
     else:
         ctx.dial_wake.notify()  # dial now rather than at the dialer's next poll
-    return {"success": True, "data": started.view}
+    return ok(StartedCall(**started.view))
 
 
-@router.get("/concurrency", response_model=Envelope[ConcurrencyOut], summary="Current call concurrency")
-async def concurrency(ctx: CtxDep, caller: CallsCaller) -> dict:
+@router.get("/concurrency", summary="Current call concurrency", responses=raises())
+async def concurrency(ctx: CtxDep, caller: CallsCaller) -> Envelope[ConcurrencyOut]:
+    """How many calls this account may have active at once, how many are active (pending, ringing or in progress) and
+    how many more can start now.
+    """
     c = await query.concurrency(ctx, caller)
-    data = {
-        "limit": c.limit,
-        "limit_source": "partner",
-        "active": c.active,
-        "remaining": max(0, c.limit - c.active),
-        "statuses_counted": [s.value.upper() for s in ACTIVE_STATUSES],
-    }
-    return {"success": True, "data": data}
+    return ok(
+        ConcurrencyOut(
+            limit=c.limit,
+            limit_source="partner",
+            active=c.active,
+            remaining=max(0, c.limit - c.active),
+            statuses_counted=[s.value.upper() for s in ACTIVE_STATUSES],
+        )
+    )
 
 
-@router.get("", response_model=Envelope[CallList], summary="List calls, newest first")
+@router.get("", summary="List calls, newest first", responses=raises())
 async def list_calls(
     ctx: CtxDep,
     caller: CallsCaller,
@@ -83,7 +124,8 @@ async def list_calls(
             json_schema_extra={"pattern": CALL_STATUS_PATTERN},
         ),
     ] = None,
-) -> dict:
+) -> Envelope[CallList]:
+    """Calls of this account, newest first, paginated with `limit` and `offset`, optionally filtered by `status`."""
     wanted = None
     if status is not None:
         try:
@@ -94,23 +136,26 @@ async def list_calls(
                 details=[{"field": "status", "code": "VALIDATION_ERROR", "message": "unknown status"}],
             ) from None
     calls, total = await query.list_calls(ctx, caller, wanted, limit, offset)
-    data = {"calls": [views.call_view(c) for c in calls], "total": total, "limit": limit, "offset": offset}
-    return {"success": True, "data": data}
+    found = [CallOut(**views.call_view(c)) for c in calls]
+    return ok(CallList(calls=found, total=total, limit=limit, offset=offset))
 
 
 @router.post(
     "/{call_id}/cancel",
-    response_model=Envelope[CallDetail],
     summary="Cancel a call that has not been answered",
+    responses=raises(errors.CallNotCancelable),
 )
-async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> dict:
+async def cancel_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> Envelope[CallDetail]:
     """A pending call is never dialed; a ringing one is hung up at the carrier. Answered or ended: 409."""
     await cancel.cancel_call(ctx, caller, call_id)
     call, session = await query.get_call(ctx, caller, call_id)
-    return {"success": True, "data": views.call_detail_view(call, session)}
+    return ok(CallDetail(**views.call_detail_view(call, session)))
 
 
-@router.get("/{call_id}", response_model=Envelope[CallDetail], summary="Get a call with its session")
-async def get_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> dict:
+@router.get("/{call_id}", summary="Get a call with its session", responses=raises())
+async def get_call(call_id: str, ctx: CtxDep, caller: CallsCaller) -> Envelope[CallDetail]:
+    """The call and its session: status, disposition, who answered, duration, transcript, latency, a fresh recording
+    link and extraction results.
+    """
     call, session = await query.get_call(ctx, caller, call_id)
-    return {"success": True, "data": views.call_detail_view(call, session)}
+    return ok(CallDetail(**views.call_detail_view(call, session)))

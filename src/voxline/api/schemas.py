@@ -16,9 +16,9 @@ T = TypeVar("T")
 
 
 class Strict(BaseModel):
-    """Unknown fields and silent type coercion are both errors."""
+    """Unknown fields and silent type coercion are both errors. A field's docstring is its description."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
 
 
 def _uuid(value: str) -> str:
@@ -109,17 +109,23 @@ ExtractionType = Literal["string", "number", "integer", "boolean", "array", "dat
 
 class ExtractionKey(Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    """Key of the value in `extraction.values`."""
     type: ExtractionType = "string"
+    """JSON type of the value; dates as ISO 8601 strings."""
     description: Text(1000) | None = None
+    """What to extract, in words the model can follow."""
 
 
 class ExtractionConfig(Strict):
     prompt: Text(120_000) = ""
+    """Instructions for the extraction run, added to each key's description."""
     keys: Annotated[list[ExtractionKey], Field(min_length=1, max_length=50)]
+    """The values to extract from the transcript (1-50)."""
     include_tool_logs: bool = Field(
         default=False,
         validation_alias=AliasChoices("includeToolLogs", "include_tool_logs"),
         serialization_alias="includeToolLogs",
+        description="Give the extraction the agent's tool calls too (also `include_tool_logs`).",
     )
 
 
@@ -129,32 +135,53 @@ def _alias(snake: str, camel: str) -> Any:
 
 class _AgentFields(Strict):
     agent_type: Literal["inbound", "outbound"] | None = None
+    """Direction the agent handles; default `outbound`."""
     intro_message: Text(500) | None = None
+    """First words the agent says when the callee answers; supports `{{name}}` variables."""
     voicemail_detection_enabled: bool | None = None
+    """Detect answering machines (needs account-level voicemail detection too); default false."""
     voicemail_message: Text(500) | None = None
+    """Said to an answering machine before hanging up; null or \"\" hangs up silently."""
     enable_recording: bool | None = None
+    """Record the call; the session then has a `recording_url`; default false."""
     project_id: Uuid | None = None
+    """Project the agent belongs to; the default project when omitted."""
     kb_threshold: Literal["low", "medium", "high"] | None = None
+    """How closely knowledge-base passages must match to be used (stored; no knowledge base yet)."""
     kb_include_summaries: bool | None = None
+    """Include document summaries in knowledge-base results (stored)."""
     kb_result_format: Text(2000) | None = None
+    """Template for knowledge-base results (stored)."""
     kb_enable_llm_processing: bool | None = None
+    """Post-process knowledge-base results with the language model (stored)."""
     kb_llm_system_prompt: Text(120_000) | None = None
+    """System prompt of that post-processing (stored)."""
     end_call_enabled: Annotated[bool | None, _alias("end_call_enabled", "endCallEnabled")] = None
+    """Let the agent end the call itself (also `endCallEnabled`); default false."""
     end_call_message: Annotated[Text(500) | None, _alias("end_call_message", "endCallMessage")] = None
+    """Said before the agent hangs up (also `endCallMessage`)."""
     end_call_instructions: Text(2000) | None = None
+    """When the agent should end the call."""
     transfer_enabled: Annotated[bool | None, _alias("transfer_enabled", "transferEnabled")] = None
+    """Let the agent transfer the call to a person (also `transferEnabled`); default false."""
     transfer_number: Annotated[Phone | None, _alias("transfer_number", "transferNumber")] = None
+    """E.164 number transfers go to (also `transferNumber`)."""
     transfer_message: Annotated[Text(500) | None, _alias("transfer_message", "transferMessage")] = None
+    """Said before transferring (also `transferMessage`)."""
     transfer_instructions: Text(2000) | None = None
+    """When the agent should transfer."""
     max_call_duration_secs: Annotated[int, Field(ge=60, le=3600), BeforeValidator(_integral)] | None = Field(
         default=None, description="60-3600 seconds; default 600; null disables the cap"
     )
     background_audio_id: Uuid | None = None
+    """Background audio asset played under the agent's voice (stored)."""
     background_audio_volume: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    """Volume of the background audio, 0.0-1.0."""
     variables: Annotated[list[VarName], Field(max_length=100)] | None = Field(
         default=None, description="Declared variable names; derived from {{name}} placeholders when omitted"
     )
     extraction_config: ExtractionConfig | None = None
+    """Values to extract from each finished call (see `extraction` on the session); null turns it off."""
 
     def supplied(self) -> dict[str, Any]:
         """Only the fields the client sent, by their canonical (snake_case) names."""
@@ -179,6 +206,23 @@ _NON_NULL = (
 )
 
 
+EXAMPLE_VOICE = "6176b5f2-e8df-572a-92e9-54414a621127"  # the default engine's first voice
+AGENT_EXAMPLE = {
+    "agent_name": "Appointment reminder",
+    "prompt": "You are Asha from City Clinic. Remind {{callee_name}} of tomorrow's 10:00 appointment and ask "
+    "whether they will come.",
+    "voice_id": EXAMPLE_VOICE,
+    "intro_message": "Hello {{callee_name}}, this is Asha from City Clinic.",
+    "enable_recording": True,
+    "extraction_config": {"keys": [{"name": "will_attend", "type": "boolean", "description": "Will they come?"}]},
+}
+
+
+def _example(example: dict[str, Any]) -> ConfigDict:
+    """A request example shown by /docs (and sent by schema fuzzers, so it must be one the server accepts)."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
+
+
 def _non_null_in_schema(schema: dict[str, Any]) -> None:
     """The schema of these fields says what the server does: null is refused (see non_null_errors)."""
     for name in _NON_NULL:
@@ -199,23 +243,37 @@ def non_null_errors(values: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def _create_schema(schema: dict[str, Any]) -> None:
+    _non_null_in_schema(schema)
+    schema["examples"] = [AGENT_EXAMPLE]
+
+
 class AgentCreate(_AgentFields):
-    model_config = ConfigDict(json_schema_extra=_non_null_in_schema)
+    model_config = ConfigDict(json_schema_extra=_create_schema)
     agent_name: Text(50, 1)
+    """Name, unique in this account (1-50 characters)."""
     prompt: Text(120_000, 1)
+    """System prompt: who the agent is and what the call is for; supports `{{name}}` variables."""
     voice_id: Uuid
+    """A voice `id` from GET /agent/voices; it fixes the language."""
 
 
 def _update_schema(schema: dict[str, Any]) -> None:
     _non_null_in_schema(schema)
     schema["minProperties"] = 1  # an empty update is EMPTY_UPDATE
+    schema["examples"] = [
+        {"intro_message": "Hi {{callee_name}}, Asha here from City Clinic.", "transferEnabled": False}
+    ]
 
 
 class AgentUpdate(_AgentFields):
     model_config = ConfigDict(json_schema_extra=_update_schema)
     agent_name: Text(50, 1) | None = None
+    """New name, unique in this account."""
     prompt: Text(120_000, 1) | None = None
+    """New system prompt."""
     voice_id: Uuid | None = None
+    """A voice `id` from GET /agent/voices."""
 
 
 class AgentOut(BaseModel):
@@ -279,11 +337,24 @@ VariableValue = Annotated[str, StringConstraints(max_length=1000)] | int | float
 
 
 class StartCallBody(Strict):
+    model_config = _example(
+        {
+            "agent_id": "3f0b9a52-8d1e-4c7a-9a43-0f6c2d1e5b7a",
+            "to_number": "+919876543210",
+            "provider": "twilio",
+            "variables": {"callee_name": "Sajal"},
+        }
+    )
     agent_id: Uuid
+    """The agent that holds the conversation."""
     to_number: Phone
+    """Number to call, E.164."""
     provider: Provider = "mcube"
+    """Carrier to dial through; default `mcube`. Must be allowed for the account and configured."""
     variables: Annotated[dict[str, VariableValue], Field(max_length=100)] = Field(default_factory=dict)
+    """Values for the agent's declared `{{name}}` placeholders; echoed in the webhook."""
     connection_id: Uuid | None = None
+    """Telephony connection to use; required when the account has several active ones for `provider`."""
 
 
 class StartedCall(BaseModel):
@@ -403,17 +474,43 @@ ConnectionProvider = Provider  # the registry's providers, as for calls
 class ConnectionCreate(BaseModel):
     """Provider-specific fields are checked against that provider's credential schema."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(
+        extra="allow",
+        strict=True,
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "twilio",
+                    "name": "US numbers",
+                    "account_sid": "AC" + "0123456789abcdef" * 2,
+                    "auth_token": "0123456789abcdef" * 2,
+                    "from_number": "+14155551234",
+                }
+            ]
+        },
+    )
     provider: ConnectionProvider
+    """Carrier of this connection; the other fields are its credentials (see PUT /config/telephony/{provider})."""
     name: Text(100, 1)
+    """Name, unique in this account."""
     is_default: bool | None = None
+    """Make it the provider's default connection (the first one is)."""
 
 
 class ConnectionPatch(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(
+        extra="allow",
+        strict=True,
+        use_attribute_docstrings=True,
+        json_schema_extra={"examples": [{"name": "US numbers (backup)", "is_default": False}]},
+    )
     name: Text(100, 1) | None = None
+    """New name."""
     status: Literal["ACTIVE", "INACTIVE"] | None = None
+    """INACTIVE connections are not used for calls."""
     is_default: bool | None = None
+    """Make it the provider's default connection (the first one is)."""
 
 
 class ProviderCredentialsBody(BaseModel):
@@ -421,7 +518,18 @@ class ProviderCredentialsBody(BaseModel):
     from_number; exotel: account_sid, api_key, api_token, subdomain, caller_id, applet_id; mcube: jwt_token,
     exe_number; sip: sip_host, outbound_username, outbound_password, source_ips, did_number, transport."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_sid": "AC" + "0123456789abcdef" * 2,
+                    "auth_token": "0123456789abcdef" * 2,
+                    "from_number": "+14155551234",
+                }
+            ]
+        },
+    )
 
 
 class ProviderCredentialsOut(BaseModel):
@@ -477,7 +585,9 @@ class ConfigOut(BaseModel):
 
 
 class VoicemailSetting(Strict):
+    model_config = _example({"enabled": True})
     enabled: bool
+    """Whether calls may detect voicemail (with the agent's `voicemail_detection_enabled`)."""
 
 
 class VoicemailSettingOut(BaseModel):

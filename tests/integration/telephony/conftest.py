@@ -18,12 +18,11 @@ import httpx
 import pytest_asyncio
 import uvicorn
 
-from tests.conftest import PG_URL, Database, Tenant, _drop_schema, create_agent
+from tests.conftest import Database, Tenant, create_agent, empty_database
 from voxline.app import create_app
 from voxline.context import Context
 from voxline.core import keys
 from voxline.sandbox.mount import Sandbox
-from voxline.store.migrate import upgrade
 from voxline.telephony import registry
 
 CREDS: dict[str, dict[str, Any]] = {
@@ -227,14 +226,8 @@ async def wait_session_done(live: LiveServer, caller: Caller, call_id: str, wait
 @pytest_asyncio.fixture
 async def fresh_database(database, tmp_path) -> AsyncIterator[Database]:  # noqa: ANN001
     """An empty database of the session's backend, for tests that must see only their own dial queue."""
-    if database.backend == "sqlite":
-        db = Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", None, tmp_path)
-    else:
-        db = Database("postgres", PG_URL, f"vxdial_{uuid.uuid4().hex[:12]}", tmp_path)
-    await asyncio.to_thread(upgrade, db.url, db.schema)
-    yield db
-    if db.schema:
-        await _drop_schema(db.schema)
+    async with empty_database(database.backend, tmp_path, "dial") as db:
+        yield db
 
 
 @pytest_asyncio.fixture

@@ -4,13 +4,23 @@ each end (or change nothing) as a user expects. Each carrier's test module runs 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from tests.integration.telephony.conftest import LiveServer, make_caller, start, wait_session_done, wait_status
+from tests.integration.telephony.conftest import (
+    Caller,
+    LiveServer,
+    get_call,
+    make_caller,
+    start,
+    wait_session_done,
+    wait_status,
+)
 from voxline.sandbox.audio import dominant_hz, seconds
 from voxline.sandbox.emulator import Emulator, Received, Script
 from voxline.sandbox.responder import RESPONDER_HZ
@@ -20,6 +30,10 @@ ToOf = Callable[[Received], str | None]  # the callee number a create-call reque
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _same_callee(a: str, b: str) -> bool:
+    return a.lstrip("+")[-10:] == b.lstrip("+")[-10:]
 
 
 def creates_to(emu: Emulator, to: str, to_of: ToOf) -> list[Received]:
@@ -42,7 +56,7 @@ async def answered_call_streams_audio_both_ways(live: LiveServer, provider: str,
     assert call["duration_seconds"] >= 1
     requests = creates_to(emu, to, to_of)
     assert len(requests) == 1, "dialed exactly once"
-    emucall = next(c for c in emu.calls.values() if c.to.lstrip("+").endswith(to.lstrip("+")[-10:]))
+    emucall = next(c for c in emu.calls.values() if _same_callee(c.to, to))
     assert seconds(bytes(emucall.heard)) >= 0.3, "the callee heard our side"
     assert abs(dominant_hz(bytes(emucall.heard)) - RESPONDER_HZ) < 20
     done = await wait_session_done(live, caller, started["call_id"])  # the conversation has wound up
@@ -69,23 +83,66 @@ async def unanswered_outcome(
     return call
 
 
+@dataclass
+class HeldCall:
+    """A call the callee answered and stays on until told to hang up: in progress, its media stream open."""
+
+    caller: Caller
+    emu: Emulator
+    to: str
+    started: dict
+
+    @property
+    def call_id(self) -> str:
+        return self.started["call_id"]
+
+    def emucall(self):  # noqa: ANN201
+        return next(c for c in self.emu.calls.values() if _same_callee(c.to, self.to))
+
+    async def callee_hangs_up(self, live: LiveServer) -> dict:
+        self.emucall().hangup.set()
+        return await wait_status(live, self.caller, self.call_id, ("completed",))
+
+
+async def held_call(live: LiveServer, provider: str, to: str) -> HeldCall:
+    caller = await make_caller(live, provider)
+    emu = live.sandbox[provider]
+    emu.scripts[to] = Script("human", talk_secs=None)
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    return HeldCall(caller, emu, to, started)
+
+
+async def we_hang_up(live: LiveServer, provider: str, to: str) -> tuple[HeldCall, dict]:
+    """Hang up a held call from our side, through the carrier's own way of ending a call."""
+    from voxline.dialer import carrier_ops
+    from voxline.store.models import Call
+
+    held = await held_call(live, provider, to)
+    await asyncio.sleep(0.3)  # let the stream settle in before it is ended
+    async with live.ctx.db.transaction() as s:
+        call = await s.get(Call, held.call_id)
+    assert await carrier_ops.hang_up(live.ctx, call) is True
+    ended = await wait_status(live, held.caller, held.call_id, ("completed",))
+    return held, ended
+
+
 async def forged_callbacks_are_refused(
     live: LiveServer,
     provider: str,
     to: str,
     status_url_of: Callable[[Received], str],
     forged: dict[str, Any],
-    extra_forgeries: list[tuple[str, dict[str, str]]] | None = None,
+    extra_forgeries: Callable[[str], list[tuple[str, dict[str, str]]]] | None = None,
 ) -> None:
-    caller = await make_caller(live, provider)
-    emu = live.sandbox[provider]
-    emu.scripts[to] = Script("human", talk_secs=None)
-    started = await start(live, caller, to)
-    await wait_status(live, caller, started["call_id"], ("in_progress",))
+    """Callbacks without the call's token (or, where the carrier signs, its signature) get 403 and change
+    nothing; `extra_forgeries(status_url)` adds carrier-specific attempts."""
+    held = await held_call(live, provider, to)
+    caller, emu, started = held.caller, held.emu, held.started
     request = next(r for r in emu.received if started["call_id"] in (status_url_of(r) or ""))
     status_url = status_url_of(request)
     guessed = status_url.split("token=")[0] + "token=guessed"
-    attempts = [(status_url, {}), (guessed, {}), *(extra_forgeries or [])]
+    attempts = [(status_url, {}), (guessed, {}), *(extra_forgeries(status_url) if extra_forgeries else [])]
     async with httpx.AsyncClient() as http:
         for url, headers in attempts:
             if url == status_url and not headers and provider in ("exotel", "mcube"):
@@ -93,10 +150,9 @@ async def forged_callbacks_are_refused(
             r = await http.post(url, data=forged, headers=headers)
             assert r.status_code == 403, (url, headers, r.text)
             assert r.json()["error"]["code"] == "FORBIDDEN"
-    from tests.integration.telephony.conftest import get_call
-
     call = await get_call(live, caller, started["call_id"])
     assert call["status"] == "in_progress", "a forged callback changed nothing"
-    emucall = next(c for c in emu.calls.values() if c.to.lstrip("+").endswith(to.lstrip("+")[-10:]))
-    emucall.hangup.set()
-    await wait_status(live, caller, started["call_id"], ("completed",))
+    # An answered call cannot be canceled; the callee hangs up instead.
+    r = await live.api.post(f"/calls/{started['call_id']}/cancel", headers=caller.tenant.headers)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "CALL_NOT_CANCELABLE"
+    await held.callee_hangs_up(live)

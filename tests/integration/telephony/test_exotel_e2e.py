@@ -66,14 +66,9 @@ async def _refused(url: str, start: dict) -> bool:
 
 
 async def test_a_voicebot_stream_with_a_wrong_key_or_an_unknown_call_sid_is_refused(live: LiveServer) -> None:
-    caller = await make_caller(live, "exotel")
-    emu = live.sandbox["exotel"]
-    to = "+919833300999"
-    emu.scripts[to] = Script("human", talk_secs=None)
-    started = await start(live, caller, to)
-    await wait_status(live, caller, started["call_id"], ("in_progress",))
-    emucall = next(c for c in emu.calls.values() if c.to == to)
-    good = emu.voicebot_url(emucall)
+    held = await scenarios.held_call(live, "exotel", "+919833300999")
+    emucall = held.emucall()
+    good = held.emu.voicebot_url(emucall)
     base, key = good.rsplit("/", 1)
 
     def start_msg(call_sid: str) -> dict:
@@ -82,29 +77,14 @@ async def test_a_voicebot_stream_with_a_wrong_key_or_an_unknown_call_sid_is_refu
 
     assert await _refused(f"{base}/{'0' * len(key)}", start_msg(emucall.id)), "another connection's key"
     assert await _refused(good, start_msg("not-a-call-of-ours")), "a call_sid we never placed"
-    assert (await get_call(live, caller, started["call_id"]))["status"] == "in_progress"
-    emucall.hangup.set()
-    await wait_status(live, caller, started["call_id"], ("completed",))
+    assert (await get_call(live, held.caller, held.call_id))["status"] == "in_progress"
+    await held.callee_hangs_up(live)
 
 
 async def test_hang_up_ends_the_stream_not_a_rest_call(live: LiveServer) -> None:
-    from voxline.dialer import carrier_ops
-    from voxline.store.models import Call
-
-    caller = await make_caller(live, "exotel")
-    emu = live.sandbox["exotel"]
-    to = "+919833300998"
-    emu.scripts[to] = Script("human", talk_secs=None)
-    started = await start(live, caller, to)
-    await wait_status(live, caller, started["call_id"], ("in_progress",))
-    await asyncio.sleep(0.3)
-    async with live.ctx.db.transaction() as s:
-        call = await s.get(Call, started["call_id"])
-    assert await carrier_ops.hang_up(live.ctx, call) is True
-    await wait_status(live, caller, started["call_id"], ("completed",))
-    emucall = next(c for c in emu.calls.values() if c.to == to)
-    assert all("/Calls/connect" in r.path for r in emu.received), "no undocumented REST hang-up was sent"
-    assert emucall.stream_closed_at is not None
+    held, _ = await scenarios.we_hang_up(live, "exotel", "+919833300998")
+    assert all("/Calls/connect" in r.path for r in held.emu.received), "no undocumented REST hang-up was sent"
+    assert held.emucall().stream_closed_at is not None
 
 
 async def test_the_stream_exotel_leaves_open_is_closed_when_the_call_ends(live: LiveServer) -> None:

@@ -6,8 +6,6 @@ guarded by the call's token; hang-up is `terminate` on the stream."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from tests.integration.telephony import scenarios
@@ -20,7 +18,7 @@ from tests.integration.telephony.conftest import (
     start,
     wait_status,
 )
-from voxline.sandbox.emulator import Received, Script
+from voxline.sandbox.emulator import Received
 
 
 def to_of(r: Received) -> str | None:
@@ -46,44 +44,24 @@ async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveSer
 
 
 async def test_the_refurl_answers_connecting_with_the_wss_url_and_later_posts_with_ok(live: LiveServer) -> None:
-    caller = await make_caller(live, "mcube")
-    emu = live.sandbox["mcube"]
-    to = "+919844400999"
-    emu.scripts[to] = Script("human", talk_secs=None)
-    started = await start(live, caller, to)
-    await wait_status(live, caller, started["call_id"], ("in_progress",))
-    refurl = scenarios.creates_to(emu, to, to_of)[0].params["refurl"]
+    held = await scenarios.held_call(live, "mcube", "+919844400999")
+    emu = held.emu
+    refurl = scenarios.creates_to(emu, held.to, to_of)[0].params["refurl"]
     async with httpx.AsyncClient() as http:
         connecting = await http.post(refurl, json={"callId": "1", "dialStatus": "CONNECTING"})
         assert connecting.status_code == 200
         wss = connecting.json()["wss_url"]
         assert wss.startswith(live.base_url.replace("http://", "ws://") + "/telephony/mcube/media/")
         assert "?" not in wss, "session and token ride in the path"
-    emucall = next(c for c in emu.calls.values() if to.endswith(c.to))
-    emucall.hangup.set()
-    await wait_status(live, caller, started["call_id"], ("completed",))
+    await held.callee_hangs_up(live)
     ended = [s for s in emu.sent if s.url == refurl and s.params.get("dialStatus") == "ANSWER"]
     assert ended and ended[-1].status_code == 200
 
 
 async def test_hang_up_is_terminate_on_the_stream(live: LiveServer) -> None:
-    from voxline.dialer import carrier_ops
-    from voxline.store.models import Call
-
-    caller = await make_caller(live, "mcube")
-    emu = live.sandbox["mcube"]
-    to = "+919844400998"
-    emu.scripts[to] = Script("human", talk_secs=None)
-    started = await start(live, caller, to)
-    await wait_status(live, caller, started["call_id"], ("in_progress",))
-    await asyncio.sleep(0.3)
-    async with live.ctx.db.transaction() as s:
-        call = await s.get(Call, started["call_id"])
-    assert await carrier_ops.hang_up(live.ctx, call) is True
-    call_out = await wait_status(live, caller, started["call_id"], ("completed",))
-    assert call_out["disposition"] == "completed"
-    emucall = next(c for c in emu.calls.values() if to.endswith(c.to))
-    assert emucall.hangup.is_set(), "MCube ended the call on our terminate"
+    held, ended = await scenarios.we_hang_up(live, "mcube", "+919844400998")
+    assert ended["disposition"] == "completed"
+    assert held.emucall().hangup.is_set(), "MCube ended the call on our terminate"
 
 
 async def test_busy_cancel_no_answer_failed(live: LiveServer) -> None:

@@ -4,11 +4,11 @@ websocket (audio both ways) → signed status callbacks → the call's final sta
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import httpx
 import pytest
 
+from tests.integration.telephony import scenarios
 from tests.integration.telephony.conftest import (
     CALLEE,
     CREDS,
@@ -19,9 +19,7 @@ from tests.integration.telephony.conftest import (
     wait_session_done,
     wait_status,
 )
-from voxline.sandbox.audio import dominant_hz, seconds
-from voxline.sandbox.emulator import Script
-from voxline.sandbox.responder import RESPONDER_HZ
+from voxline.sandbox.emulator import Received, Script
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,83 +28,45 @@ def _emu(live: LiveServer):
     return live.sandbox["twilio"]
 
 
-def _ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def to_of(r: Received) -> str | None:
+    return r.params.get("To") if r.path.endswith("/Calls.json") else None
+
+
+def status_url_of(r: Received) -> str:
+    return r.params.get("StatusCallback", "") if r.path.endswith("/Calls.json") else ""
 
 
 async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
-    to = "+919811100001"
-    _emu(live).scripts[to] = Script("human", talk_secs=1.2, hz=440.0)
-    started = await start(live, caller, to)
-    assert started["status"] == "pending"
-
-    call = await wait_status(live, caller, started["call_id"], ("completed",))
-    assert call["disposition"] == "completed"
-    assert call["answered_by"] == "unknown"  # no machine detection asked for
-    assert call["error_message"] is None
-    assert _ts(call["started_at"]) <= _ts(call["ended_at"])
-    assert call["duration_seconds"] >= 1
-
-    # The emulator received a correct create-call request.
-    emu = _emu(live)
-    creates = [r for r in emu.received if r.path.endswith("/Calls.json") and r.params.get("To") == to]
-    assert len(creates) == 1
-    params = creates[0].params
+    out = await scenarios.answered_call_streams_audio_both_ways(live, "twilio", "+919811100001", to_of)
+    assert out["call"]["answered_by"] == "unknown"  # no machine detection asked for
+    params = out["request"].params
+    call_id = out["call"]["call_id"]
     assert params["From"] == CREDS["twilio"]["from_number"]
-    assert params["Url"].startswith(f"{live.base_url}/telephony/twilio/answer/{started['call_id']}?token=")
+    assert params["Url"].startswith(f"{live.base_url}/telephony/twilio/answer/{call_id}?token=")
     assert params["StatusCallback"].startswith(f"{live.base_url}/telephony/twilio/status/")
     assert set(params["StatusCallbackEvent"]) == {"ringing", "answered", "completed"}
     assert "MachineDetection" not in params
-
-    emucall = next(c for c in emu.calls.values() if c.to == to)
-    # Audio both ways: the callee heard the responder's tone, the responder heard the callee's.
-    assert seconds(bytes(emucall.heard)) >= 0.3
-    assert abs(dominant_hz(bytes(emucall.heard)) - RESPONDER_HZ) < 20
-    await wait_session_done(live, caller, started["call_id"])  # the conversation has wound up
-    heard = live.sandbox.heard[started["session_id"]]
-    assert seconds(heard) >= 0.5
-    assert abs(dominant_hz(heard) - 440.0) < 20
     # Every callback was signed and accepted.
-    ours = [s for s in emu.sent if emucall.id == s.params.get("CallSid")]
+    ours = [s for s in _emu(live).sent if out["emucall"].id == s.params.get("CallSid")]
     assert ours and all(s.status_code in (200, 204) for s in ours)
-
-    done = await wait_session_done(live, caller, started["call_id"])
+    done = await wait_session_done(live, out["caller"], call_id)
     assert done["session"]["status"] == "completed"
 
 
 async def test_busy_line_ends_busy_with_the_sip_reason(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
-    started = await start(live, caller, "+919811100486")
-    call = await wait_status(live, caller, started["call_id"], ("busy",))
-    assert call["disposition"] == "busy"
-    assert call["answered_by"] == "not_answered"
-    assert call["duration_seconds"] == 0 and call["started_at"] is None
-    assert "busy (SIP 486)" in call["error_message"]
-    done = await wait_session_done(live, caller, started["call_id"])
-    assert done["session"]["processing_complete"] is True
+    await scenarios.unanswered_outcome(live, "twilio", "+919811100486", "busy", reason="busy (SIP 486)")
 
 
 async def test_declined_call_is_told_apart_from_busy(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
-    started = await start(live, caller, "+919811100603")
-    call = await wait_status(live, caller, started["call_id"], ("busy",))
-    assert "declined the call (SIP 603)" in call["error_message"]
+    await scenarios.unanswered_outcome(live, "twilio", "+919811100603", "busy", reason="declined the call (SIP 603)")
 
 
 async def test_no_answer_ends_no_answer(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
-    started = await start(live, caller, "+919811100408")
-    call = await wait_status(live, caller, started["call_id"], ("no_answer",))
-    assert call["disposition"] == "no_answer" and call["answered_by"] == "not_answered"
+    await scenarios.unanswered_outcome(live, "twilio", "+919811100408", "no_answer")
 
 
 async def test_failed_call_ends_failed_with_the_carrier_reason(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
-    started = await start(live, caller, "+919811100500")
-    call = await wait_status(live, caller, started["call_id"], ("failed",))
-    assert call["disposition"] == "failed"
-    assert "Twilio reported failed" in call["error_message"]
+    await scenarios.unanswered_outcome(live, "twilio", "+919811100500", "failed", reason="Twilio reported failed")
 
 
 async def test_machine_answer_is_voicemail_when_detection_is_on(live: LiveServer) -> None:
@@ -137,33 +97,19 @@ async def test_machine_detection_needs_both_the_account_and_the_agent_flag(live:
 
 
 async def test_forged_status_callback_gets_403_and_changes_nothing(live: LiveServer) -> None:
-    caller = await make_caller(live, "twilio")
-    to = "+919811100999"  # stays on the line until we hang up
-    started = await start(live, caller, to)
-    await wait_status(live, caller, started["call_id"], ("in_progress",))
-    create = next(r for r in _emu(live).received if r.path.endswith("/Calls.json") and r.params.get("To") == to)
-    status_url = create.params["StatusCallback"]
-    forged = {"CallSid": "CAforged", "CallStatus": "completed", "CallDuration": "1"}
-    async with httpx.AsyncClient() as http:
-        unsigned = await http.post(status_url, data=forged)
-        wrong_key = await http.post(status_url, data=forged, headers={"X-Twilio-Signature": "bm9wZQ=="})
-        from twilio.request_validator import RequestValidator
+    from twilio.request_validator import RequestValidator
 
-        # Signed correctly but with a guessed token in the URL: still refused.
+    forged = {"CallSid": "CAforged", "CallStatus": "completed", "CallDuration": "1"}
+
+    def twilio_forgeries(status_url: str) -> list[tuple[str, dict[str, str]]]:
+        # A wrong signature; and one signed correctly but for a URL with a guessed token: both refused.
         guessed_url = status_url.split("?token=")[0] + "?token=guess"
         sig = RequestValidator(CREDS["twilio"]["auth_token"]).compute_signature(guessed_url, forged)
-        wrong_token = await http.post(guessed_url, data=forged, headers={"X-Twilio-Signature": sig})
-    for r in (unsigned, wrong_key, wrong_token):
-        assert r.status_code == 403, r.text
-        assert r.json()["error"]["code"] == "FORBIDDEN"
-    call = await get_call(live, caller, started["call_id"])
-    assert call["status"] == "in_progress"
-    # Clean up: cancel is refused for an answered call; hang up through the emulator's callee instead.
-    r = await live.api.post(f"/calls/{started['call_id']}/cancel", headers=caller.tenant.headers)
-    assert r.status_code == 409 and r.json()["error"]["code"] == "CALL_NOT_CANCELABLE"
-    emucall = next(c for c in _emu(live).calls.values() if c.to == to)
-    emucall.hangup.set()
-    await wait_status(live, caller, started["call_id"], ("completed",))
+        return [(status_url, {"X-Twilio-Signature": "bm9wZQ=="}), (guessed_url, {"X-Twilio-Signature": sig})]
+
+    await scenarios.forged_callbacks_are_refused(
+        live, "twilio", "+919811100999", status_url_of, forged, extra_forgeries=twilio_forgeries
+    )
 
 
 async def test_late_ringing_after_completed_changes_nothing(live: LiveServer) -> None:
