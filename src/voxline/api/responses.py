@@ -40,6 +40,7 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     429: "Rate or concurrency limit reached",
     500: "Internal error",
+    503: "This server cannot place the call now (its configuration)",
 }
 
 # What any operation can answer: the request checks every body and query goes through, the key check, the
