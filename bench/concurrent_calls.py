@@ -43,7 +43,7 @@ def _callees(targets: list[tuple[str, str]], secs: float, cps: float, noise_dbfs
     """One Twilio-protocol callee per (websocket URL, session); reports the largest inter-frame gap seen."""
     import uvloop
 
-    from voxline.voice.twilio_peer import SILENCE, TwilioCallee, line_noise
+    from voxline.devtools.twilio_peer import SILENCE, TwilioCallee, line_noise
 
     quiet = line_noise(noise_dbfs) if noise_dbfs > -100 else SILENCE
 
@@ -81,10 +81,12 @@ def _server(conn: Any) -> None:
 
 
 async def _serve(conn: Any) -> None:
-    from voxline.voice import loopback, pacing
-    from voxline.voice.demo import quiet_logs
-    from voxline.voice.runtime import VoiceRuntime, with_limits
-    from voxline.voice.standins import SECS_PER_CHAR, StandInEngines
+    from voxline.calls.conversation import voice_runtime
+    from voxline.devtools import loopback
+    from voxline.devtools.demo import quiet_logs
+    from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines
+    from voxline.voice import pacing
+    from voxline.voice.runtime import with_limits
     from voxline.voice.vad import batcher
 
     quiet_logs()
@@ -108,7 +110,7 @@ async def _serve(conn: Any) -> None:
                 runtimes = []
                 for call in calls:
                     # The API caps a greeting at 500 characters; the bot must talk the whole time here.
-                    rt = VoiceRuntime(server.ctx, StandInEngines([]),
+                    rt = voice_runtime(server.ctx, StandInEngines([]),
                                       adjust_plan=lambda p, g=greeting: with_limits(p, intro=g))
                     server.runtimes[call.session_id] = rt
                     runtimes.append(rt)

@@ -128,7 +128,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Keep the temporary data dir (database, recording)")] = False,
 ) -> None:
     """Run one whole sandbox call on this machine (no network, no accounts) and show it as it happens."""
-    from voxline.voice import demo as demo_run
+    from voxline.devtools import demo as demo_run
 
     raise typer.Exit(demo_run.main(provider, llm_base_url, llm_api_key, llm_model, keep))
 

@@ -9,10 +9,10 @@ from voxline.core import errors
 from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES
 from voxline.core.ids import is_uuid
+from voxline.core.principal import Principal
 from voxline.store import calls as store
 from voxline.store import partners as partner_store
 from voxline.store.models import Call, Session
-from voxline.store.partners import Principal
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.ids import is_uuid, new_id
 from voxline.core.keys import TEST
+from voxline.core.principal import Principal
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
 from voxline.core.timefmt import utcnow
 from voxline.store import agents as agent_store
@@ -32,7 +33,6 @@ from voxline.store import connections as connection_store
 from voxline.store import idempotency as idempotency_store
 from voxline.store import partners as partner_store
 from voxline.store.models import IdempotencyKey
-from voxline.store.partners import Principal
 
 MAX_IDEMPOTENCY_KEY = 255
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]

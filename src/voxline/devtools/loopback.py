@@ -24,10 +24,10 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from voxline.accounts import partners
 from voxline.app import create_app
 from voxline.context import Context
+from voxline.core.media import MediaChannel
 from voxline.settings import Settings
 from voxline.store.migrate import upgrade
 from voxline.voice.catalog import voices
-from voxline.voice.interface import MediaChannel
 from voxline.voice.runtime import VoiceRuntime
 
 TWILIO_CREDS = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "0123456789abcdef" * 2,

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from voxline.devtools.twilio_peer import Line, to_8k
 from voxline.voice import local_models
-from voxline.voice.twilio_peer import Line, to_8k
 
 
 @lru_cache(maxsize=64)
