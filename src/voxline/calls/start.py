@@ -145,6 +145,7 @@ async def _replay(s, owner: Principal, record: IdempotencyKey, digest: str) -> S
     if record.request_hash != digest:
         raise errors.IdempotencyConflict()
     call = await call_store.get_call(s, owner.partner_id, owner.mode, record.call_id)
+    assert call is not None, "an idempotency record is written with its call, and calls are never deleted"
     return Started(start_view(call), replayed=True)
 
 
