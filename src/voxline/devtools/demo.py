@@ -73,7 +73,7 @@ async def _serve(app: Any, port: int, lifespan: str = "on") -> tuple[Any, asynci
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
+    while not server.started:  # uvicorn exposes only a flag
         if task.done():
             task.result()
         if time.monotonic() > deadline:

@@ -148,10 +148,11 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
 
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
                             ws="websockets-sansio", ws_max_size=1 << 22)
-    state._server = uvicorn.Server(config)
-    state._task = asyncio.create_task(state._server.serve())
-    while not state._server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
-        if state._task.done():
-            state._task.result()
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    state._server, state._task = server, task  # noqa: SLF001 - this module's own server, kept for close()
+    while not server.started:  # uvicorn exposes only a flag
+        if task.done():
+            task.result()
         await asyncio.sleep(0.02)
     return state

@@ -163,6 +163,11 @@ class LiveCall:
         self._gate: FirstUtteranceGate | None = None
         self._tasks: list[asyncio.Task] = []
 
+    @property
+    def ending(self) -> bool:
+        """The call is on its way out (a reason is set; the pipeline is closing)."""
+        return self._ending
+
     # ---- assembly -------------------------------------------------------------------------------
     def _build(self) -> PipelineWorker:
         plan, s = self.plan, self.settings
@@ -387,7 +392,7 @@ class LiveCall:
         try:
             await runner.add_workers(self._worker)
             await runner.run()
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the call is still finalized
+        except Exception as exc:  # whatever broke, the call is still finalized
             log.exception("pipeline failed for session %s", self.plan.session_id)
             self.result.reason, self.result.error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"[:300]
         finally:
@@ -450,7 +455,7 @@ class VoiceRuntime:
             result = live.result
             result.transcript.finish()
             result.ended_at = datetime.now(UTC)
-            if result.reason is EndReason.CALLEE_HANGUP and not live._ending:
+            if result.reason is EndReason.CALLEE_HANGUP and not live.ending:
                 result.reason = EndReason.MAX_DURATION
             self.last_result = result
             await asyncio.shield(self._finalize(plan, result))
