@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -54,10 +55,8 @@ def _callees(targets: list[tuple[str, str]], secs: float, cps: float, noise_dbfs
         task = asyncio.create_task(callee.run())
         await asyncio.sleep(secs + (len(targets) - index) / cps)
         task.cancel()
-        try:
+        with contextlib.suppress(BaseException):  # cancelled on purpose
             await task
-        except BaseException:  # noqa: BLE001 - cancelled on purpose
-            pass
         times = callee.heard.media_times
         settled = [t for t in times if t > times[0] + 1.0] if times else []  # skip the start-up second
         gaps = [b - a for a, b in zip(settled, settled[1:], strict=False)]
