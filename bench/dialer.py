@@ -69,7 +69,9 @@ class Bench:
                "VOXLINE_SESSION_FINISH_GRACE_SECS": "1", "VOXLINE_CARRIER_HANGUP_GRACE_SECS": "1"}
         if self.schema:
             env["VOXLINE_DATABASE_SCHEMA"] = self.schema
-        for carrier in ("twilio", "plivo", "vobiz", "exotel", "mcube"):
+        from voxline.telephony.registry import emulators
+
+        for carrier in emulators():  # every carrier the sandbox emulates: never a real one
             env[f"VOXLINE_{carrier.upper()}_API_BASE"] = f"{base}/sandbox/{carrier}"
         return env
 

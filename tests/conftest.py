@@ -48,7 +48,9 @@ class Database:
             database_schema=self.schema,
             rate_limit_per_min=1_000_000,
             calls_rate_limit_per_min=1_000_000,
-            public_base_url="http://127.0.0.1:8000",
+            # A public URL: live calls are refused while carriers could not reach the server
+            # (PUBLIC_URL_UNREACHABLE); this app never dials, so nothing is ever sent there.
+            public_base_url="https://voxline.example.test",
             dialer_enabled=False,  # the shared app never dials; tests/integration/telephony runs its own server
         )
         values.update(overrides)

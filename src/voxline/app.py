@@ -20,13 +20,16 @@ from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
 from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
+from voxline.calls import sandbox_callee
 from voxline.context import Context
 from voxline.core.media import CallRuntime
 from voxline.dialer import worker as dialer_worker
+from voxline.sandbox import callee
 from voxline.sandbox import mount as sandbox
 from voxline.sandbox.credentials import seal_for_key
 from voxline.sandbox.responder import Responder
 from voxline.settings import Settings
+from voxline.telephony import registry as carriers
 from voxline.voice import recording
 from voxline.voice.catalog import voices
 from voxline.webhooks import worker as webhook_worker
@@ -104,7 +107,14 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators
     # that sandbox calls dial under /sandbox.
     app.include_router(telephony_router)
-    sandbox.install(app, settings.public_base_url, seal_for_key(settings.resolved_encryption_key))
+    sandbox.install(
+        app,
+        settings.public_base_url,
+        seal_for_key(settings.resolved_encryption_key),
+        carriers.emulators(),
+        custom_lines=lambda provider: sandbox_callee.lookup(lambda: app.state.ctx, provider),
+        default_script=callee.TONE if settings.sandbox_callee == "tone" else None,
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
@@ -43,15 +45,22 @@ _configure_logging()
 
 from voxline.accounts import partners  # noqa: E402 - after the logging set-up: these import Pipecat
 from voxline.context import Context  # noqa: E402
-from voxline.core import destination, keys  # noqa: E402
+from voxline.core import destination, keys, reachability  # noqa: E402
 from voxline.store import migrate as migrations  # noqa: E402
+from voxline.telephony.registry import PROVIDERS  # noqa: E402
 
 T = TypeVar("T")
-app = typer.Typer(help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.", no_args_is_help=True)
+app = typer.Typer(
+    help="Voxline: outbound AI voice calls behind a Vocobase-compatible v2 API.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 partner_app = typer.Typer(help="Create and change partner accounts.", no_args_is_help=True)
 key_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
 app.add_typer(key_app, name="key")
+webhooks_app = typer.Typer(help="Receive webhooks while you develop.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -74,14 +83,27 @@ async def _with_ctx(fn, *args: Any) -> Any:  # noqa: ANN001
         await ctx.close()
 
 
-def _account_call(fn, *args: Any) -> Any:  # noqa: ANN001
+def _account_call(fn, *args: Any, creates: bool = False) -> Any:  # noqa: ANN001
     settings = _settings()
+    if not creates:
+        _require_existing_data(settings)
     migrations.upgrade(settings.resolved_database_url, settings.database_schema)
     try:
         return _run(_with_ctx(fn, *args))
     except partners.AccountError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _require_existing_data(settings: Settings) -> None:
+    """A command that reads accounts, run where no Voxline data is, says so instead of making an empty store."""
+    if settings.database_url is None and not settings.data_dir.exists():
+        err_console.print(
+            f"[red]error:[/red] no Voxline data here: {settings.data_dir.resolve()} does not exist. Run this "
+            "in the folder where you ran `voxline partner create` / `voxline serve`, or set VOXLINE_DATA_DIR "
+            "(or VOXLINE_DATABASE_URL)."
+        )
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -98,12 +120,25 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes")] = 1,
 ) -> None:
-    """Apply migrations, then serve the API."""
+    """Apply migrations, then serve the API.
+
+    Carriers call this server back at VOXLINE_PUBLIC_BASE_URL; unset, it is http://HOST:PORT of this very
+    server, printed at start-up. Live calls need a URL carriers can reach from the internet (a tunnel or load
+    balancer in front); sandbox calls (rg_test_ keys) work on any.
+    """
     import uvicorn
 
+    public_url = os.environ.get("VOXLINE_PUBLIC_BASE_URL") or own_url(host, port)
+    os.environ["VOXLINE_PUBLIC_BASE_URL"] = public_url  # the server processes read it from their settings
     settings = _settings()
     migrations.upgrade(settings.resolved_database_url, settings.database_schema)
     settings.resolved_encryption_key  # noqa: B018 - create the key file before workers race for it
+    typer.echo(f"Voxline on http://{host}:{port}; carriers must reach it at {public_url} (VOXLINE_PUBLIC_BASE_URL)")
+    if reachability.is_private_url(public_url):
+        typer.echo(
+            "  that URL is private: sandbox calls (rg_test_ keys) work; live calls are refused with "
+            "PUBLIC_URL_UNREACHABLE until VOXLINE_PUBLIC_BASE_URL names a public URL of this server"
+        )
     uvicorn.run(
         "voxline.app:create_app",
         factory=True,
@@ -113,6 +148,14 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+def own_url(host: str, port: int) -> str:
+    """This server's URL as seen from this machine: a wildcard bind is reached through loopback."""
+    reach = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in reach and not reach.startswith("["):
+        reach = f"[{reach}]"
+    return f"http://{reach}:{port}"
 
 
 @app.command()
@@ -156,7 +199,7 @@ def _limits(
 
 
 ProvidersOpt = Annotated[
-    str | None, typer.Option("--providers", help="Comma list: twilio,plivo,exotel,vobiz,mcube,sip")
+    str | None, typer.Option("--providers", help=f"Comma list: {','.join(PROVIDERS)}")
 ]
 ConcurrencyOpt = Annotated[int | None, typer.Option("--concurrency", help="Simultaneous active calls (default 5)")]
 SandboxConcurrencyOpt = Annotated[
@@ -199,7 +242,7 @@ def partner_create(
             issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
         return issued
 
-    issued = _account_call(work)
+    issued = _account_call(work, creates=True)  # the first command on a new machine makes the data dir
     _print_key(issued, as_json, f"partner {name} created")
 
 
@@ -250,7 +293,16 @@ def partner_update(
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     p = _account_call(partners.update_partner, partner, limits)
-    info = {
+    info = _partner_info(p)
+    if as_json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            console.print(f"{k:28} {v}")
+
+
+def _partner_info(p: Any) -> dict[str, Any]:  # p: the stored partner row
+    return {
         "partner_id": p.id,
         "name": p.name,
         "status": p.status,
@@ -266,11 +318,6 @@ def partner_update(
             destination.DestinationPolicy.from_stored(None, p.allowed_number_types).blocked_types
         ),
     }
-    if as_json:
-        print(json.dumps(info))
-    else:
-        for k, v in info.items():
-            console.print(f"{k:28} {v}")
 
 
 @partner_app.command("list")
@@ -278,7 +325,7 @@ def partner_list(as_json: JsonOpt = False) -> None:
     """List partners."""
     rows = _account_call(partners.list_partners)
     if as_json:
-        print(json.dumps([{"partner_id": p.id, "name": p.name, "status": p.status} for p in rows]))
+        print(json.dumps([_partner_info(p) for p in rows]))  # everything the table shows, and the rest
         return
     table = Table("partner_id", "name", "status", "concurrency", "agents", "providers")
     for p in rows:
@@ -286,6 +333,20 @@ def partner_list(as_json: JsonOpt = False) -> None:
             p.id, p.name, p.status, str(p.concurrency_limit), str(p.agent_limit), ",".join(p.allowed_providers)
         )
     console.print(table)
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    secret: Annotated[str, typer.Option(help="The endpoint's whsec_ secret (from POST /config/webhooks)")],
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    count: Annotated[int | None, typer.Option(help="Exit after this many verified events")] = None,
+) -> None:
+    """Verify each webhook with the secret and print it as one JSON line (a receiver for development)."""
+    from voxline.webhooks.listener import listen
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(listen(host, port, secret, count))
 
 
 @key_app.command("create")

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         description="What answers a connected call: voice = the AI conversation; responder = the sandbox's test "
         "tone (carrier tests that need no speech engines)",
     )
+    sandbox_callee: Literal["talks", "tone"] = Field(
+        default="talks",
+        description="Who answers a sandbox call to a number that is not a documented test number: talks = a "
+        "person who holds a short spoken conversation (offline speech); tone = a 440 Hz tone for one second "
+        "(carrier tests and load runs that need no speech)",
+    )
     dialer_poll_secs: float = Field(default=0.2, gt=0, description="How often an idle dialer looks for work")
     dialer_max_inflight: int = Field(default=64, ge=1, description="Create-call requests in flight per process")
     dialer_cps: float | None = Field(default=None, gt=0, description="Calls/second per connection; unset = carrier's")

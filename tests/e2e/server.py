@@ -73,6 +73,8 @@ def process_env(database) -> dict[str, str]:  # noqa: ANN001
     env["VOXLINE_LOG_LEVEL"] = "warning"
     # These tests drive the HTTP API only; with live keys a dialer would try to reach the real carrier.
     env["VOXLINE_DIALER_ENABLED"] = "false"
+    # A public URL, or live calls are refused (nothing is dialed: the dialer is off).
+    env["VOXLINE_PUBLIC_BASE_URL"] = "https://voxline.example.test"
     # The checkout's own code, also when the virtualenv's editable install points at another checkout.
     path = os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "src")])
     return {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"PYTHONPATH": path}

@@ -44,3 +44,30 @@ def test_the_cli_keeps_logging_warnings_at_the_configured_level():
     warning = run("warning")
     assert "an info line" not in warning and "a real warning" in warning
     assert "a real warning" not in run("error")
+
+
+def test_a_command_run_where_no_data_is_says_so_and_creates_nothing(tmp_path):
+    env = {k: v for k, v in process_env_plain().items() if not k.startswith("VOXLINE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "voxline", "key", "create", "acme"], env=env, cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+    )
+    assert done.returncode == 2 and "no Voxline data here" in done.stderr, done.stderr
+    assert not (tmp_path / ".voxline").exists(), "no empty store is made"
+    made = subprocess.run(
+        [sys.executable, "-m", "voxline", "partner", "create", "acme", "--json"], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "voxline", "partner", "list", "--json"], env=env, cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+    )
+    (row,) = json.loads(listed.stdout)
+    for field in ("concurrency_limit", "agent_limit", "allowed_providers", "sandbox_concurrency_limit"):
+        assert field in row, "--json shows what the table shows"
+
+
+def process_env_plain() -> dict[str, str]:
+    path = os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "src")])
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": path}

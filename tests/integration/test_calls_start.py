@@ -100,6 +100,16 @@ async def test_provider_not_in_allowed_list_is_forbidden(client, make_partner):
         headers=t.headers,
     )
     assert_error(r, 403, "PROVIDER_NOT_ALLOWED")
+    assert "default" not in r.json()["error"]["message"]
+
+
+async def test_an_omitted_provider_says_the_default_was_used(client, make_partner):
+    t = await make_partner(providers=["twilio"])
+    agent = await create_agent(client, t)
+    body = {"agent_id": agent["id"], "to_number": "+919876543210"}
+    r = await client.post("/calls/start", json=body, headers=t.headers)
+    assert_error(r, 403, "PROVIDER_NOT_ALLOWED")
+    assert "no provider was given, and the API's default is mcube" in r.json()["error"]["message"]
 
 
 async def test_unknown_provider_value_is_a_validation_error(client, ready):

@@ -5,6 +5,7 @@ from sqlalchemy import text
 
 from tests.conftest import TWILIO_CREDS, configure_twilio
 from tests.integration.test_auth import assert_error
+from voxline.telephony.registry import PROVIDERS
 
 VALID = {
     "twilio": TWILIO_CREDS,
@@ -54,7 +55,7 @@ async def test_config_shows_limits_providers_and_nothing_configured_at_first(cli
     assert data["allowed_voices"] and data["allowed_languages"] == ["en"]
 
 
-@pytest.mark.parametrize("provider", list(VALID))
+@pytest.mark.parametrize("provider", PROVIDERS)  # every carrier the registry knows needs a VALID example
 async def test_each_provider_stores_credentials_and_never_returns_the_secret(client, ctx, tenant, provider):
     creds = VALID[provider]
     r = await client.put(f"/config/telephony/{provider}", json=creds, headers=tenant.headers)

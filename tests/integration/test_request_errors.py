@@ -11,6 +11,9 @@ async def test_malformed_json_is_invalid_json(client, tenant):
         "/agent", content=b'{"agent_name": ', headers={**tenant.headers, "Content-Type": "application/json"}
     )
     assert_error(r, 400, "INVALID_JSON")
+    error = r.json()["error"]
+    assert error["details"][0]["field"] == "body", "the field is the body, not the character offset"
+    assert error["message"].startswith("The request body is not valid JSON at character 15"), error
 
 
 async def test_json_that_is_not_an_object_is_invalid_json(client, tenant):

@@ -86,7 +86,6 @@ CLEARS = {
     "exotel": {"event": "clear", "stream_sid": "S1"},
     "mcube": {"event": "clearAudio", "streamId": "s1"},
 }
-CREDS = {"twilio": {"account_sid": "AC" + "0" * 32, "auth_token": "x" * 32}}
 
 
 class _Socket:
@@ -104,7 +103,7 @@ class _Socket:
 def test_an_interruption_clears_the_carriers_buffer(provider: str) -> None:
     async def run() -> dict:
         adapter = carrier(provider)
-        handshake = await adapter.accept_media(_Socket(STARTS[provider]), CREDS.get(provider, {}))
+        handshake = await adapter.accept_media(_Socket(STARTS[provider]))
         return json.loads(await handshake.serializer.serialize(InterruptionFrame()))
 
     assert asyncio.run(run()) == CLEARS[provider]

@@ -47,14 +47,14 @@ class _Socket:
 
 
 def test_the_documented_start_message_names_the_stream_and_the_call() -> None:
-    handshake = asyncio.run(CARRIER.accept_media(_Socket([{"event": "connected"}, DOCUMENTED_START]), {}))
+    handshake = asyncio.run(CARRIER.accept_media(_Socket([{"event": "connected"}, DOCUMENTED_START])))
     assert handshake.stream_id == "S1" and handshake.carrier_call_id == "C1"
     assert handshake.params == {"k": "v"}, "custom_parameters are the applet URL's own query parameters"
 
 
 def test_the_camel_case_start_exotels_own_code_sends_is_read_too() -> None:
     camel = {"event": "start", "start": {"streamSid": "S2", "callSid": "C2"}}
-    handshake = asyncio.run(CARRIER.accept_media(_Socket([camel]), {}))
+    handshake = asyncio.run(CARRIER.accept_media(_Socket([camel])))
     assert handshake.stream_id == "S2" and handshake.carrier_call_id == "C2"
 
 
@@ -89,10 +89,13 @@ def test_the_voicebot_url_is_per_connection_and_follows_its_token() -> None:
         "caller_id": "+918047112233",
         "applet_id": "42",
     }
-    setup = Credentials(**creds).setup_settings("https://vox.example")
-    assert setup["voicebot_url"] == f"wss://vox.example/telephony/exotel/flow/{flow_key(creds)}"
-    assert flow_key(creds) != flow_key({**creds, "api_token": "t2"})
-    assert flow_key(creds).isalnum() and len(flow_key(creds)) >= 32
+    connection = Credentials(**creds)
+    setup = connection.setup_settings("https://vox.example")
+    key = flow_key("acme1", "t1")
+    assert setup["voicebot_url"] == f"wss://vox.example/telephony/exotel/flow/{key}"
+    assert CARRIER.flow_key(connection) == key, "the stream's URL is checked with the same key"
+    assert key != flow_key("acme1", "t2")
+    assert key.isalnum() and len(key) >= 32
 
 
 def _sizes(messages: list[dict]) -> list[int]:

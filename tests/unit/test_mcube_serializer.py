@@ -43,7 +43,7 @@ class _Socket:
 
 
 def test_the_integrations_start_message_is_read() -> None:
-    handshake = asyncio.run(CARRIER.accept_media(_Socket([START]), {}))  # type: ignore[arg-type]
+    handshake = asyncio.run(CARRIER.accept_media(_Socket([START])))  # type: ignore[arg-type]
     assert handshake.stream_id == "s1" and handshake.carrier_call_id == "c1"
 
 

@@ -13,10 +13,11 @@ from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 from voxline.core.call_status import AnsweredBy, CallStatus
 from voxline.telephony.carrier import CallUrls, CarrierRequest
 from voxline.telephony.plivo import CARRIER as PLIVO
+from voxline.telephony.plivo import Credentials
 from voxline.telephony.vobiz import CARRIER as VOBIZ
 
 TOKEN = "p" * 40
-CREDS = {"auth_id": "MAXXXXXXXXXXXXXXXXX1", "auth_token": TOKEN}
+CREDS = Credentials(auth_id="MAXXXXXXXXXXXXXXXXX1", auth_token=TOKEN, from_number="+912231234567")
 URL = "https://vox.example/telephony/plivo/status/c1?token=abc"
 
 
@@ -82,7 +83,7 @@ def test_the_documented_start_message_is_read() -> None:
         "extra_headers": "a=1",
     }
     for carrier in (PLIVO, VOBIZ):
-        handshake = asyncio.run(carrier.accept_media(_Socket([documented]), CREDS))  # type: ignore[arg-type]
+        handshake = asyncio.run(carrier.accept_media(_Socket([documented])))  # type: ignore[arg-type]
         assert handshake.stream_id == "s1" and handshake.carrier_call_id == "c1"
 
 

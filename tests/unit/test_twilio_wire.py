@@ -8,10 +8,10 @@ from twilio.request_validator import RequestValidator
 
 from voxline.core.call_status import AnsweredBy, CallStatus
 from voxline.telephony.carrier import CallUrls, CarrierRequest
-from voxline.telephony.twilio import CARRIER
+from voxline.telephony.twilio import CARRIER, Credentials
 
 TOKEN = "fedcba9876543210" * 2
-CREDS = {"account_sid": "AC" + "0" * 32, "auth_token": TOKEN}
+CREDS = Credentials(account_sid="AC" + "0" * 32, auth_token=TOKEN, from_number="+14155551234")
 URL = "https://vox.example/telephony/twilio/status/c1?token=abc"
 
 

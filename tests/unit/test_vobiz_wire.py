@@ -10,12 +10,13 @@ import hmac
 
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
+from voxline.telephony import vobiz
 from voxline.telephony.carrier import CarrierRequest
 from voxline.telephony.plivo import CARRIER as PLIVO
 from voxline.telephony.vobiz import CARRIER as VOBIZ
 
 TOKEN = "vobiz-token-1234"
-CREDS = {"auth_id": "MA_TEST1234", "auth_token": TOKEN}
+CREDS = vobiz.Credentials(auth_id="MA_TEST1234", auth_token=TOKEN, from_number="+912231234568")
 URL = "https://vox.example/telephony/vobiz/status/c1?token=abc"
 NONCE = "12345678901234567890"  # Vobiz: a random 20-digit string
 # A hang-up callback as Vobiz documents its fields (form post).
@@ -67,9 +68,8 @@ def test_a_callback_signed_with_plivos_algorithm_or_unsigned_is_refused() -> Non
 
 
 def test_plivo_refuses_a_callback_signed_the_vobiz_way() -> None:
-    creds = {"auth_id": "MAXXXXXXXXXXXXXXXXX1", "auth_token": TOKEN}
     headers = {"x-plivo-signature-v3": documented(URL, NONCE), "x-plivo-signature-v3-nonce": NONCE}
-    assert not PLIVO.verify(_request(headers), creds)
+    assert not PLIVO.verify(_request(headers), CREDS)  # same token: only the scheme differs
 
 
 def test_rest_requests_carry_vobiz_auth_headers_not_basic() -> None:

@@ -71,9 +71,14 @@ def _seal(ctx: Context, conn: TelephonyConnection, creds: CarrierCredentials) ->
     conn.from_number = creds.default_caller_id()
 
 
-def open_credentials(ctx: Context, conn: TelephonyConnection) -> dict[str, Any]:
-    """The decrypted credentials, for the dialer; never for a response."""
+def _stored_fields(ctx: Context, conn: TelephonyConnection) -> dict[str, Any]:
     return ctx.box.decrypt_json(conn.credentials_enc, context=f"connection:{conn.id}")
+
+
+def open_credentials(ctx: Context, conn: TelephonyConnection) -> CarrierCredentials:
+    """The decrypted credentials as the carrier's own model (validated when stored), for the dialer; never
+    for a response."""
+    return credentials_model(conn.provider).model_validate(_stored_fields(ctx, conn))
 
 
 async def _check_allowed(s, partner_id: str, provider: str) -> None:  # noqa: ANN001
@@ -178,7 +183,7 @@ async def patch(
     async with ctx.db.transaction() as s:
         conn = await _require(s, owner, connection_id)
         if fields:
-            merged = {**open_credentials(ctx, conn), **fields}
+            merged = {**_stored_fields(ctx, conn), **fields}
             _seal(ctx, conn, validate_credentials(conn.provider, merged))
         if name is not None and name != conn.name:
             if await store.name_in_use(s, partner_id, mode, conn.provider, name, conn.id):

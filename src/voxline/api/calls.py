@@ -41,7 +41,14 @@ async def start_call(
     ] = None,
 ) -> dict:
     key = start.check_idempotency_key(idempotency_key)
-    req = start.StartRequest(body.agent_id, body.to_number, body.provider, body.variables, body.connection_id)
+    req = start.StartRequest(
+        body.agent_id,
+        body.to_number,
+        body.provider,
+        body.variables,
+        body.connection_id,
+        provider_given="provider" in body.model_fields_set,
+    )
     started = await start.start_call(ctx, caller, req, key)
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"

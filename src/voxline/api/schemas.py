@@ -10,6 +10,7 @@ from voxline.core.call_status import CallStatus
 from voxline.core.ids import is_uuid
 from voxline.core.phone import E164_PATTERN, InvalidPhoneNumber, parse_e164
 from voxline.core.templating import VARIABLE_NAME
+from voxline.telephony.registry import Provider
 
 T = TypeVar("T")
 
@@ -274,7 +275,6 @@ class VoiceList(BaseModel):
 
 
 # ---- calls ----
-Provider = Literal["mcube", "twilio", "exotel", "plivo", "vobiz", "sip"]
 VariableValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool
 
 
@@ -397,7 +397,7 @@ class ConnectionList(BaseModel):
     connections: list[ConnectionOut]
 
 
-ConnectionProvider = Literal["twilio", "exotel", "plivo", "vobiz", "mcube", "sip"]
+ConnectionProvider = Provider  # the registry's providers, as for calls
 
 
 class ConnectionCreate(BaseModel):

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
+from voxline.calls.sandbox_callee import SANDBOX_VARIABLES
 from voxline.calls.views import start_view
 from voxline.context import Context
-from voxline.core import destination, errors
+from voxline.core import destination, errors, reachability
 from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.ids import is_uuid, new_id
@@ -27,6 +28,7 @@ from voxline.core.keys import TEST
 from voxline.core.principal import Principal
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
 from voxline.core.timefmt import utcnow
+from voxline.settings import Settings
 from voxline.store import agents as agent_store
 from voxline.store import calls as call_store
 from voxline.store import connections as connection_store
@@ -45,6 +47,8 @@ class StartRequest:
     provider: str
     variables: dict[str, Any]
     connection_id: str | None
+    provider_given: bool = True  # False: the request left `provider` out and got the API's default
+
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,22 @@ async def _resolve_connection(s, owner: Principal, req: StartRequest) -> Row:  #
     return active[0]
 
 
+def check_reachable(settings: Settings, provider: str, mode: str) -> None:
+    """A live call whose carrier could never call this server back fails now, with the fix, not minutes later."""
+    if mode == TEST:
+        return  # sandbox calls dial this server's own emulators
+    base = settings.public_base_url
+    if reachability.carrier_cannot_reach(base, getattr(settings, f"{provider}_api_base", None)):
+        raise errors.PublicUrlUnreachable(
+            f"This server's public URL is {base}, which {provider} cannot reach from the internet, so its "
+            "callbacks and media stream would never arrive. Set VOXLINE_PUBLIC_BASE_URL to a public https URL "
+            "that reaches this server (e.g. a tunnel or load balancer) and restart; sandbox calls (rg_test_ keys) "
+            "work without it."
+        )
+
+
 async def start_call(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None) -> Started:
+    check_reachable(ctx.settings, req.provider, principal.mode)
     digest = request_hash(req) if idem_key else ""
     try:
         return await _start(ctx, principal, req, idem_key, digest)
@@ -164,14 +183,16 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         if agent is None:
             raise errors.AgentNotFound()
         if req.provider not in agent.allowed_providers:
+            defaulted = "" if req.provider_given else " (no provider was given, and the API's default is mcube)"
             raise errors.ProviderNotAllowed(
-                f"Provider {req.provider!r} is not enabled for this account "
-                f"(allowed: {', '.join(agent.allowed_providers) or 'none'})."
+                f"Provider {req.provider!r}{defaulted} is not enabled for this account "
+                f"(allowed: {', '.join(agent.allowed_providers) or 'none'}); pass \"provider\" to choose one."
             )
         conn = await _resolve_connection(s, principal, req)
         policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))
         destination.check(req.to_number, conn.from_number, policy)
-        values = _string_values(req, list(agent.variables))
+        sandbox_only = SANDBOX_VARIABLES if mode == TEST else frozenset()
+        values = _string_values(req, [*agent.variables, *sandbox_only])
 
         call_id, session_id = new_id(), new_id()
         session = {

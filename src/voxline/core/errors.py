@@ -277,6 +277,12 @@ class RateLimited(ApiError):
     code = "RATE_LIMITED"
 
 
+class PublicUrlUnreachable(ApiError):
+    status = 503
+    code = "PUBLIC_URL_UNREACHABLE"
+    default_message = "Carriers cannot reach this server's public URL, so live calls cannot be placed."
+
+
 class InternalError(ApiError):
     status = 500
     code = "INTERNAL_ERROR"

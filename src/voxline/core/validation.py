@@ -59,7 +59,13 @@ def from_pydantic(items: Iterable[Mapping[str, Any]], prefix: str = "") -> error
         if prefix:
             field = f"{prefix}.{field}" if field != "body" else prefix
         message = str(item.get("msg", "invalid value"))
-        if kind == "extra_forbidden":
+        if kind == "json_invalid":  # FastAPI puts the character offset where a field name would go
+            loc = tuple(item.get("loc", ()))
+            where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+            reason = str((item.get("ctx") or {}).get("error") or "").strip()
+            field = prefix or "body"
+            message = f"not valid JSON{where}" + (f": {reason}" if reason else "")
+        elif kind == "extra_forbidden":
             message = "unknown field"
         elif kind.startswith("value_error"):
             message = message.removeprefix("Value error, ")
@@ -68,7 +74,7 @@ def from_pydantic(items: Iterable[Mapping[str, Any]], prefix: str = "") -> error
         return errors.ValidationError()
     first = details[0]
     if first["code"] == errors.InvalidJson.code:
-        text = "The request body is not valid JSON." if first["field"] == "body" else first["message"]
+        text = f"The request body is {first['message']}." if first["field"] == "body" else first["message"]
         return errors.InvalidJson(text, details=details)
     if first["field"] == "body" and first["code"] in (errors.MissingField.code, errors.InvalidType.code):
         return errors.InvalidJson("The request body must be a JSON object.", details=details)

@@ -7,7 +7,6 @@ carrier's API base from settings: that choice is made here once, by the call's `
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +19,7 @@ from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.dialer.urls import TELEPHONY_PREFIX, sandbox_base, sandbox_credentials
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call, TelephonyConnection
+from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.carrier import Carrier, CarrierError, StatusUpdate, transfer_support
 from voxline.telephony.registry import carrier as carrier_for
 
@@ -28,9 +28,9 @@ log = logging.getLogger("voxline.dialer")
 
 @dataclass(frozen=True)
 class Target:
-    carrier: Carrier
+    carrier: Carrier[Any]
     base: str
-    creds: Mapping[str, Any]
+    creds: CarrierCredentials  # the carrier's own model (e.g. twilio.Credentials), as `carrier` expects
 
 
 def target(ctx: Context, call: Call, conn: TelephonyConnection) -> Target:
@@ -90,7 +90,7 @@ async def fetch_status(ctx: Context, call: Call) -> StatusUpdate | None:
 class CallControl:
     """The carrier's REST side of one live call, handed to the conversation runtime (core.media)."""
 
-    def __init__(self, ctx: Context, call_id: str, carrier: Carrier | None = None, *, token: str = "") -> None:
+    def __init__(self, ctx: Context, call_id: str, carrier: Carrier[Any] | None = None, *, token: str = "") -> None:
         self._ctx = ctx
         self._call_id = call_id
         self._carrier = carrier

@@ -28,6 +28,7 @@ from voxline.dialer.carrier_ops import CallControl, target
 from voxline.store import agents as agent_store
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call
+from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.carrier import Carrier, CarrierError, CarrierRequest, StatusUpdate, transfer_support
 from voxline.telephony.registry import carrier as carrier_for
 
@@ -41,8 +42,8 @@ HANDSHAKE_TIMEOUT_SECS = 10.0
 @dataclass
 class Verified:
     call: Call
-    carrier: Carrier
-    creds: Mapping[str, Any]
+    carrier: Carrier[Any]
+    creds: CarrierCredentials
     token: str  # the call's token as the carrier presented it (the database keeps only its hash)
 
 
@@ -78,10 +79,10 @@ async def verify(ctx: Context, provider: str, call_id: str, token: str | None, r
 # times in quick succession: keep what authenticates them for a few seconds instead of re-reading it.
 _RECENT_TTL_SECS = 10.0
 _RECENT_MAX = 20_000
-_recent: dict[str, tuple[float, Call, Mapping[str, Any]]] = {}
+_recent: dict[str, tuple[float, Call, CarrierCredentials]] = {}
 
 
-def _remember(call: Call, creds: Mapping[str, Any]) -> None:
+def _remember(call: Call, creds: CarrierCredentials) -> None:
     if len(_recent) >= _RECENT_MAX:
         now = time.monotonic()
         for key in [k for k, v in _recent.items() if v[0] <= now] or list(_recent)[: _RECENT_MAX // 2]:
@@ -160,8 +161,7 @@ async def open_media(
         conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
     if session_id is not None and (call is None or conn is None or call.provider != provider):
         raise LookupError(f"no {provider} call for session {session_id}")
-    creds = target(ctx, call, conn).creds if call and conn else {}
-    handshake = await asyncio.wait_for(carrier.accept_media(websocket, creds), HANDSHAKE_TIMEOUT_SECS)
+    handshake = await asyncio.wait_for(carrier.accept_media(websocket), HANDSHAKE_TIMEOUT_SECS)
     if call is None:
         call = await _flow_call(ctx, carrier, provider, handshake.carrier_call_id, flow_key)
         token = ""  # a flow URL carries the connection's key, not the call's token (nothing here needs it)
@@ -218,7 +218,7 @@ FLOW_CALL_WAIT_SECS = 3.0  # the carrier may open the stream before our dialer h
 
 
 async def _flow_call(
-    ctx: Context, carrier: Carrier, provider: str, carrier_call_id: str | None, flow_key: str | None
+    ctx: Context, carrier: Carrier[Any], provider: str, carrier_call_id: str | None, flow_key: str | None
 ) -> Call:
     """The call a fixed-URL stream belongs to: found by the carrier's call id, and only when the URL's key
     is the one derived for that call's connection (see the carrier's `flow_key`)."""
@@ -250,7 +250,7 @@ def status_reply(ctx: Context, v: Verified, params: Mapping[str, str], token: st
     return replying(params, call_urls)
 
 
-async def carrier_reported_answered(ctx: Context, call_id: str, carrier: Carrier | None = None) -> bool:
+async def carrier_reported_answered(ctx: Context, call_id: str, carrier: Carrier[Any] | None = None) -> bool:
     """Has the call's carrier reported the callee answered? Only then is a media stream accepted: a stream
     for a queued or ringing call is refused before it changes anything (no claim, no start, no greeting).
 

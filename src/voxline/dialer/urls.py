@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from typing import TypeVar
 from urllib.parse import quote
 
 from voxline.sandbox.credentials import seal_for_key
+from voxline.sandbox.mount import load_emulator
 from voxline.settings import Settings
+from voxline.telephony import registry
+from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.carrier import CallUrls
 
 TELEPHONY_PREFIX = "/telephony"
 SANDBOX_PREFIX = "/sandbox"
+CC = TypeVar("CC", bound=CarrierCredentials)
 
 
 def new_token() -> str:
@@ -57,6 +60,11 @@ def sandbox_base(settings: Settings, provider: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}{SANDBOX_PREFIX}/{provider}"
 
 
-def sandbox_credentials(settings: Settings, provider: str, partner_id: str, creds: Mapping[str, Any]) -> dict[str, Any]:
-    """The partner's sandbox account at this server's emulator, in place of the connection's account and secrets."""
-    return seal_for_key(settings.resolved_encryption_key).credentials(provider, partner_id, creds)
+def sandbox_credentials(settings: Settings, provider: str, partner_id: str, creds: CC) -> CC:
+    """The partner's sandbox account at this server's emulator (shaped by the emulator the registry names for
+    the carrier), in place of the connection's account and secrets."""
+    emulator = registry.spec(provider).emulator
+    if emulator is None:
+        raise ValueError(f"no sandbox account for provider {provider!r}")
+    account = load_emulator(emulator).sandbox_account(seal_for_key(settings.resolved_encryption_key), partner_id)
+    return creds.model_copy(update=account)

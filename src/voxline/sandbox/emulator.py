@@ -10,12 +10,12 @@ Sealed: the emulators serve only sandbox accounts, whose credentials derive from
 (`register`). Every request is checked before any route runs; the diagnostic log takes the operator's
 token and never shows a callback token, nor does anything the emulators log.
 
-Scripts: `emulator.scripts[to_number] = Script(...)`, or dial a number ending in a magic suffix
-(see MAGIC_SUFFIXES) so scripted outcomes work from any process without test hooks.
+Scripts: `emulator.scripts[to_number] = Script(...)`, or dial a documented test number (sandbox/callee.py)
+so scripted outcomes work from any process without test hooks; every other number reaches the talking callee.
 
-The callee speaks its script's tone, or, when the script carries `lines` (PCM16 at 8 kHz, e.g. speech
-synthesized for the demo), says those lines in turn: each one after the bot has finished speaking, the
-next only once the bot has answered the previous one, then it stays on the line in silence.
+The callee speaks its script's tone, or, when the script carries lines (`lines`: PCM16 at 8 kHz; or `texts`,
+synthesized offline when the call is answered), says those lines in turn: each one after the bot has finished
+speaking, the next only once the bot has answered the previous one, then it hangs up or stays on in silence.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,44 +41,21 @@ from fastapi.responses import JSONResponse, Response
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from voxline.sandbox import callee, callee_speech
 from voxline.sandbox.audio import FRAME_MS, FRAME_SAMPLES, frames, tone
+from voxline.sandbox.callee import Script
 from voxline.sandbox.credentials import SandboxSeal
 
 log = logging.getLogger("voxline.sandbox")
-
-OUTCOMES = ("human", "machine", "busy", "declined", "no_answer", "failed")
-
-
-@dataclass(frozen=True)
-class Script:
-    """What the simulated callee does."""
-
-    outcome: str = "human"
-    ring_secs: float = 0.05
-    talk_secs: float | None = 1.0  # the callee hangs up after this long; None: until we hang up
-    hz: float = 440.0  # the tone the callee "speaks"
-    answer_twice: bool = False  # the carrier quirk: ask for the answer document twice, open a second stream
-    bridged_secs: float = 0.3  # after a transfer, how long the callee talks with whoever the call was bridged to
-    # What the callee says (PCM16, 8 kHz, one item per line) instead of the tone; see `Emulator._say_lines`.
-    lines: tuple[bytes, ...] = ()
-
 
 # How a callee with lines takes turns (see `Emulator._say_lines`).
 BOT_DONE_QUIET_SECS = 0.8  # the bot has finished speaking once nothing reached the callee for this long
 GREETING_WAIT_SECS = 10.0  # longest the callee waits for the bot's greeting before its first line
 PAUSE_BEFORE_LINE_SECS = 0.3  # the callee's silence between the bot's last words and its own line
 ANSWER_WAIT_SECS = 20.0  # longest the callee waits for the bot to answer a line before the next one
-
-
-MAGIC_SUFFIXES: dict[str, Script] = {
-    "0486": Script("busy"),
-    "0603": Script("declined"),
-    "0408": Script("no_answer", ring_secs=0.3),
-    "0500": Script("failed"),
-    "0666": Script("machine"),
-    "0999": Script("human", talk_secs=None),  # stays on the line until we hang up
-    "0300": Script("human", talk_secs=0.3),  # a short call (load tests and benchmarks)
-}
+INTERRUPT_AFTER_SECS = 1.0  # an interrupting callee starts talking this far into the bot's greeting
+GOODBYE_GRACE_SECS = 1.0  # a callee done with its lines hangs up after this much quiet from the bot
+BEEP_HZ, BEEP_SECS = 1000.0, 0.4  # an answering machine's tone
 
 
 @dataclass
@@ -218,6 +195,11 @@ class Emulator(ABC):
         self.received: list[Received] = []
         self.sent: list[Sent] = []
         self.scripts: dict[str, Script] = {}
+        # What an unscripted number that is no test number reaches (None: the talking callee).
+        self.default_script: Script | None = None
+        # Lines a call asked its callee to say (`variables.sandbox_callee_say`), looked up by this emulator's
+        # call id when the call is answered; the app installs it (sandbox/mount.py).
+        self.custom_lines: Callable[[str], Awaitable[tuple[str, ...]]] | None = None
         # Fault injection for tests: HTTP statuses the next create-call requests answer, and a delay
         # before answering (a carrier at its calls-per-second limit answers slowly or ambiguously).
         self.create_failures: list[int] = []
@@ -299,7 +281,7 @@ class Emulator(ABC):
         return presented_credentials(request)
 
     def refuse(self) -> Response:
-        """The answer to a request without valid sandbox credentials (`install` sets the carrier's own shape)."""
+        """The answer to a request without valid sandbox credentials (each emulator gives its carrier's own)."""
         return JSONResponse({"error": "Authentication credentials invalid."}, status_code=401)
 
     def register(self, account: str, secret: str) -> None:
@@ -312,7 +294,20 @@ class Emulator(ABC):
         known = self.accounts.get(account) or self._logins.get(account)
         if known is not None:
             return known
-        return self.seal.secret_for(self.provider, account) if self.seal is not None else None
+        return self.sandbox_secret(self.seal, account) if self.seal is not None else None
+
+    # --- sandbox accounts (sandbox/credentials.py): shaped like the carrier's own ------------------------
+    @classmethod
+    @abstractmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        """The partner's sandbox account at this carrier: the fields of the carrier's credentials that replace
+        the connection's own account and secrets when the dialer places a sandbox call."""
+
+    @classmethod
+    @abstractmethod
+    def sandbox_secret(cls, seal: SandboxSeal, account: str) -> str | None:
+        """The secret a sandbox account must present, or None when `account` is not one. `account` is what
+        this emulator calls the account (see `presented`)."""
 
     def admits(self, login: str | None, secret: str | None) -> bool:
         """The credentials a request presents (basic user and password, or a bearer token) are a sandbox account's."""
@@ -347,10 +342,7 @@ class Emulator(ABC):
     def script_for(self, to_number: str) -> Script:
         if to_number in self.scripts:
             return self.scripts[to_number]
-        for suffix, script in MAGIC_SUFFIXES.items():
-            if to_number.endswith(suffix):
-                return script
-        return Script()
+        return callee.script_for(to_number, self.default_script)
 
     def record(self, method: str, path: str, params: dict[str, Any]) -> None:
         self.received.append(Received(method, path, params, time.time()))
@@ -555,10 +547,12 @@ class Emulator(ABC):
 
     async def _talk(self, call: EmuCall, ws: Any, stream_id: str) -> None:
         """The callee's side of the media stream, paced in real time: its lines when it has some, else its tone."""
-        if call.script.lines:
-            await self._say_lines(call, ws, stream_id)
+        lines = await self._lines_of(call)
+        if lines:
+            await self._say_lines(call, ws, stream_id, lines)
             return
-        chunks = frames(tone(call.script.hz, 1.0))
+        script = call.script
+        chunks = frames(tone(script.hz, 1.0)) if script.hz else [bytes(FRAME_SAMPLES * 2)]
         seq = 0
         started = time.monotonic()
         while True:
@@ -569,10 +563,34 @@ class Emulator(ABC):
             # Real-time pacing against the clock, so scheduling jitter never accumulates.
             await asyncio.sleep(max(0.0, started + seq * FRAME_MS / 1000 - time.monotonic()))
 
-    async def _say_lines(self, call: EmuCall, ws: Any, stream_id: str) -> None:
-        """Say the script's lines as a person would: wait for the bot's greeting to end (nothing heard for
+    async def _lines_of(self, call: EmuCall) -> tuple[bytes, ...]:
+        """What the callee will say: the call's own lines if it gave some, else its script's (spoken offline)."""
+        if call.script.lines:
+            return call.script.lines
+        texts = call.script.texts
+        if self.custom_lines is not None and call.script.outcome == "human":
+            try:
+                asked = await self.custom_lines(call.id)
+            except Exception:  # a lookup that fails leaves the callee its own lines
+                log.exception("%s emulator: custom callee lines of %s could not be read", self.provider, call.id)
+                asked = ()
+            if asked:
+                call.script = callee.with_custom_lines(call.script, asked)
+                texts = asked
+        if not texts:
+            return ()
+        spoken = await callee_speech.speak_all(texts)
+        if spoken is None:  # no offline voice installed: the callee falls back to its tone
+            call.error = call.error or "no offline voice to speak the callee's lines"
+            return ()
+        return spoken
+
+    async def _say_lines(self, call: EmuCall, ws: Any, stream_id: str, lines: tuple[bytes, ...]) -> None:
+        """Say the lines as a person would: wait for the bot's greeting to end (nothing heard for
         BOT_DONE_QUIET_SECS, at most GREETING_WAIT_SECS), pause, say a line, wait until the bot has
-        answered it and gone quiet (at most ANSWER_WAIT_SECS), and so on; silence in between and after."""
+        answered it and gone quiet (at most ANSWER_WAIT_SECS), and so on; then hang up, or stay on in silence.
+        An answering machine speaks at once; an interrupting callee starts while the greeting still plays."""
+        script = call.script
         frame_bytes = FRAME_SAMPLES * 2
         silence = bytes(frame_bytes)
         seq = 0
@@ -592,21 +610,35 @@ class Emulator(ABC):
             call.sent_secs = seq * FRAME_MS / 1000
             await asyncio.sleep(max(0.0, started + seq * FRAME_MS / 1000 - time.monotonic()))
 
+        async def say(pcm: bytes) -> None:
+            for i in range(0, len(pcm), frame_bytes):
+                await send(pcm[i : i + frame_bytes].ljust(frame_bytes, b"\x00"))
+
         async def silence_until(done: Callable[[], bool], limit: float) -> None:
             deadline = time.monotonic() + limit
             while not done() and time.monotonic() < deadline:
                 await send(silence)
 
-        await silence_until(lambda: bot_quiet_for(BOT_DONE_QUIET_SECS), GREETING_WAIT_SECS)
-        for pcm in call.script.lines:
-            await silence_until(lambda: False, PAUSE_BEFORE_LINE_SECS)
+        if script.interrupts:  # a few words into the greeting
+            bytes_in = int(INTERRUPT_AFTER_SECS * 8000 * 2)
+            await silence_until(lambda: len(call.heard) >= bytes_in, GREETING_WAIT_SECS)
+        elif not script.speaks_first:
+            await silence_until(lambda: bot_quiet_for(BOT_DONE_QUIET_SECS), GREETING_WAIT_SECS)
+        for number, pcm in enumerate(lines):
+            if number or not (script.speaks_first or script.interrupts):
+                await silence_until(lambda: False, PAUSE_BEFORE_LINE_SECS)
             call.lines_said += 1
-            for i in range(0, len(pcm), frame_bytes):
-                await send(pcm[i : i + frame_bytes].ljust(frame_bytes, b"\x00"))
+            await say(pcm)
+            if number == 0 and script.beep_after_first_line:
+                await say(tone(BEEP_HZ, BEEP_SECS))
+                break  # a machine records from here on
             mark = len(call.heard)
             await silence_until(
                 lambda m=mark: len(call.heard) > m and bot_quiet_for(BOT_DONE_QUIET_SECS), ANSWER_WAIT_SECS
             )
+        if script.hangs_up_after_lines:
+            await silence_until(lambda: bot_quiet_for(GOODBYE_GRACE_SECS), ANSWER_WAIT_SECS)
+            return  # the callee hangs up
         while True:
             await send(silence)
 

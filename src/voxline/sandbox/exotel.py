@@ -13,6 +13,7 @@ applet (here: hang up). Field failure kept: the stream is not closed when the ca
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, b64, form_items
 from voxline.sandbox.twilio import basic_auth
 
@@ -97,6 +99,29 @@ class ExotelEmulator(Emulator):
     provider = "exotel"
     wire = ExotelWire()
     closes_stream = False
+
+    def refuse(self) -> Response:
+        return exotel_error(401, "Authentication is required to view this resource.")
+
+    # The API key is derived from the account SID, and the token from the key, so a key and token can be
+    # checked before the SID a request names is known, and then that the key belongs to that SID.
+    @staticmethod
+    def _sandbox_key(seal: SandboxSeal, sid: str) -> str:
+        return "vxk" + seal.hex("exotel-key", sid)[:29]
+
+    @classmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        sid = "vxsandbox" + seal.account(cls.provider, partner_id)[:16]
+        api_key = cls._sandbox_key(seal, sid)
+        return {"account_sid": sid, "api_key": api_key, "api_token": seal.secret(cls.provider, api_key)[:40]}
+
+    @classmethod
+    def sandbox_secret(cls, seal: SandboxSeal, account: str) -> str | None:
+        """`account` is "SID:API key", or the API key alone before the SID is known."""
+        sid, _, api_key = account.rpartition(":")
+        if sid and not hmac.compare_digest(cls._sandbox_key(seal, sid), api_key):
+            return None
+        return seal.secret(cls.provider, api_key)[:40]
 
     def __init__(self, public_base_url: str) -> None:
         self.flows: dict[str, str] = {}  # flow Url -> the URL its Voicebot applet is configured with
@@ -228,7 +253,7 @@ class ExotelEmulator(Emulator):
         from voxline.telephony.exotel import flow_key
 
         base = self.public_base_url.replace("https://", "wss://").replace("http://", "ws://")
-        key = flow_key({"account_sid": call.account, "api_token": self.tokens.get(call.account, "")})
+        key = flow_key(call.account, self.tokens.get(call.account, ""))
         return f"{base}/telephony/exotel/flow/{key}"
 
     async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:

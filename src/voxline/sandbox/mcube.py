@@ -24,6 +24,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from voxline.sandbox.audio import ulaw_decode, ulaw_encode
+from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, Script, b64
 
 DIAL_STATUS = {
@@ -90,6 +91,18 @@ class MCubeWire(MediaWire):
 class MCubeEmulator(Emulator):
     provider = "mcube"
     wire = MCubeWire()
+
+    def refuse(self) -> Response:
+        return refusal("Invalid token")  # MCube answers 200 with status false
+
+    # MCube has no account id, only a bearer token: the sandbox's is an HS256 JWT signed with the sealed key.
+    @classmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        return {"jwt_token": seal.jwt({"sub": "sandbox-" + seal.account(cls.provider, partner_id)[:24]})}
+
+    @classmethod
+    def sandbox_secret(cls, seal: SandboxSeal, account: str) -> str | None:
+        return account if seal.jwt_valid(account) else None  # the whole token is the account and the secret
 
     def routes(self) -> None:
         app = self.app

@@ -1,41 +1,40 @@
 """Install the carrier emulators in an app under /sandbox/{provider}: where sandbox calls are dialed.
 
+Which emulators exist is the telephony registry's to say (each carrier's spec names its emulator as
+"module:Class"); the composition root hands that list to `install`, so the sandbox never imports the
+carriers' adapters.
+
 The emulators are sealed: they serve only requests carrying a sandbox account's credentials, derived from
 the deployment's key (sandbox/credentials.py), which only this server's dialer presents. A request
-without them gets the carrier's own 401 answer, whatever route it names.
+without them gets the carrier's own 401 answer (the emulator's `refuse`), whatever route it names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import importlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from fastapi.responses import Response
 
+from voxline.sandbox.callee import Script
 from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import Emulator
-from voxline.sandbox.exotel import ExotelEmulator, exotel_error
-from voxline.sandbox.mcube import MCubeEmulator, refusal
-from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator, plivo_error
-from voxline.sandbox.twilio import TwilioEmulator, twilio_error
 
 SANDBOX_PREFIX = "/sandbox"
-EMULATORS: dict[str, type[Emulator]] = {
-    "twilio": TwilioEmulator,
-    "plivo": PlivoEmulator,
-    "vobiz": VobizEmulator,
-    "exotel": ExotelEmulator,
-    "mcube": MCubeEmulator,
-}
-# What each carrier answers a request whose credentials it does not know.
-REFUSALS: dict[str, Callable[[], Response]] = {
-    "twilio": lambda: twilio_error(401, 20003, "Authenticate"),
-    "plivo": lambda: plivo_error(401, "Authentication credentials invalid."),
-    "vobiz": lambda: plivo_error(401, "Authentication credentials invalid."),
-    "exotel": lambda: exotel_error(401, "Authentication is required to view this resource."),
-    "mcube": lambda: refusal("Invalid token"),  # MCube answers 200 with status false
-}
+
+
+@functools.cache
+def load_emulator(path: str) -> type[Emulator]:
+    """The emulator class named "module:Class" (a module under voxline.sandbox)."""
+    module_name, _, class_name = path.partition(":")
+    if not module_name.startswith("voxline.sandbox."):
+        raise ValueError(f"{path!r} is not an emulator of voxline.sandbox")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Emulator)):
+        raise TypeError(f"{path!r} is not an Emulator")
+    return cls
 
 
 @dataclass
@@ -50,11 +49,24 @@ class Sandbox:
             await emulator.aclose()
 
 
-def install(app: FastAPI, public_base_url: str, seal: SandboxSeal) -> Sandbox:
-    sandbox = Sandbox({name: cls(public_base_url) for name, cls in EMULATORS.items()})
+def install(
+    app: FastAPI,
+    public_base_url: str,
+    seal: SandboxSeal,
+    emulators: Mapping[str, str],
+    custom_lines: Callable[[str], Callable[[str], Awaitable[tuple[str, ...]]]] | None = None,
+    default_script: Script | None = None,
+) -> Sandbox:
+    """Mount one emulator per `emulators` entry (provider → "module:Class"); `custom_lines(provider)` is how its
+    callee learns a call's own lines, if given."""
+    sandbox = Sandbox({name: load_emulator(path)(public_base_url) for name, path in emulators.items()})
     for name, emulator in sandbox.emulators.items():
+        if emulator.provider != name:
+            raise ValueError(f"the emulator for {name} emulates {emulator.provider!r}")
         emulator.seal = seal
-        emulator.refuse = REFUSALS[name]  # type: ignore[method-assign]
+        emulator.default_script = default_script
+        if custom_lines is not None:
+            emulator.custom_lines = custom_lines(name)
         app.mount(f"{SANDBOX_PREFIX}/{name}", emulator.app)
     app.state.sandbox = sandbox
     return sandbox

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
 from voxline.sandbox.audio import ulaw_decode, ulaw_encode
+from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, b64
 from voxline.sandbox.twilio import basic_auth
 
@@ -134,6 +135,18 @@ class PlivoEmulator(Emulator):
     account_pattern = r"^(MA|SA)[A-Z0-9]{18}$"
     signature_headers = ("X-Plivo-Signature-V3", "X-Plivo-Signature-V3-Nonce")
     wire = PlivoWire()
+
+    def refuse(self) -> Response:
+        return plivo_error(401, "Authentication credentials invalid.")  # Vobiz answers the same
+
+    @classmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        auth_id = "MA" + seal.account(cls.provider, partner_id)[:18].upper()
+        return {"auth_id": auth_id, "auth_token": cls.sandbox_secret(seal, auth_id)}
+
+    @classmethod
+    def sandbox_secret(cls, seal: SandboxSeal, account: str) -> str:
+        return seal.secret(cls.provider, account)[:40]  # Plivo's and Vobiz's tokens: 40 characters
 
     def __init__(self, public_base_url: str) -> None:
         self.by_request: dict[str, EmuCall] = {}
@@ -376,6 +389,11 @@ class VobizEmulator(PlivoEmulator):
     provider = "vobiz"
     account_pattern = r"^MA_[A-Za-z0-9]{4,64}$"
     signature_headers = ("X-Vobiz-Signature-V3", "X-Vobiz-Signature-V3-Nonce")
+
+    @classmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        auth_id = "MA_" + seal.account(cls.provider, partner_id)[:24]
+        return {"auth_id": auth_id, "auth_token": cls.sandbox_secret(seal, auth_id)}
 
     def credentials(self, request: Request) -> tuple[str | None, str | None]:
         """Vobiz authenticates REST requests by the X-Auth-ID and X-Auth-Token headers (not Basic)."""

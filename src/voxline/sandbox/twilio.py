@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
 from voxline.sandbox.audio import ulaw_decode, ulaw_encode
+from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import EmuCall, Emulator, MediaWire, b64, form_items
 
 _E164 = r"^\+[1-9]\d{6,14}$"
@@ -103,6 +104,18 @@ class TwilioEmulator(Emulator):
     provider = "twilio"
     call_id_prefix = "CA"
     wire = TwilioWire()
+
+    def refuse(self) -> Response:
+        return twilio_error(401, 20003, "Authenticate")
+
+    @classmethod
+    def sandbox_account(cls, seal: SandboxSeal, partner_id: str) -> dict[str, str]:
+        sid = "AC" + seal.account(cls.provider, partner_id)[:32]
+        return {"account_sid": sid, "auth_token": cls.sandbox_secret(seal, sid)}
+
+    @classmethod
+    def sandbox_secret(cls, seal: SandboxSeal, account: str) -> str:
+        return seal.secret(cls.provider, account)[:32]  # an auth token is 32 hex characters
 
     def routes(self) -> None:
         app = self.app

@@ -10,11 +10,12 @@ import json
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
 from voxline.core.call_status import AnsweredBy, CallStatus
+from voxline.telephony.base import CarrierCredentials
 
 if TYPE_CHECKING:
     from pipecat.serializers.base_serializer import FrameSerializer
@@ -89,49 +90,60 @@ class CarrierError(Exception):
         self.http_status = http_status
 
 
-class Carrier(Protocol):
-    provider: str
-    default_cps: float
-    wire_sample_rate: int
-    answer_media_type: str  # e.g. application/xml; "" when the carrier opens the websocket with no document
+# The carrier's own credentials model (e.g. twilio.Credentials): each carrier receives the validated object.
+C = TypeVar("C", bound=CarrierCredentials, contravariant=True)
 
-    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str: ...
 
-    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+class Carrier(Protocol[C]):
+    @property
+    def provider(self) -> str: ...
+    @property
+    def default_cps(self) -> float: ...
+    @property
+    def wire_sample_rate(self) -> int: ...
+    @property
+    def answer_media_type(self) -> str:
+        """e.g. application/xml; "" when the carrier opens the websocket with no document."""
+
+    def api_base(self, settings: Settings, creds: C) -> str: ...
+
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: C, req: DialRequest) -> str:
         """Place the call; returns the carrier's call id. Raises CarrierError."""
 
-    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: C, carrier_call_id: str) -> None:
         """End the call; a call the carrier already ended is not an error."""
 
     async def fetch_status(
-        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+        self, http: httpx.AsyncClient, base: str, creds: C, carrier_call_id: str
     ) -> StatusUpdate | None:
         """The carrier's view of the call, or None when it has no record of it."""
 
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
         """The instruction that connects the answered call's audio to our media websocket."""
 
-    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+    def verify(self, request: CarrierRequest, creds: C) -> bool:
         """True when the carrier signed this request (carriers that do not sign: True; the token guards)."""
 
     def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
         """A status or machine-detection callback in our vocabulary."""
 
-    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
-        """Read the carrier's opening messages on an accepted websocket and build its serializer."""
+    async def accept_media(self, websocket: WebSocket) -> MediaHandshake:
+        """Read the carrier's opening messages on an accepted websocket and build its serializer (before the
+        call is known: a fixed-URL stream names its call only in these messages)."""
 
 
-class TransferringCarrier(Carrier, Protocol):
+class TransferringCarrier(Carrier[C], Protocol[C]):
     """A carrier that can move a live call's callee to another number (cold transfer). Optional: a carrier
     module opts in with `supports_transfer = True` and these methods; `transfer_support` finds out."""
 
-    supports_transfer: bool
+    @property
+    def supports_transfer(self) -> bool: ...
 
     async def transfer(
         self,
         http: httpx.AsyncClient,
         base: str,
-        creds: Mapping[str, Any],
+        creds: C,
         carrier_call_id: str,
         to_number: str,
         dial_url: str,
@@ -143,7 +155,7 @@ class TransferringCarrier(Carrier, Protocol):
         """The instruction that dials `to_number`, as the carrier fetches it from `dial_url`."""
 
 
-def transfer_support(carrier: Carrier) -> TransferringCarrier | None:
+def transfer_support(carrier: Carrier[C]) -> TransferringCarrier[C] | None:
     """The carrier's transfer side, or None when this server cannot transfer its calls."""
     if getattr(carrier, "supports_transfer", False) is True:
         return carrier  # type: ignore[return-value]

@@ -84,7 +84,7 @@ class Credentials(CarrierCredentials):
         host = base.split("://", 1)[-1]
         ws_base = ("wss://" if base.startswith("https://") else "ws://") + host
         return {
-            "voicebot_url": f"{ws_base}/telephony/exotel/flow/{flow_key(self.model_dump())}",
+            "voicebot_url": f"{ws_base}/telephony/exotel/flow/{flow_key(self.account_sid, self.api_token)}",
             "voicebot_setup": (
                 "In the Exotel flow named by applet_id, set the Voicebot applet's URL to voicebot_url "
                 "(static URL, 8 kHz) and put a Hangup applet after it."
@@ -92,11 +92,11 @@ class Credentials(CarrierCredentials):
         }
 
 
-def flow_key(creds: Mapping[str, Any]) -> str:
+def flow_key(account_sid: str, api_token: str) -> str:
     """The connection's key in the Voicebot applet's URL: derived from its API token, so it needs no
     storage, cannot be guessed, and changes when the token is rotated."""
-    message = f"voxline exotel voicebot {creds['account_sid']}".encode()
-    return hmac.new(str(creds["api_token"]).encode(), message, hashlib.sha256).hexdigest()[:40]
+    message = f"voxline exotel voicebot {account_sid}".encode()
+    return hmac.new(api_token.encode(), message, hashlib.sha256).hexdigest()[:40]
 
 
 STATUS_MAP: dict[str, CallStatus] = {
@@ -127,13 +127,13 @@ class ExotelCarrier:
     wire_sample_rate = 8000
     answer_media_type = ""  # the flow opens the websocket itself: there is no answer document
 
-    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
-        return (settings.exotel_api_base or f"https://{creds['subdomain']}").rstrip("/")
+    def api_base(self, settings: Settings, creds: Credentials) -> str:
+        return (settings.exotel_api_base or f"https://{creds.subdomain}").rstrip("/")
 
-    def _calls(self, base: str, creds: Mapping[str, Any]) -> str:
-        return f"{base}/v1/Accounts/{creds['account_sid']}/Calls"
+    def _calls(self, base: str, creds: Credentials) -> str:
+        return f"{base}/v1/Accounts/{creds.account_sid}/Calls"
 
-    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Credentials, req: DialRequest) -> str:
         data = {
             "From": req.to_number,  # Exotel's "From" is the person to call; CallerId is our ExoPhone
             "CallerId": req.from_number,
@@ -143,14 +143,14 @@ class ExotelCarrier:
             "StatusCallbackEvents[1]": "answered",
             "CustomField": req.call_id,  # comes back in status callbacks (never in the stream)
         }
-        if creds.get("stream_mode") == "connect_voice_ai":
+        if creds.stream_mode == "connect_voice_ai":
             # The call's own socket URL: session and token as path segments (no query parameter is
             # documented to survive), well under Exotel's 600 characters.
             data |= {"StreamUrl": f"{req.urls.media}/{quote(req.urls.token, safe='')}", "StreamType": "bidirectional"}
         else:
-            flow = f"http://my.exotel.com/{creds['account_sid']}/exoml/start_voice/{creds['applet_id']}"
+            flow = f"http://my.exotel.com/{creds.account_sid}/exoml/start_voice/{creds.applet_id}"
             data |= {"Url": flow, "CallType": "trans", "TimeOut": str(req.ring_timeout_secs)}
-        auth = (creds["api_key"], creds["api_token"])
+        auth = (creds.api_key, creds.api_token)
         resp = await send(http, "Exotel", "POST", f"{self._calls(base, creds)}/connect.json", data=data, auth=auth)
         raise_for_carrier(resp, "Exotel", _error(resp))
         sid = (json_object(resp).get("Call") or {}).get("Sid")
@@ -158,7 +158,7 @@ class ExotelCarrier:
             raise CarrierError("Exotel accepted the call but returned no call Sid")
         return str(sid)
 
-    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str) -> None:
         # Exotel's documented end of a streamed call is the stream's end: closing the websocket ends a Connect
         # Voice AI call and moves a flow to its next applet (a Hangup applet). No v1 REST hang-up is documented
         # for Calls/connect calls, and the Legs API is for legs it created itself.
@@ -174,9 +174,9 @@ class ExotelCarrier:
             await websocket.close()
 
     async def fetch_status(
-        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+        self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str
     ) -> StatusUpdate | None:
-        auth = (creds["api_key"], creds["api_token"])
+        auth = (creds.api_key, creds.api_token)
         resp = await send(http, "Exotel", "GET", f"{self._calls(base, creds)}/{carrier_call_id}.json", auth=auth)
         if resp.status_code == 404:
             return None
@@ -191,7 +191,7 @@ class ExotelCarrier:
     def answer_document(self, urls: CallUrls, call_id: str, session_id: str) -> str:
         return ""
 
-    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+    def verify(self, request: CarrierRequest, creds: Credentials) -> bool:
         return True  # Exotel does not sign; the per-call token in the URL is the credential
 
     def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
@@ -211,9 +211,11 @@ class ExotelCarrier:
             error_message=error,
         )
 
-    flow_key = staticmethod(flow_key)
+    def flow_key(self, creds: Credentials) -> str:
+        """The key in the URL of the connection's Voicebot applet (see `flow_key`)."""
+        return flow_key(creds.account_sid, creds.api_token)
 
-    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
+    async def accept_media(self, websocket: WebSocket) -> MediaHandshake:
         start = await read_start_event(websocket)
         # Exotel documents snake case; its own Agent-Stream code also reads camel case: accept both.
         stream_sid = start.get("stream_sid") or start.get("streamSid")

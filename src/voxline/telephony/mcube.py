@@ -127,13 +127,13 @@ class MCubeCarrier:
     # request is its "answered" report, as the answer-URL fetch is Twilio's (see dialer/edge.py).
     stream_follows_connecting = True
 
-    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
+    def api_base(self, settings: Settings, creds: Credentials) -> str:
         return settings.mcube_api_base.rstrip("/")
 
-    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Credentials, req: DialRequest) -> str:
         body = {
-            "HTTP_AUTHORIZATION": creds["jwt_token"],
-            "exenumber": ten_digits(str(creds["exe_number"])),
+            "HTTP_AUTHORIZATION": creds.jwt_token,
+            "exenumber": ten_digits(creds.exe_number),
             "custnumber": ten_digits(req.to_number),
             "refurl": req.urls.status,
             "refid": req.call_id,
@@ -148,7 +148,7 @@ class MCubeCarrier:
             raise CarrierError(f"MCube accepted the call but returned no callid: {payload}")
         return str(payload["callid"])
 
-    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str) -> None:
         live = LIVE.pop(carrier_call_id)
         if live is None:
             raise CarrierError(
@@ -160,7 +160,7 @@ class MCubeCarrier:
             await websocket.send_text(terminate_message(stream_id))
 
     async def fetch_status(
-        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+        self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str
     ) -> StatusUpdate | None:
         raise CarrierError("MCube has no known call-status API")
 
@@ -173,7 +173,7 @@ class MCubeCarrier:
             return {"wss_url": f"{urls.media}/{quote(urls.token, safe='')}"}
         return {"status": "ok"}
 
-    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+    def verify(self, request: CarrierRequest, creds: Credentials) -> bool:
         return True  # no signature known; the per-call token in the URL is the credential
 
     def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
@@ -197,7 +197,7 @@ class MCubeCarrier:
             error_message=error,
         )
 
-    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
+    async def accept_media(self, websocket: WebSocket) -> MediaHandshake:
         start = await read_start_event(websocket)
         stream_id = start.get("streamId")
         if not stream_id:

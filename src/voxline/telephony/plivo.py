@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -83,6 +83,15 @@ CAUSE_MEANING = {
 }
 
 
+class PlivoAccount(Protocol):
+    """What Plivo's protocol needs of an account, whoever speaks it (plivo.Credentials, vobiz.Credentials)."""
+
+    @property
+    def auth_id(self) -> str: ...
+    @property
+    def auth_token(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class PlivoLike:
     """Plivo's protocol, parameterised by who speaks it (Plivo itself, or Vobiz on its own host)."""
@@ -97,18 +106,18 @@ class PlivoLike:
     answer_media_type: str = "application/xml"
     supports_transfer: bool = True
 
-    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
+    def api_base(self, settings: Settings, creds: PlivoAccount) -> str:
         return str(getattr(settings, self.base_setting)).rstrip("/")
 
-    def _account(self, base: str, creds: Mapping[str, Any]) -> str:
-        return f"{base}/v1/Account/{creds['auth_id']}"
+    def _account(self, base: str, creds: PlivoAccount) -> str:
+        return f"{base}/v1/Account/{creds.auth_id}"
 
-    def auth(self, creds: Mapping[str, Any]) -> dict[str, Any]:
+    def auth(self, creds: PlivoAccount) -> dict[str, Any]:
         """How a REST request proves the account: Plivo takes HTTP Basic auth_id:auth_token (its SDK's
         session auth)."""
-        return {"auth": (creds["auth_id"], creds["auth_token"])}
+        return {"auth": (creds.auth_id, creds.auth_token)}
 
-    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: PlivoAccount, req: DialRequest) -> str:
         body: dict[str, Any] = {
             "from": req.from_number.lstrip("+"),
             "to": req.to_number.lstrip("+"),
@@ -137,7 +146,7 @@ class PlivoLike:
             raise CarrierError(f"{self.brand} accepted the call but returned no request_uuid")
         return str(uuid)
 
-    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: PlivoAccount, carrier_call_id: str) -> None:
         auth = self.auth(creds)
         account = self._account(base, creds)
         # A live call is hung up by its CallUUID; one still being set up is cancelled by its request_uuid.
@@ -152,7 +161,7 @@ class PlivoLike:
         self,
         http: httpx.AsyncClient,
         base: str,
-        creds: Mapping[str, Any],
+        creds: PlivoAccount,
         carrier_call_id: str,
         to_number: str,
         dial_url: str,
@@ -170,7 +179,7 @@ class PlivoLike:
         )
 
     async def fetch_status(
-        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+        self, http: httpx.AsyncClient, base: str, creds: PlivoAccount, carrier_call_id: str
     ) -> StatusUpdate | None:
         auth = self.auth(creds)
         url = f"{self._account(base, creds)}/Call/{carrier_call_id}/"
@@ -200,7 +209,7 @@ class PlivoLike:
             "</Response>"
         )
 
-    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+    def verify(self, request: CarrierRequest, creds: PlivoAccount) -> bool:
         from plivo.utils.signature_v3 import validate_v3_signature
 
         sig_name, nonce_name = self.signature_headers
@@ -210,7 +219,7 @@ class PlivoLike:
             return not self.signature_required  # the call's token alone guards carriers that may not sign
         params = dict(request.params) if request.method == "POST" else {}
         try:
-            ok = validate_v3_signature(request.method, request.url, nonce, creds["auth_token"], signature, params)
+            ok = validate_v3_signature(request.method, request.url, nonce, creds.auth_token, signature, params)
             return bool(ok)
         except Exception:  # noqa: BLE001 - a malformed header is a forgery, not a server error
             return False
@@ -241,7 +250,7 @@ class PlivoLike:
             stream_id=stream_id, call_id=call_id, params=PlivoFrameSerializer.InputParams(auto_hang_up=False)
         )
 
-    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
+    async def accept_media(self, websocket: WebSocket) -> MediaHandshake:
         start = await read_start_event(websocket)
         stream_id = start.get("streamId")
         if not stream_id:

@@ -8,7 +8,7 @@ automatic REST hang-up off because hanging up is the dialer's job.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from xml.sax.saxutils import escape, quoteattr
 
 import httpx
@@ -90,13 +90,13 @@ class TwilioCarrier:
     answer_media_type = "application/xml"
     supports_transfer = True
 
-    def api_base(self, settings: Settings, creds: Mapping[str, Any]) -> str:
+    def api_base(self, settings: Settings, creds: Credentials) -> str:
         return settings.twilio_api_base.rstrip("/")
 
-    def _calls_url(self, base: str, creds: Mapping[str, Any]) -> str:
-        return f"{base}/2010-04-01/Accounts/{creds['account_sid']}/Calls"
+    def _calls_url(self, base: str, creds: Credentials) -> str:
+        return f"{base}/2010-04-01/Accounts/{creds.account_sid}/Calls"
 
-    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
+    async def create_call(self, http: httpx.AsyncClient, base: str, creds: Credentials, req: DialRequest) -> str:
         data: dict[str, str | list[str]] = {
             "To": req.to_number,
             "From": req.from_number,
@@ -115,7 +115,7 @@ class TwilioCarrier:
                 "AsyncAmdStatusCallback": req.urls.amd,
                 "AsyncAmdStatusCallbackMethod": "POST",
             }
-        auth = (creds["account_sid"], creds["auth_token"])
+        auth = (creds.account_sid, creds.auth_token)
         resp = await send(http, "Twilio", "POST", f"{self._calls_url(base, creds)}.json", data=data, auth=auth)
         raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
         sid = json_object(resp).get("sid")
@@ -123,9 +123,9 @@ class TwilioCarrier:
             raise CarrierError("Twilio accepted the call but returned no call SID")
         return str(sid)
 
-    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str) -> None:
+    async def hang_up(self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str) -> None:
         url = f"{self._calls_url(base, creds)}/{carrier_call_id}.json"
-        auth = (creds["account_sid"], creds["auth_token"])
+        auth = (creds.account_sid, creds.auth_token)
         resp = await send(http, "Twilio", "POST", url, data={"Status": "completed"}, auth=auth)
         if resp.status_code == 404:  # already gone: that is what we wanted
             return
@@ -135,7 +135,7 @@ class TwilioCarrier:
         self,
         http: httpx.AsyncClient,
         base: str,
-        creds: Mapping[str, Any],
+        creds: Credentials,
         carrier_call_id: str,
         to_number: str,
         dial_url: str,
@@ -143,7 +143,7 @@ class TwilioCarrier:
         # Updating the live call with new TwiML stops its <Connect><Stream> and runs the <Dial> instead;
         # the TwiML travels inline, so `dial_url` is not needed.
         url = f"{self._calls_url(base, creds)}/{carrier_call_id}.json"
-        auth = (creds["account_sid"], creds["auth_token"])
+        auth = (creds.account_sid, creds.auth_token)
         data = {"Twiml": self.transfer_document(to_number)}
         resp = await send(http, "Twilio", "POST", url, data=data, auth=auth)
         raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
@@ -152,10 +152,10 @@ class TwilioCarrier:
         return f"<Response><Dial>{escape(to_number)}</Dial></Response>"
 
     async def fetch_status(
-        self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], carrier_call_id: str
+        self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str
     ) -> StatusUpdate | None:
         url = f"{self._calls_url(base, creds)}/{carrier_call_id}.json"
-        resp = await send(http, "Twilio", "GET", url, auth=(creds["account_sid"], creds["auth_token"]))
+        resp = await send(http, "Twilio", "GET", url, auth=(creds.account_sid, creds.auth_token))
         if resp.status_code == 404:
             return None
         raise_for_carrier(resp, "Twilio", error_detail(resp, "message"))
@@ -177,13 +177,13 @@ class TwilioCarrier:
             "</Stream></Connect></Response>"
         )
 
-    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
+    def verify(self, request: CarrierRequest, creds: Credentials) -> bool:
         from twilio.request_validator import RequestValidator
 
         signature = request.headers.get("x-twilio-signature", "")
         if not signature:
             return False
-        return RequestValidator(creds["auth_token"]).validate(request.url, dict(request.params), signature)
+        return RequestValidator(creds.auth_token).validate(request.url, dict(request.params), signature)
 
     def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
         raw = params.get("CallStatus")
@@ -205,7 +205,7 @@ class TwilioCarrier:
             error_message=error,
         )
 
-    async def accept_media(self, websocket: WebSocket, creds: Mapping[str, Any]) -> MediaHandshake:
+    async def accept_media(self, websocket: WebSocket) -> MediaHandshake:
         from pipecat.serializers.twilio import TwilioFrameSerializer
 
         start = await read_start_event(websocket)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +28,7 @@ from pydantic import AliasChoices, Field
 
 from voxline.telephony.base import E164, CarrierCredentials
 from voxline.telephony.carrier import CarrierRequest
-from voxline.telephony.plivo import PlivoLike
+from voxline.telephony.plivo import PlivoAccount, PlivoLike
 
 PROVIDER = "vobiz"
 
@@ -79,11 +78,11 @@ def valid_signature(auth_token: str, url: str, nonce: str, header: str, *, versi
 
 
 class VobizCarrier(PlivoLike):
-    def auth(self, creds: Mapping[str, Any]) -> dict[str, Any]:
-        return {"headers": {"X-Auth-ID": str(creds["auth_id"]), "X-Auth-Token": str(creds["auth_token"])}}
+    def auth(self, creds: PlivoAccount) -> dict[str, Any]:
+        return {"headers": {"X-Auth-ID": creds.auth_id, "X-Auth-Token": creds.auth_token}}
 
-    def verify(self, request: CarrierRequest, creds: Mapping[str, Any]) -> bool:
-        token = str(creds["auth_token"])
+    def verify(self, request: CarrierRequest, creds: PlivoAccount) -> bool:
+        token = creds.auth_token
         for version in (3, 2):
             header = request.headers.get(f"x-vobiz-signature-v{version}")
             nonce = request.headers.get(f"x-vobiz-signature-v{version}-nonce")

@@ -49,6 +49,11 @@ def verify(
 
     Raises WebhookVerificationError otherwise. Pass the body exactly as received (bytes).
     """
+    if not isinstance(body, bytes | bytearray | memoryview | str):
+        raise TypeError(
+            f"verify() needs the raw request body (bytes or str) exactly as received, not a {type(body).__name__}: "
+            "the signature covers the bytes, and a parsed body cannot be re-serialized to them"
+        )
     raw = body.encode() if isinstance(body, str) else bytes(body)
     sent = _header(headers, SIGNATURE_HEADER)
     stamp = _header(headers, TIMESTAMP_HEADER)

@@ -24,6 +24,7 @@ from voxline.context import Context
 from voxline.core import keys
 from voxline.sandbox.mount import Sandbox
 from voxline.store.migrate import upgrade
+from voxline.telephony import registry
 
 CREDS: dict[str, dict[str, Any]] = {
     "twilio": {
@@ -68,23 +69,27 @@ class LiveServer:
         return self.app.state.sandbox
 
 
+def emulated_api_bases(base: str) -> dict[str, str]:
+    """Every carrier's REST root setting pointed at this server's emulator of it: never a real carrier."""
+    return {f"{provider}_api_base": f"{base}/sandbox/{provider}" for provider in registry.emulators()}
+
+
 def server_settings(database, port: int, **overrides):  # noqa: ANN001, ANN201
     base = f"http://127.0.0.1:{port}"
     values = dict(
         public_base_url=base,
         dialer_enabled=True,
         call_runtime="responder",
+        # These servers test the carrier edge with the test-tone runtime, so unscripted callees answer with the
+        # tone too; the talking callee has its own tests (test_sandbox_callee.py).
+        sandbox_callee="tone",
         dialer_poll_secs=0.05,
         dialer_retry_base_secs=0.05,
         ring_timeout_secs=20.0,
         session_finish_grace_secs=0.5,
         carrier_hangup_grace_secs=1.0,
         dialer_cps=50.0,
-        twilio_api_base=f"{base}/sandbox/twilio",
-        plivo_api_base=f"{base}/sandbox/plivo",
-        vobiz_api_base=f"{base}/sandbox/vobiz",
-        exotel_api_base=f"{base}/sandbox/exotel",
-        mcube_api_base=f"{base}/sandbox/mcube",
+        **emulated_api_bases(base),
     )
     values.update(overrides)
     return database.settings(**values)
@@ -139,7 +144,8 @@ def sandbox_creds(settings: Any, partner_id: str, provider: str) -> dict[str, An
     """The credentials this partner's sandbox calls present to the emulator (derived from the deployment key)."""
     from voxline.dialer.urls import sandbox_credentials
 
-    return sandbox_credentials(settings, provider, partner_id, CREDS[provider])
+    stored = registry.credentials_model(provider).model_validate(CREDS[provider])
+    return sandbox_credentials(settings, provider, partner_id, stored).model_dump()
 
 
 async def make_caller(

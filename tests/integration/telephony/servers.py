@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.telephony.conftest import free_port
+from tests.integration.telephony.conftest import emulated_api_bases, free_port
 from voxline.sandbox.credentials import seal_for_key
 
 
@@ -68,13 +68,14 @@ def start_server(  # noqa: ANN201
         "VOXLINE_CALLS_RATE_LIMIT_PER_MIN": "1000000",
         "VOXLINE_DIALER_POLL_SECS": "0.05",
         "VOXLINE_CALL_RUNTIME": "responder",
+        "VOXLINE_SANDBOX_CALLEE": "tone",  # the test-tone runtime meets the tone callee (see conftest.py)
         "VOXLINE_SESSION_FINISH_GRACE_SECS": "0.5",
         "VOXLINE_CARRIER_HANGUP_GRACE_SECS": "1",
         "VOXLINE_WEBHOOK_WORKER_ENABLED": "false",
         "VOXLINE_LOG_LEVEL": "warning",
     }
-    for carrier in ("twilio", "plivo", "vobiz", "exotel", "mcube"):  # never a real carrier from a test
-        env[f"VOXLINE_{carrier.upper()}_API_BASE"] = f"{base}/sandbox/{carrier}"
+    # never a real carrier from a test
+    env.update({f"VOXLINE_{name.upper()}": url for name, url in emulated_api_bases(base).items()})
     env.update({f"VOXLINE_{k.upper()}": v for k, v in settings.items()})
     log = tmp_path / f"server-{port}.log"
     proc = subprocess.Popen(

@@ -17,15 +17,11 @@ from voxline.devtools.callee_voice import line
 from voxline.devtools.standins import StandInEngines
 from voxline.sandbox.audio import seconds
 from voxline.sandbox.emulator import Script
+from voxline.telephony import registry
 from voxline.webhooks import verify
 
-CALLEES = {
-    "twilio": "+919814400001",
-    "plivo": "+919814400002",
-    "vobiz": "+919814400003",
-    "exotel": "+919814400004",
-    "mcube": "+919814400005",
-}
+# One callee per carrier the sandbox emulates (the registry's list), each on its own number.
+CALLEES = {provider: f"+9198144{n:05d}" for n, provider in enumerate(sorted(registry.emulators()), 1)}
 
 
 async def _receiver(got: list[tuple[dict, bytes]], arrived: asyncio.Event) -> tuple[web.AppRunner, str]:

@@ -260,7 +260,7 @@ async def test_a_create_call_that_times_out_is_not_retried(live: LiveServer) -> 
     """A slow answer (a carrier at its calls-per-second limit) may still have placed the call."""
     from voxline.dialer.urls import call_urls
     from voxline.telephony.carrier import CarrierError, DialRequest
-    from voxline.telephony.twilio import CARRIER
+    from voxline.telephony.twilio import CARRIER, Credentials
 
     emu = _emu(live)
     emu.create_delay_secs = 1.0
@@ -269,7 +269,7 @@ async def test_a_create_call_that_times_out_is_not_retried(live: LiveServer) -> 
     try:
         async with httpx.AsyncClient(timeout=0.2) as http:
             with pytest.raises(CarrierError) as err:
-                await CARRIER.create_call(http, f"{live.base_url}/sandbox/twilio", CREDS["twilio"], req)
+                await CARRIER.create_call(http, f"{live.base_url}/sandbox/twilio", Credentials(**CREDS["twilio"]), req)
     finally:
         emu.create_delay_secs = 0.0
     assert err.value.retryable is False and "did not answer in time" in err.value.message
