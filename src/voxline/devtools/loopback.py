@@ -114,6 +114,9 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
         rate_limit_per_min=1_000_000,
         calls_rate_limit_per_min=1_000_000,
         llm_base_url=None,
+        # No dialer runs here, so no carrier is ever asked; a carrier on loopback is what lets the API start
+        # live calls on a loopback public URL (see core/reachability.py).
+        twilio_api_base=f"http://127.0.0.1:{port}/no-carrier",
     )
     values.update(settings_overrides)
     settings = Settings(**values)
