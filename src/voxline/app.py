@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     factory = call_runtime_factory(settings)
     if factory is not None:
         app.state.call_runtime_factory = factory
-    app.state.sandbox_runtime = Responder
+    app.state.sandbox_runtime = lambda: Responder(heard=app.state.sandbox.heard)  # tests read what it heard
     api_errors.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)

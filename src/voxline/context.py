@@ -1,9 +1,11 @@
-"""What a running Voxline holds: settings, the database, the secret box. Built once by the app or the CLI."""
+"""What a running Voxline holds: settings, the database, the secret box, and its in-memory state (see
+app_state.py). Built once by the app or the CLI; two contexts never share anything but the database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from voxline.app_state import DialWake, EndedCalls, Leases, OutboxSignals, RecentCalls
 from voxline.core.crypto import SecretBox
 from voxline.settings import Settings
 from voxline.store.db import Database
@@ -14,6 +16,11 @@ class Context:
     settings: Settings
     db: Database
     box: SecretBox
+    leases: Leases = field(default_factory=Leases)  # the calls this app dials or holds the media of
+    dial_wake: DialWake = field(default_factory=DialWake)  # /calls/start nudging this app's dialer
+    outbox: OutboxSignals = field(default_factory=OutboxSignals)  # new deliveries reaching this app's worker
+    ended: EndedCalls = field(default_factory=EndedCalls)  # calls that ended here, for their media edge
+    recent_calls: RecentCalls = field(default_factory=RecentCalls)  # carrier callers verified a moment ago
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from voxline.agents import rules
 from voxline.context import Context
 from voxline.core import errors
@@ -14,6 +12,8 @@ from voxline.core.templating import placeholders
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import agents as store
 from voxline.store import partners as partner_store
+from voxline.store.db import Transaction
+from voxline.store.errors import Conflict
 from voxline.store.models import Agent
 
 KB_FIELDS = (
@@ -135,7 +135,7 @@ async def create(ctx: Context, partner_id: str, values: dict[str, Any]) -> Agent
             raise errors.AgentNameTaken(f"An agent named {agent.agent_name!r} already exists.")
         try:
             await store.add(s, agent)
-        except IntegrityError:
+        except Conflict:
             raise errors.AgentNameTaken(f"An agent named {agent.agent_name!r} already exists.") from None
         return agent
 
@@ -191,7 +191,7 @@ async def update(ctx: Context, partner_id: str, agent_id: str, values: dict[str,
         agent.updated_at = utcnow()
         try:
             await store.flush(s)
-        except IntegrityError:
+        except Conflict:
             raise errors.AgentNameTaken(f"An agent named {agent.agent_name!r} already exists.") from None
         return agent
 
@@ -203,7 +203,7 @@ async def delete(ctx: Context, partner_id: str, agent_id: str) -> None:
         await store.flush(s)
 
 
-async def _require(s, partner_id: str, agent_id: str) -> Agent:  # noqa: ANN001
+async def _require(s: Transaction, partner_id: str, agent_id: str) -> Agent:
     agent = await store.get(s, partner_id, agent_id) if is_uuid(agent_id) else None
     if agent is None:
         raise errors.NotFound("Agent not found.")

@@ -20,7 +20,7 @@ from voxline.api.schemas import (
 from voxline.calls import query, start, views
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
-from voxline.dialer import cancel, wake
+from voxline.dialer import cancel
 
 router = APIRouter(prefix="/calls", tags=["calls"], responses=documented(403, 409))
 
@@ -53,7 +53,7 @@ async def start_call(
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        wake.notify(ctx)  # dial now rather than at the dialer's next poll
+        ctx.dial_wake.notify()  # dial now rather than at the dialer's next poll
     return {"success": True, "data": started.view}
 
 

@@ -65,8 +65,8 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
         )
         if await store.add_event(s, event):
             # Same transaction: the event's webhook deliveries exist if and only if the session is finished.
-            await outbox.enqueue(s, event)
-    outbox.wake()
+            await outbox.enqueue(ctx.outbox, s, event)
+    ctx.outbox.wake()
     return event
 
 

@@ -8,7 +8,6 @@ a connected call's session is filed by its conversation, or by the reaper after 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,18 +20,6 @@ from voxline.core.session_sink import SessionOutcome
 from voxline.core.timefmt import utcnow
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call
-
-# In-process signal that a call ended, for the media edge: some carriers (Exotel) never close their
-# stream, so the edge closes it when the call is over. Another process's edge falls back to polling.
-_ended: dict[str, asyncio.Event] = {}
-
-
-def ended_event(call_id: str) -> asyncio.Event:
-    return _ended.setdefault(call_id, asyncio.Event())
-
-
-def forget_ended(call_id: str) -> None:
-    _ended.pop(call_id, None)
 
 
 @dataclass(frozen=True)
@@ -93,8 +80,8 @@ async def apply(
         call.updated_at = utcnow()
         await dq.flush(s)
     applied = Applied(call, moved, current)
-    if applied.ended and call_id in _ended:
-        _ended[call_id].set()
+    if applied.ended:
+        ctx.ended.ended(call_id)  # this app's media edge of the call closes its stream now
     if applied.ended and call.started_at is None:
         await finish_unconnected(ctx, call)
     return applied

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-
 from voxline.calls.sandbox_callee import SANDBOX_VARIABLES
 from voxline.calls.views import start_view
 from voxline.context import Context
@@ -34,6 +31,8 @@ from voxline.store import calls as call_store
 from voxline.store import connections as connection_store
 from voxline.store import idempotency as idempotency_store
 from voxline.store import partners as partner_store
+from voxline.store.db import Record, Transaction
+from voxline.store.errors import Conflict
 from voxline.store.models import IdempotencyKey
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -100,7 +99,7 @@ def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
     return values
 
 
-async def _resolve_connection(s, owner: Principal, req: StartRequest) -> Row:  # noqa: ANN001
+async def _resolve_connection(s: Transaction, owner: Principal, req: StartRequest) -> Record:
     """The key's own connection: a sandbox call uses test-mode credentials, a live call live ones."""
     partner_id, mode = owner.partner_id, owner.mode
     if req.connection_id is not None:
@@ -149,7 +148,7 @@ async def start_call(ctx: Context, principal: Principal, req: StartRequest, idem
     digest = request_hash(req) if idem_key else ""
     try:
         return await _start(ctx, principal, req, idem_key, digest)
-    except IntegrityError:
+    except Conflict:
         if not idem_key:
             raise
         # A concurrent request with the same key committed first: answer with its call.
@@ -160,7 +159,7 @@ async def start_call(ctx: Context, principal: Principal, req: StartRequest, idem
             return await _replay(s, principal, record, digest)
 
 
-async def _replay(s, owner: Principal, record: IdempotencyKey, digest: str) -> Started:  # noqa: ANN001
+async def _replay(s: Transaction, owner: Principal, record: IdempotencyKey, digest: str) -> Started:
     if record.request_hash != digest:
         raise errors.IdempotencyConflict()
     call = await call_store.get_call(s, owner.partner_id, owner.mode, record.call_id)

@@ -19,7 +19,6 @@ from voxline.core import call_limits
 from voxline.core.call_status import CallStatus
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
-from voxline.dialer.leases import OWNED
 from voxline.dialer.urls import call_urls
 from voxline.store import dial_queue as dq
 from voxline.store.dial_queue import Claimed
@@ -31,7 +30,7 @@ log = logging.getLogger("voxline.dialer")
 async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
     call, conn = claimed.call, claimed.connection
     settings = ctx.settings
-    OWNED.hold(call.id)
+    ctx.leases.hold(call.id)
     try:
         target = carrier_ops.target(ctx, call, conn)
         agent, partner = claimed.agent, claimed.partner
@@ -55,11 +54,11 @@ async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
             await asyncio.sleep(delay)
         carrier_call_id = await target.carrier.create_call(http, target.base, target.creds, req)
     except CarrierError as exc:
-        OWNED.release(call.id)
+        ctx.leases.release(call.id)
         await _refused(ctx, claimed, exc)
         return
     except Exception as exc:  # a bug or a database fault: end the call with a reason, never leave it claimed
-        OWNED.release(call.id)
+        ctx.leases.release(call.id)
         log.exception("dialing call %s failed", call.id)
         reason = f"dialer error: {exc.__class__.__name__}"
         await lifecycle.apply(ctx, call.id, lifecycle.Transition(CallStatus.FAILED, error_message=reason))
@@ -80,7 +79,7 @@ async def _placed(ctx: Context, claimed: Claimed, carrier_call_id: str, target: 
             job.status = dq.LIVE
         call.updated_at = utcnow()
     if ended:
-        OWNED.release(call.id)
+        ctx.leases.release(call.id)
         await carrier_ops.hang_up(ctx, call)
 
 

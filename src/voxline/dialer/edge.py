@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from voxline.app_state import KnownCall
 from voxline.calls import lifecycle
 from voxline.context import Context
 from voxline.core import call_limits, errors
@@ -41,13 +42,13 @@ HANDSHAKE_TIMEOUT_SECS = 10.0
 
 @dataclass
 class Verified:
-    call: Call
+    call: KnownCall
     carrier: Carrier[Any]
     creds: CarrierCredentials
     token: str  # the call's token as the carrier presented it (the database keeps only its hash)
 
 
-def token_matches(call: Call, token: str | None) -> bool:
+def token_matches(call: Call | KnownCall, token: str | None) -> bool:
     return urls.token_matches(call.callback_token_hash, token)
 
 
@@ -55,39 +56,25 @@ async def verify(ctx: Context, provider: str, call_id: str, token: str | None, r
     carrier = carrier_for(provider)
     if carrier is None:
         raise errors.NotFound("No such carrier endpoint.")
-    cached = _recent.get(call_id)
-    if cached is not None and cached[0] > time.monotonic():
-        call, creds = cached[1], cached[2]
-    else:
+    # Carriers call back a few times in quick succession: what authenticated the last one is kept a moment
+    # (plain values, on this app's context; see app_state.RecentCalls).
+    known = ctx.recent_calls.get(call_id)
+    if known is None:
         async with ctx.db.transaction() as s:
-            call = await dq.get_call(s, call_id)
-            conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
-        if call is None or conn is None:
+            row = await dq.get_call(s, call_id)
+            conn = await dq.get_connection(s, row.connection_id) if row and row.connection_id else None
+        if row is None or conn is None:
             raise errors.NotFound("No such call.")
-        creds = carrier_ops.target(ctx, call, conn).creds
-    if call.provider != provider:
+        creds = carrier_ops.target(ctx, row, conn).creds
+        known = KnownCall(row.id, row.provider, row.session_id, row.callback_token_hash, creds)
+    if known.provider != provider:
         raise errors.NotFound("No such call.")
-    if not token_matches(call, token) or not carrier.verify(request, creds):
+    if not token_matches(known, token) or not carrier.verify(request, known.creds):
         log.warning("refused an unauthenticated %s callback for call %s", provider, call_id)
         raise errors.Forbidden("This request is not signed by the call's carrier.")
-    _remember(call, creds)
+    ctx.recent_calls.remember(known)
     assert token is not None
-    return Verified(call, carrier, creds, token)
-
-
-# A call's identity (provider, token, session) never changes once dialed, and carriers call back a few
-# times in quick succession: keep what authenticates them for a few seconds instead of re-reading it.
-_RECENT_TTL_SECS = 10.0
-_RECENT_MAX = 20_000
-_recent: dict[str, tuple[float, Call, CarrierCredentials]] = {}
-
-
-def _remember(call: Call, creds: CarrierCredentials) -> None:
-    if len(_recent) >= _RECENT_MAX:
-        now = time.monotonic()
-        for key in [k for k, v in _recent.items() if v[0] <= now] or list(_recent)[: _RECENT_MAX // 2]:
-            _recent.pop(key, None)
-    _recent[call.id] = (time.monotonic() + _RECENT_TTL_SECS, call, creds)
+    return Verified(known, carrier, known.creds, token)
 
 
 async def status_callback(ctx: Context, v: Verified, params: Mapping[str, str]) -> None:
@@ -312,7 +299,7 @@ async def max_call_secs(ctx: Context, call: Call) -> float:
 
 async def wait_until_ended(ctx: Context, call_id: str, poll_secs: float = 5.0) -> None:
     """Return once the call is over: at once when this process ended it, else by polling now and then."""
-    event = lifecycle.ended_event(call_id)
+    event = ctx.ended.event(call_id)
     try:
         while True:
             async with ctx.db.transaction() as s:
@@ -322,7 +309,7 @@ async def wait_until_ended(ctx: Context, call_id: str, poll_secs: float = 5.0) -
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), poll_secs)
     finally:
-        lifecycle.forget_ended(call_id)
+        ctx.ended.forget(call_id)
 
 
 async def wait_after_transfer(ctx: Context, call_id: str, max_secs: float) -> None:

@@ -22,7 +22,6 @@ from voxline.core import call_limits
 from voxline.core.media import CallRuntime, MediaChannel
 from voxline.dialer import edge
 from voxline.dialer.carrier_ops import CallControl
-from voxline.dialer.leases import OWNED
 from voxline.store.models import Call
 from voxline.telephony.carrier import CarrierError
 from voxline.telephony.registry import carrier as carrier_for
@@ -75,12 +74,12 @@ async def serve(
         if websocket.client_state is WebSocketState.CONNECTED:
             await websocket.close(code=1008)
         return
-    OWNED.hold(call.id)
+    # Ours until the media is over, whatever happens on the way (an error must not leave the lease renewed).
+    ctx.leases.hold(call.id)
     try:
         await _hold(ctx, websocket, call, channel, runtimes.pick(ctx, call.sandbox))
     finally:
-        # Whatever happened, this process stops renewing the call's lease: the reaper reconciles it otherwise.
-        OWNED.release(call.id)
+        ctx.leases.release(call.id)
 
 
 async def _hold(ctx: Context, websocket: WebSocket, call: Call, channel: MediaChannel,

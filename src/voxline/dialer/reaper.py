@@ -15,7 +15,6 @@ from voxline.context import Context
 from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
-from voxline.dialer.leases import OWNED, WORKER_ID
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call, DialJob
 from voxline.telephony.carrier import CarrierError
@@ -40,7 +39,7 @@ async def reconcile_expired(ctx: Context) -> int:
         rows = await dq.expired(s, now)
         # Take them over first, so two processes never reconcile the same call.
         until = now + timedelta(seconds=ctx.settings.dialer_lease_secs)
-        await dq.take_over(s, [job for job, _ in rows], WORKER_ID, until)
+        await dq.take_over(s, [job for job, _ in rows], ctx.leases.worker_id, until)
     for job, call in rows:
         try:
             await _reconcile(ctx, job, call)
@@ -77,7 +76,7 @@ async def _reconcile(ctx: Context, job: DialJob, call: Call) -> None:
         )
         return
     if seen.status in (CallStatus.PENDING, CallStatus.RINGING):
-        OWNED.hold(call.id)  # still ringing: ours now; the ring timeout or the carrier ends it
+        ctx.leases.hold(call.id)  # still ringing: ours now; the ring timeout or the carrier ends it
         return
     # In progress at the carrier, but nobody holds its audio any more: stop the bill.
     await carrier_ops.hang_up(ctx, call)

@@ -15,9 +15,8 @@ import httpx
 
 from voxline.context import Context
 from voxline.core.timefmt import utcnow
-from voxline.dialer import reaper, wake
+from voxline.dialer import reaper
 from voxline.dialer.dial import dial
-from voxline.dialer.leases import OWNED, WORKER_ID
 from voxline.dialer.urls import issue_token
 from voxline.store import dial_queue as dq
 from voxline.store.models import TelephonyConnection
@@ -53,7 +52,7 @@ class Dialer:
             now = utcnow()
             claimed = await dq.claim_batch(
                 s,
-                worker_id=WORKER_ID,
+                worker_id=self.ctx.leases.worker_id,
                 now=now,
                 lease_secs=self.settings.dialer_lease_secs,
                 cps_for=self.cps_for,
@@ -71,7 +70,7 @@ class Dialer:
         return [], min(poll, max(0.0, (slot - utcnow()).total_seconds() - horizon))
 
     async def run(self) -> None:
-        nudge = wake.register(self.ctx)
+        nudge = self.ctx.dial_wake.register()
         limits = httpx.Limits(max_connections=self.settings.dialer_max_inflight * 2)
         async with httpx.AsyncClient(timeout=self.settings.carrier_timeout_secs, limits=limits) as http:
             side = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._reap())]
@@ -86,7 +85,7 @@ class Dialer:
                 # Let in-flight create-call requests finish so their outcome is recorded, not lost.
                 if self.tasks:
                     await asyncio.wait(self.tasks, timeout=self.settings.carrier_timeout_secs + 1)
-                wake.unregister(self.ctx)
+                self.ctx.dial_wake.unregister()
 
     async def _loop(self, http: httpx.AsyncClient, nudge: asyncio.Event) -> None:
         capacity = self.settings.dialer_max_inflight
@@ -119,13 +118,14 @@ class Dialer:
         every = self.settings.dialer_lease_secs / 3
         while True:
             try:
-                owned = OWNED.owned()
+                leases = self.ctx.leases
+                owned = leases.owned()
                 async with self.ctx.db.transaction() as s:
                     until = utcnow() + timedelta(seconds=self.settings.dialer_lease_secs)
-                    await dq.renew(s, owned, WORKER_ID, until)
+                    await dq.renew(s, owned, leases.worker_id, until)
                     held = await dq.still_held(s, owned)
                 for call_id in set(owned) - held:
-                    OWNED.release(call_id)
+                    leases.release(call_id)
             except Exception:
                 log.exception("lease renewal failed")
             await asyncio.sleep(every)

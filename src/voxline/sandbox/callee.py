@@ -66,10 +66,10 @@ TEST_NUMBERS: tuple[TestNumber, ...] = (
     TestNumber(
         "0666",
         "voicemail",
-        "An answering machine: the carrier reports a machine, a voicemail greeting plays, then a beep.",
+        "An answering machine: the carrier reports a machine; a voicemail greeting, a beep, 8 s of recording.",
         Script(
             "machine",
-            talk_secs=20.0,
+            talk_secs=8.0,  # greeting, beep, then it records a few seconds and hangs up
             texts=(
                 "Hi, you have reached Sam. I can't take your call right now. Please leave a message after the tone.",
             ),

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from voxline.sandbox.callee import Script
 from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import Emulator
+from voxline.sandbox.responder import HeardLog
 
 SANDBOX_PREFIX = "/sandbox"
 
@@ -40,6 +41,7 @@ def load_emulator(path: str) -> type[Emulator]:
 @dataclass
 class Sandbox:
     emulators: dict[str, Emulator] = field(default_factory=dict)
+    heard: HeardLog = field(default_factory=HeardLog)  # what this app's sandbox responder heard, per session
 
     def __getitem__(self, provider: str) -> Emulator:
         return self.emulators[provider]

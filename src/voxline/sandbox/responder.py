@@ -2,7 +2,8 @@
 
 It implements core.media.CallRuntime on the carrier's own serializer, exactly as the real runtime
 receives the call, so the carrier edge is proven end to end without speech engines. The app
-(app.py) gives it to sandbox calls when no conversation runtime is installed.
+(app.py) gives it to sandbox calls when no conversation runtime is installed, and it keeps what it heard
+in its sandbox's `HeardLog` (`app.state.sandbox.heard`), where tests read it.
 """
 
 from __future__ import annotations
@@ -19,16 +20,36 @@ from voxline.core.media import MediaChannel
 from voxline.sandbox.audio import FRAME_MS, frames, tone
 
 RESPONDER_HZ = 660.0
-# What each session's responder heard (PCM16 at the wire rate), kept for the last few hundred sessions.
-HEARD: OrderedDict[str, bytes] = OrderedDict()
-_KEEP = 500
+
+
+class HeardLog:
+    """What each session's responder heard (PCM16 at the wire rate), kept for the last `keep` sessions."""
+
+    def __init__(self, keep: int = 500) -> None:
+        self.keep = keep
+        self._by_session: OrderedDict[str, bytes] = OrderedDict()
+
+    def record(self, session_id: str, audio: bytes) -> None:
+        self._by_session[session_id] = audio
+        while len(self._by_session) > self.keep:
+            self._by_session.popitem(last=False)
+
+    def __getitem__(self, session_id: str) -> bytes:
+        return self._by_session[session_id]
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._by_session
+
+    def __len__(self) -> int:
+        return len(self._by_session)
 
 
 class Responder:
-    def __init__(self, hz: float = RESPONDER_HZ, speak_secs: float = 0.6) -> None:
+    def __init__(self, hz: float = RESPONDER_HZ, speak_secs: float = 0.6, heard: HeardLog | None = None) -> None:
         self.hz = hz
         self.speak_secs = speak_secs
         self.heard = bytearray()
+        self.log = heard
 
     async def run(self, channel: MediaChannel) -> None:
         rate = channel.wire_sample_rate
@@ -51,9 +72,8 @@ class Responder:
             speaker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await speaker
-            HEARD[channel.session_id] = bytes(self.heard)
-            while len(HEARD) > _KEEP:
-                HEARD.popitem(last=False)
+            if self.log is not None:
+                self.log.record(channel.session_id, bytes(self.heard))
 
     async def _speak(self, channel: MediaChannel, rate: int) -> None:
         for chunk in frames(tone(self.hz, self.speak_secs)):

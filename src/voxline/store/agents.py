@@ -6,6 +6,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.store.errors import conflicts
 from voxline.store.models import Agent, Partner
 
 _FOR_CALL = (
@@ -20,8 +21,10 @@ def _live(partner_id: str):  # noqa: ANN202
 
 
 async def add(s: AsyncSession, agent: Agent) -> None:
+    """Raises `Conflict` when a live agent of the partner already has the name (a concurrent create won)."""
     s.add(agent)
-    await s.flush()
+    with conflicts():
+        await s.flush()
 
 
 async def get(s: AsyncSession, partner_id: str, agent_id: str) -> Agent | None:
@@ -55,4 +58,6 @@ async def page(s: AsyncSession, partner_id: str, limit: int, offset: int) -> tup
 
 
 async def flush(s: AsyncSession) -> None:
-    await s.flush()
+    """Write pending changes; raises `Conflict` when a rename collides with a name taken meanwhile."""
+    with conflicts():
+        await s.flush()

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeAlias
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from voxline.private_files import private_sqlite
+from voxline.store.errors import conflicts
+
+# What use-cases hold while a unit of work is open, and a row read by a store function: named here so that
+# nothing outside the store needs to import SQLAlchemy to type them.
+Transaction: TypeAlias = AsyncSession
+Record: TypeAlias = Row
 
 
 class Database:
@@ -35,20 +42,27 @@ class Database:
         return self.dialect == "postgresql"
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         """One unit of work: committed when the block ends, rolled back on any exception.
 
+        A unique constraint broken inside the block or at its commit leaves it as `Conflict`.
         Never open a transaction inside another: on SQLite the inner one would wait for the outer forever.
         """
-        if self._sqlite_turn is None:
-            async with self._sessions() as session, session.begin():
+        with conflicts():
+            if self._sqlite_turn is None:
+                async with self._sessions() as session, session.begin():
+                    yield session
+                return
+            async with self._sqlite_turn, self._sessions() as session, session.begin():
                 yield session
-            return
-        async with self._sqlite_turn, self._sessions() as session, session.begin():
-            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def after_commit(s: Transaction, callback: Callable[[], None]) -> None:
+    """Run `callback` once the open transaction `s` has committed; never if it rolls back."""
+    event.listen(s.sync_session, "after_commit", lambda _session: callback(), once=True)
 
 
 def prepare_sqlite_file(url: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.store.errors import conflicts
 from voxline.store.models import IdempotencyKey
 
 _INSERT = insert(IdempotencyKey.__table__)
@@ -25,8 +26,10 @@ async def find(s: AsyncSession, partner_id: str, mode: str, key: str) -> Idempot
 
 
 async def add(s: AsyncSession, record: dict[str, Any]) -> None:
+    """Raises `Conflict` when a concurrent request stored the same key first."""
     conn = await s.connection()
-    await conn.execute(_INSERT, record)
+    with conflicts():
+        await conn.execute(_INSERT, record)
 
 
 async def forget(s: AsyncSession, record: IdempotencyKey) -> None:

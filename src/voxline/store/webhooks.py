@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.store.errors import conflicts
 from voxline.store.models import SessionEvent
 from voxline.store.webhook_tables import WebhookDelivery, WebhookEndpoint
 
@@ -25,8 +26,10 @@ CANCELED = "canceled"
 
 # ---- endpoints ----
 async def add_endpoint(s: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    """Raises `Conflict` when the partner's mode already has an endpoint with the label."""
     s.add(endpoint)
-    await s.flush()
+    with conflicts():
+        await s.flush()
 
 
 def _mine(partner_id: str, mode: str):  # noqa: ANN202
@@ -71,7 +74,8 @@ async def cancel_pending(s: AsyncSession, endpoint_id: str, now: datetime, reaso
 
 
 async def flush(s: AsyncSession) -> None:
-    await s.flush()
+    with conflicts():
+        await s.flush()
 
 
 # ---- the outbox ----

@@ -12,7 +12,6 @@ from voxline.core.principal import Principal
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import webhooks as store
 from voxline.store.webhook_tables import WebhookDelivery
-from voxline.webhooks import outbox
 from voxline.webhooks.endpoints import get as get_endpoint
 from voxline.webhooks.worker import sandbox_error
 
@@ -72,5 +71,5 @@ async def redeliver(ctx: Context, owner: Principal, endpoint_id: str, delivery_i
         delivery.claim_token = None
         delivery.updated_at = now
         await store.flush(s)
-    outbox.wake()
+    ctx.outbox.wake()
     return view(delivery, session_id, endpoint.mode == TEST)

@@ -12,8 +12,6 @@ import re
 import time
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.ids import is_uuid, new_id
@@ -22,8 +20,9 @@ from voxline.core.timefmt import iso, utcnow
 from voxline.store import partners as partner_store
 from voxline.store import ratelimit as ratelimit_store
 from voxline.store import webhooks as store
+from voxline.store.db import Transaction
+from voxline.store.errors import Conflict
 from voxline.store.webhook_tables import WebhookEndpoint
-from voxline.webhooks import outbox
 from voxline.webhooks.signer import new_secret
 from voxline.webhooks.urlguard import Policy, check_for_save
 
@@ -77,7 +76,7 @@ def check_label(label: str) -> str:
     return label
 
 
-async def _require(s, owner: Principal, endpoint_id: str) -> WebhookEndpoint:  # noqa: ANN001
+async def _require(s: Transaction, owner: Principal, endpoint_id: str) -> WebhookEndpoint:
     """The key's own endpoint; another partner's or the other mode's is simply not found."""
     endpoint = await store.get_endpoint(s, owner.partner_id, owner.mode, endpoint_id) if is_uuid(endpoint_id) else None
     if endpoint is None:
@@ -85,7 +84,7 @@ async def _require(s, owner: Principal, endpoint_id: str) -> WebhookEndpoint:  #
     return endpoint
 
 
-async def _check_room(s, owner: Principal) -> None:  # noqa: ANN001
+async def _check_room(s: Transaction, owner: Principal) -> None:
     await partner_store.lock_partner(s, owner.partner_id)
     if await store.count_endpoints(s, owner.partner_id, owner.mode) >= MAX_ENDPOINTS:
         raise errors.WebhookLimitReached(
@@ -137,7 +136,7 @@ async def create(
             if await store.get_endpoint_by_label(s, principal.partner_id, principal.mode, label) is not None:
                 raise errors.WebhookLabelTaken(f"A webhook endpoint labelled {label!r} already exists.")
             await store.add_endpoint(s, endpoint)
-    except IntegrityError:
+    except Conflict:
         raise errors.WebhookLabelTaken(f"A webhook endpoint labelled {label!r} already exists.") from None
     return endpoint, secret
 
@@ -171,7 +170,7 @@ async def update(
         endpoint.updated_at = now
         await store.flush(s)
     if enabled:
-        outbox.wake()
+        ctx.outbox.wake()
     return endpoint
 
 
@@ -222,9 +221,9 @@ async def put_legacy(ctx: Context, principal: Principal, url: str) -> tuple[Webh
                 endpoint.updated_at = now
                 _seal(ctx, endpoint, secret)
                 await store.flush(s)
-    except IntegrityError:
+    except Conflict:
         raise errors.WebhookLabelTaken("The default webhook endpoint was being changed concurrently; retry.") from None
-    outbox.wake()
+    ctx.outbox.wake()
     return endpoint, secret
 
 

@@ -1,62 +1,36 @@
 """The outbox: turn a session event into one delivery row per enabled endpoint, inside the caller's
 transaction, and get the posts going as soon as that transaction commits.
 
-When a delivery worker runs in this process on the same database and has room, the rows are written
-already leased to it and handed over in memory at commit, so the first post needs no further query; if
-this process dies first, the lease runs out and any worker takes them. Otherwise the rows are written due
-now, and wake() nudges the local worker (other processes find them on their next poll).
+When the app's delivery worker runs and has room, the rows are written already leased to it and handed
+over in memory at commit, so the first post needs no further query; if this process dies first, the lease
+runs out and any worker takes them. Otherwise the rows are written due now, and the caller's
+`signals.wake()` nudges the app's worker (other processes find them on their next poll).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
-from typing import Protocol
 
-from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from voxline.app_state import OutboxSignals, Taker
 from voxline.core.ids import new_id
 from voxline.store import webhooks as store
+from voxline.store.db import Transaction, after_commit
 from voxline.store.models import SessionEvent
 from voxline.store.webhook_tables import WebhookDelivery
 from voxline.store.webhooks import ClaimedDelivery
 
-_listeners: set[asyncio.Event] = set()
 
-
-class Taker(Protocol):
-    """A running worker that accepts deliveries straight from a committing transaction."""
-
-    def lease_secs(self) -> float: ...
-
-    def has_room_for(self, count: int) -> bool: ...
-
-    def take(self, items: list[ClaimedDelivery], token: str) -> None: ...
-
-
-_takers: dict[int, Taker] = {}
-
-
-def register(engine: object, taker: Taker) -> None:
-    """`engine`: the sync Engine behind the worker's database; transactions on it may hand over to `taker`."""
-    _takers[id(engine)] = taker
-
-
-def unregister(engine: object, taker: Taker) -> None:
-    if _takers.get(id(engine)) is taker:
-        del _takers[id(engine)]
-
-
-async def enqueue(s: AsyncSession, event: SessionEvent) -> int:
+async def enqueue(signals: OutboxSignals, s: Transaction, event: SessionEvent) -> int:
     """Add the deliveries of `event` in the open transaction `s`; returns how many endpoints will get it.
-    Only endpoints of the event's mode get it: a live session's transcript never reaches a test endpoint."""
+    Only endpoints of the event's mode get it: a live session's transcript never reaches a test endpoint.
+
+    `s` must be a transaction on the database of the app whose `signals` these are: its worker is handed
+    the rows."""
     endpoints = await store.enabled_endpoints(s, event.partner_id, event.mode)
     if not endpoints:
         return 0
     now = event.created_at
-    taker = _takers.get(id(s.get_bind()))
+    taker = signals.taker
     token: str | None = None
     due = now
     if taker is not None and taker.has_room_for(len(endpoints)):
@@ -86,27 +60,9 @@ async def enqueue(s: AsyncSession, event: SessionEvent) -> int:
             for row, (endpoint_id, url, mode, secret_enc) in zip(rows, endpoints, strict=True)
         ]
 
-        def hand_over(_session: object, taker: Taker = taker, token: str = token) -> None:
+        def hand_over(taker: Taker = taker, token: str = token) -> None:
             taker.take(items, token)
 
         # Only once the rows are durable; on rollback they never existed and nothing is handed over.
-        sa_event.listen(s.sync_session, "after_commit", hand_over, once=True)
+        after_commit(s, hand_over)
     return len(rows)
-
-
-def listen() -> asyncio.Event:
-    """A worker's wake-up flag; set by wake() after new deliveries commit."""
-    flag = asyncio.Event()
-    _listeners.add(flag)
-    return flag
-
-
-def unlisten(flag: asyncio.Event) -> None:
-    _listeners.discard(flag)
-
-
-def wake() -> None:
-    """Call after committing deliveries. Workers in other processes find them on their next poll."""
-    for flag in list(_listeners):
-        with contextlib.suppress(RuntimeError):  # a flag from a loop that has closed
-            flag.set()

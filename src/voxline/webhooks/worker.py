@@ -31,7 +31,7 @@ from voxline.core.keys import TEST
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import webhooks as store
 from voxline.store.webhooks import ClaimedDelivery, Outcome
-from voxline.webhooks import outbox, signer
+from voxline.webhooks import signer
 from voxline.webhooks.backoff import next_delay, parse_schedule
 from voxline.webhooks.endpoints import open_secret, policy
 from voxline.webhooks.urlguard import GuardedResolver, TargetError, resolve_target
@@ -86,9 +86,9 @@ class DeliveryWorker:
 
     # ---- the loop ----
     async def run(self) -> None:
-        flag = outbox.listen()
-        engine = self.ctx.db.engine.sync_engine
-        outbox.register(engine, self)
+        signals = self.ctx.outbox
+        flag = signals.listen()
+        signals.register(self)
         writer = asyncio.create_task(self._write_results())
         try:
             while True:
@@ -98,11 +98,11 @@ class DeliveryWorker:
                     log.exception("webhook worker turn failed")
                     await asyncio.sleep(1.0)
         finally:
-            outbox.unregister(engine, self)
-            outbox.unlisten(flag)
+            signals.unregister(self)
+            signals.unlisten(flag)
             await self._shutdown(writer)
 
-    # ---- hand-over from a committing transaction in this process (see outbox.enqueue) ----
+    # ---- hand-over from a committing transaction of this app (see outbox.enqueue) ----
     def lease_secs(self) -> float:
         return self.ctx.settings.webhook_lease_secs
 
@@ -333,7 +333,7 @@ class DeliveryWorker:
                 async with self._db_turn, self.ctx.db.transaction() as s:
                     await store.record_outcomes(s, batch)
                 if any(o.status == store.PENDING for o in batch):
-                    outbox.wake()
+                    self.ctx.outbox.wake()
                 return
             except asyncio.CancelledError:
                 raise

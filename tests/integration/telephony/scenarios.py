@@ -13,7 +13,7 @@ import httpx
 from tests.integration.telephony.conftest import LiveServer, make_caller, start, wait_session_done, wait_status
 from voxline.sandbox.audio import dominant_hz, seconds
 from voxline.sandbox.emulator import Emulator, Received, Script
-from voxline.sandbox.responder import HEARD, RESPONDER_HZ
+from voxline.sandbox.responder import RESPONDER_HZ
 
 ToOf = Callable[[Received], str | None]  # the callee number a create-call request names, per carrier
 
@@ -47,7 +47,7 @@ async def answered_call_streams_audio_both_ways(live: LiveServer, provider: str,
     assert abs(dominant_hz(bytes(emucall.heard)) - RESPONDER_HZ) < 20
     done = await wait_session_done(live, caller, started["call_id"])  # the conversation has wound up
     assert done["session"]["processing_complete"] is True
-    heard = HEARD[started["session_id"]]
+    heard = live.sandbox.heard[started["session_id"]]
     assert seconds(heard) >= 0.5, "our side heard the callee"
     assert abs(dominant_hz(heard) - 440.0) < 20
     return {"call": call, "request": requests[0], "emucall": emucall, "started": started, "caller": caller}

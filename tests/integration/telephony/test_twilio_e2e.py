@@ -21,7 +21,7 @@ from tests.integration.telephony.conftest import (
 )
 from voxline.sandbox.audio import dominant_hz, seconds
 from voxline.sandbox.emulator import Script
-from voxline.sandbox.responder import HEARD, RESPONDER_HZ
+from voxline.sandbox.responder import RESPONDER_HZ
 
 pytestmark = pytest.mark.asyncio
 
@@ -64,7 +64,7 @@ async def test_answered_call_streams_audio_both_ways_and_completes(live: LiveSer
     assert seconds(bytes(emucall.heard)) >= 0.3
     assert abs(dominant_hz(bytes(emucall.heard)) - RESPONDER_HZ) < 20
     await wait_session_done(live, caller, started["call_id"])  # the conversation has wound up
-    heard = HEARD[started["session_id"]]
+    heard = live.sandbox.heard[started["session_id"]]
     assert seconds(heard) >= 0.5
     assert abs(dominant_hz(heard) - 440.0) < 20
     # Every callback was signed and accepted.
