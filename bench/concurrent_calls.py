@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -43,7 +44,7 @@ def _callees(targets: list[tuple[str, str]], secs: float, cps: float, noise_dbfs
     """One Twilio-protocol callee per (websocket URL, session); reports the largest inter-frame gap seen."""
     import uvloop
 
-    from voxline.voice.twilio_peer import SILENCE, TwilioCallee, line_noise
+    from voxline.devtools.twilio_peer import SILENCE, TwilioCallee, line_noise
 
     quiet = line_noise(noise_dbfs) if noise_dbfs > -100 else SILENCE
 
@@ -54,10 +55,8 @@ def _callees(targets: list[tuple[str, str]], secs: float, cps: float, noise_dbfs
         task = asyncio.create_task(callee.run())
         await asyncio.sleep(secs + (len(targets) - index) / cps)
         task.cancel()
-        try:
+        with contextlib.suppress(BaseException):  # cancelled on purpose
             await task
-        except BaseException:  # noqa: BLE001 - cancelled on purpose
-            pass
         times = callee.heard.media_times
         settled = [t for t in times if t > times[0] + 1.0] if times else []  # skip the start-up second
         gaps = [b - a for a, b in zip(settled, settled[1:], strict=False)]
@@ -81,10 +80,12 @@ def _server(conn: Any) -> None:
 
 
 async def _serve(conn: Any) -> None:
-    from voxline.voice import loopback, pacing
-    from voxline.voice.demo import quiet_logs
-    from voxline.voice.runtime import VoiceRuntime, with_limits
-    from voxline.voice.standins import SECS_PER_CHAR, StandInEngines
+    from voxline.calls.conversation import voice_runtime
+    from voxline.devtools import loopback
+    from voxline.devtools.demo import quiet_logs
+    from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines
+    from voxline.voice import pacing
+    from voxline.voice.runtime import with_limits
     from voxline.voice.vad import batcher
 
     quiet_logs()
@@ -108,7 +109,7 @@ async def _serve(conn: Any) -> None:
                 runtimes = []
                 for call in calls:
                     # The API caps a greeting at 500 characters; the bot must talk the whole time here.
-                    rt = VoiceRuntime(server.ctx, StandInEngines([]),
+                    rt = voice_runtime(server.ctx, StandInEngines([]),
                                       adjust_plan=lambda p, g=greeting: with_limits(p, intro=g))
                     server.runtimes[call.session_id] = rt
                     runtimes.append(rt)

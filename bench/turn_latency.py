@@ -26,16 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import print_table, summary_ms, write_json  # noqa: E402
-from voxline.voice import (  # noqa: E402
-    callee_voice,
-    loopback,
-    scripted_brain,  # noqa: E402
-)
-from voxline.voice.demo import quiet_logs  # noqa: E402
+from voxline.calls.conversation import voice_runtime  # noqa: E402
+from voxline.devtools import callee_voice, loopback  # noqa: E402
+from voxline.devtools.demo import quiet_logs  # noqa: E402
+from voxline.devtools.standins import StandInEngines  # noqa: E402
+from voxline.devtools.twilio_peer import TwilioCallee  # noqa: E402
+from voxline.voice import scripted_brain  # noqa: E402
 from voxline.voice.engines import DeploymentEngines, LLMEndpoint  # noqa: E402
-from voxline.voice.runtime import VoiceRuntime  # noqa: E402
-from voxline.voice.standins import StandInEngines  # noqa: E402
-from voxline.voice.twilio_peer import TwilioCallee  # noqa: E402
 
 STANDIN_LINE = "Yes, that works."
 OFFLINE_LINES = ["I would like to book an appointment tomorrow.", "Yes, that works for me.",
@@ -60,7 +57,7 @@ async def one_call(server, engines_kind: str, turns: int, brain: LLMEndpoint) ->
     else:
         texts = [OFFLINE_LINES[i % len(OFFLINE_LINES)] for i in range(turns)]
         engines = DeploymentEngines(server.ctx.settings)
-    runtime = VoiceRuntime(server.ctx, engines)
+    runtime = voice_runtime(server.ctx, engines)
     server.runtimes[call.session_id] = runtime
     spawn = mp.get_context("spawn")
     out = spawn.Queue()

@@ -23,10 +23,12 @@ from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
 from voxline.calls import sandbox_callee
 from voxline.context import Context
+from voxline.core.media import CallRuntime
 from voxline.dialer import worker as dialer_worker
 from voxline.sandbox import callee
 from voxline.sandbox import mount as sandbox
 from voxline.sandbox.credentials import seal_for_key
+from voxline.sandbox.responder import Responder
 from voxline.settings import Settings
 from voxline.telephony import registry as carriers
 from voxline.voice import recording
@@ -55,14 +57,14 @@ def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run]
 
 
-def call_runtime_factory(settings: Settings) -> Callable[[Context], Any] | None:
+def call_runtime_factory(settings: Settings) -> Callable[[Context], CallRuntime] | None:
     """What holds a connected call: the AI conversation, unless settings ask for none, in which case sandbox
     calls get the sandbox's test tone and live calls end failed with the reason (never a tone to a person)."""
     if settings.call_runtime == "responder":
         return None
-    from voxline.voice.runtime import VoiceRuntime
+    from voxline.calls.conversation import voice_runtime
 
-    return VoiceRuntime
+    return voice_runtime
 
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
@@ -93,9 +95,11 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     )
     if ctx is not None:
         app.state.ctx = ctx
+    # Read by the media route for each stream (dialer/media.py): the dialer imports no runtime itself.
     factory = call_runtime_factory(settings)
     if factory is not None:
         app.state.call_runtime_factory = factory
+    app.state.sandbox_runtime = lambda: Responder(heard=app.state.sandbox.heard)  # tests read what it heard
     api_errors.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)

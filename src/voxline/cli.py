@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -170,7 +171,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Keep the temporary data dir (database, recording)")] = False,
 ) -> None:
     """Run one whole sandbox call on this machine (no network, no accounts) and show it as it happens."""
-    from voxline.voice import demo as demo_run
+    from voxline.devtools import demo as demo_run
 
     raise typer.Exit(demo_run.main(provider, llm_base_url, llm_api_key, llm_model, keep))
 
@@ -300,7 +301,7 @@ def partner_update(
             console.print(f"{k:28} {v}")
 
 
-def _partner_info(p: Any) -> dict[str, Any]:  # noqa: ANN401 - the stored partner row
+def _partner_info(p: Any) -> dict[str, Any]:  # p: the stored partner row
     return {
         "partner_id": p.id,
         "name": p.name,
@@ -344,10 +345,8 @@ def webhooks_listen(
     """Verify each webhook with the secret and print it as one JSON line (a receiver for development)."""
     from voxline.webhooks.listener import listen
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _run(listen(host, port, secret, count))
-    except KeyboardInterrupt:
-        pass
 
 
 @key_app.command("create")

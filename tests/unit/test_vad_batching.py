@@ -11,9 +11,9 @@ from pipecat.audio.vad.silero import SileroOnnxModel
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from piper import SynthesisConfig
 
+from voxline.devtools.twilio_peer import to_8k
 from voxline.settings import Settings
 from voxline.voice import local_models
-from voxline.voice.twilio_peer import to_8k
 from voxline.voice.vad import BatchedSileroVAD, SileroStream, batcher, confidences, window_levels
 
 RATE = 16000

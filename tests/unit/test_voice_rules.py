@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from voxline.calls.plan import build_plan
 from voxline.voice import extraction, recording, scripted_brain, voicemail
-from voxline.voice.plan import DEFAULT_END_CALL_MESSAGE, build_plan
+from voxline.voice.plan import DEFAULT_END_CALL_MESSAGE
 from voxline.voice.transcript import Transcript
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from voxline.context import Context
 from voxline.core import errors, keys
+from voxline.core.principal import Principal
 from voxline.store import partners as partner_store
 from voxline.store import ratelimit as ratelimit_store
-from voxline.store.partners import Principal
 
 GENERAL = "general"
 CALLS = "calls"

@@ -11,10 +11,10 @@ from typing import Any
 from voxline.context import Context
 from voxline.core.call_limits import concurrency_limit
 from voxline.core.destination import DestinationPolicy
+from voxline.core.principal import Principal
 from voxline.core.timefmt import utcnow
 from voxline.store import connections as connection_store
 from voxline.store import partners as store
-from voxline.store.partners import Principal
 from voxline.telephony.registry import PROVIDERS
 from voxline.voice import catalog
 from voxline.webhooks import endpoints as webhook_endpoints

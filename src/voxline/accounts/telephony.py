@@ -14,13 +14,13 @@ from voxline.context import Context
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES
 from voxline.core.ids import is_uuid, new_id
+from voxline.core.principal import Principal
 from voxline.core.timefmt import iso, utcnow
 from voxline.core.validation import from_pydantic
 from voxline.store import calls as call_store
 from voxline.store import connections as store
 from voxline.store import partners as partner_store
 from voxline.store.models import TelephonyConnection
-from voxline.store.partners import Principal
 from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.registry import credentials_model, is_known
 

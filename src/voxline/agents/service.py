@@ -159,9 +159,12 @@ async def update(ctx: Context, partner_id: str, agent_id: str, values: dict[str,
         if "voice_id" in values:
             voice = rules.voice_or_error(values["voice_id"], ctx.settings.tts_engines)
             agent.voice_id, agent.language = voice.id, voice.language
-        if "agent_name" in values and values["agent_name"] != agent.agent_name:
-            if await store.name_in_use(s, partner_id, values["agent_name"], except_id=agent.id):
-                raise errors.AgentNameTaken(f"An agent named {values['agent_name']!r} already exists.")
+        if (
+            "agent_name" in values
+            and values["agent_name"] != agent.agent_name
+            and await store.name_in_use(s, partner_id, values["agent_name"], except_id=agent.id)
+        ):
+            raise errors.AgentNameTaken(f"An agent named {values['agent_name']!r} already exists.")
         old_derived = placeholders(agent.prompt, agent.intro_message)
         texts_changed = "prompt" in values or "intro_message" in values
         for name in _PLAIN_FIELDS:

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from voxline.accounts import access
 from voxline.context import Context
-from voxline.store.partners import Principal
+from voxline.core.principal import Principal
 
 # auto_error=False: a missing key is answered by our own 401 envelope, not FastAPI's 403.
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer rg_live_…`")

@@ -12,9 +12,9 @@ from typing import Any
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.ids import is_uuid
+from voxline.core.principal import Principal
 from voxline.store import calls as store
 from voxline.store import live_calls
-from voxline.store.partners import Principal
 from voxline.voice import extraction
 from voxline.voice.engines import llm_endpoint
 

@@ -6,35 +6,18 @@ It writes the session's final state and the session.completed event in one trans
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
 from voxline.calls.views import completed_event_data
 from voxline.context import Context
+from voxline.core.call_status import AnsweredBy, CallStatus, Disposition
 from voxline.core.ids import new_id
 from voxline.core.keys import LIVE
+from voxline.core.session_sink import SessionOutcome
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import calls as store
 from voxline.store.models import SessionEvent
 from voxline.webhooks import outbox
 
 SESSION_COMPLETED = "session.completed"
-
-
-@dataclass
-class SessionOutcome:
-    status: str = "completed"
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    latency: dict[str, Any] | None = None
-    duration_seconds: int | None = None
-    credits_used: float | None = None
-    recording_path: str | None = None
-    extraction: dict[str, Any] | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    disposition: str | None = None  # written on the call when given (e.g. voicemail)
-    answered_by: str | None = None  # human | machine | unknown, written on the call when given
 
 
 async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome) -> SessionEvent | None:
@@ -46,7 +29,7 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
             raise LookupError(f"no session {session_id}")
         if session.processing_complete:  # finished already (or by a racing finisher we waited for)
             return None
-        session.status = outcome.status
+        session.status = CallStatus(outcome.status).value
         session.transcript = outcome.transcript
         session.latency = outcome.latency
         session.duration_seconds = outcome.duration_seconds
@@ -60,9 +43,9 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
         call = await store.get_call_by_id(s, session.call_id) if session.call_id else None
         if call is not None:
             if outcome.disposition is not None:
-                call.disposition = outcome.disposition
+                call.disposition = Disposition(outcome.disposition).value
             if outcome.answered_by is not None:
-                call.answered_by = outcome.answered_by
+                call.answered_by = AnsweredBy(outcome.answered_by).value
             if outcome.duration_seconds is not None and call.duration_seconds is None:
                 call.duration_seconds = outcome.duration_seconds
         event = SessionEvent(
@@ -85,3 +68,13 @@ async def finish_session(ctx: Context, session_id: str, outcome: SessionOutcome)
             await outbox.enqueue(ctx.outbox, s, event)
     ctx.outbox.wake()
     return event
+
+
+class SessionFiler:
+    """The `SessionSink` a conversation runtime hands its outcome to: files it with `finish_session`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def file(self, session_id: str, outcome: SessionOutcome) -> None:
+        await finish_session(self._ctx, session_id, outcome)

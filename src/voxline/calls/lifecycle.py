@@ -12,10 +12,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from voxline.calls.finish import SessionOutcome, finish_session
+from voxline.calls.finish import finish_session
 from voxline.context import Context
 from voxline.core.call_outcome import disposition_for, duration_between, final_answered_by
 from voxline.core.call_status import TERMINAL_STATUSES, AnsweredBy, CallStatus, can_move
+from voxline.core.session_sink import SessionOutcome
 from voxline.core.timefmt import utcnow
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call
@@ -112,7 +113,7 @@ async def finish_unconnected(ctx: Context, call: Call) -> None:
         ctx,
         call.session_id,
         SessionOutcome(
-            status=call.status,
+            status=CallStatus(call.status),
             duration_seconds=call.duration_seconds or 0,
             started_at=call.started_at,
             ended_at=call.ended_at,

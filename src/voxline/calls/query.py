@@ -9,10 +9,10 @@ from voxline.core import errors
 from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES
 from voxline.core.ids import is_uuid
+from voxline.core.principal import Principal
 from voxline.store import calls as store
 from voxline.store import partners as partner_store
 from voxline.store.models import Call, Session
-from voxline.store.partners import Principal
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ async def get_call(ctx: Context, owner: Principal, call_id: str) -> tuple[Call, 
         if call is None:
             raise errors.NotFound("Call not found.")
         session = await store.get_session(s, owner.partner_id, owner.mode, call.session_id)
+        if session is None:  # written with its call in one transaction: only a damaged database lacks it
+            raise errors.NotFound("Call not found.")
         return call, session
 
 
@@ -50,6 +52,7 @@ async def concurrency(ctx: Context, owner: Principal) -> Concurrency:
     """The caller's mode's limit and active calls (a test key sees the sandbox's, a live key the live ones)."""
     async with ctx.db.transaction() as s:
         partner = await partner_store.get_partner(s, owner.partner_id)
+        assert partner is not None, "the caller's key was just checked against its partner"
         active = await store.count_active(
             s, owner.partner_id, owner.mode, [st.value for st in ACTIVE_STATUSES], cap=1_000_000
         )

@@ -22,6 +22,7 @@ from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.ids import is_uuid, new_id
 from voxline.core.keys import TEST
+from voxline.core.principal import Principal
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
 from voxline.core.timefmt import utcnow
 from voxline.settings import Settings
@@ -33,7 +34,6 @@ from voxline.store import partners as partner_store
 from voxline.store.db import Record, Transaction
 from voxline.store.errors import Conflict
 from voxline.store.models import IdempotencyKey
-from voxline.store.partners import Principal
 
 MAX_IDEMPOTENCY_KEY = 255
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -163,6 +163,7 @@ async def _replay(s: Transaction, owner: Principal, record: IdempotencyKey, dige
     if record.request_hash != digest:
         raise errors.IdempotencyConflict()
     call = await call_store.get_call(s, owner.partner_id, owner.mode, record.call_id)
+    assert call is not None, "an idempotency record is written with its call, and calls are never deleted"
     return Started(start_view(call), replayed=True)
 
 

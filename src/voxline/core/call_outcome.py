@@ -6,7 +6,30 @@ Pure rules, shared by every carrier: voicemail is never a status, only `disposit
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
+
 from voxline.core.call_status import AnsweredBy, CallStatus, Disposition
+
+
+class EndReason(StrEnum):
+    """Why a conversation ended (the runtime's own account; the call's status comes from the carrier)."""
+
+    END_CALL = "end_call"  # the model called the end-call tool
+    TRANSFER = "transfer"
+    MAX_DURATION = "max_duration"
+    SILENCE = "silence"
+    VOICEMAIL = "voicemail"  # a message was left on a machine
+    CALLEE_HANGUP = "callee_hangup"
+    ERROR = "error"
+
+
+class GateMode(StrEnum):
+    """What the runtime does with the callee's words before it knows a person answered."""
+
+    MACHINE = "machine"  # a machine answered: nothing reaches the model; wait for the greeting's end
+    CLASSIFY = "classify"  # unknown: the first utterance decides, in-band, person or machine
+    OPEN = "open"  # a person: everything goes to the model
 
 _BY_STATUS = {
     CallStatus.COMPLETED: Disposition.COMPLETED,
@@ -31,7 +54,7 @@ def disposition_for(status: CallStatus, answered_by: AnsweredBy | None) -> Dispo
     return _BY_STATUS[status]
 
 
-def duration_between(started, ended) -> int:  # noqa: ANN001 - datetimes
+def duration_between(started: datetime | None, ended: datetime | None) -> int:
     """Whole seconds of conversation (0 when the call was never answered)."""
     if started is None or ended is None:
         return 0

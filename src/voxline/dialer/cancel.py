@@ -11,10 +11,10 @@ from voxline.context import Context
 from voxline.core import errors
 from voxline.core.call_status import CallStatus
 from voxline.core.ids import is_uuid
+from voxline.core.principal import Principal
 from voxline.dialer import carrier_ops
 from voxline.store import calls as call_store
 from voxline.store.models import Call
-from voxline.store.partners import Principal
 
 CANCELABLE = (CallStatus.PENDING, CallStatus.RINGING)
 

@@ -88,7 +88,7 @@ async def fetch_status(ctx: Context, call: Call) -> StatusUpdate | None:
 
 
 class CallControl:
-    """The carrier's REST side of one live call, handed to the conversation runtime (voice.interface)."""
+    """The carrier's REST side of one live call, handed to the conversation runtime (core.media)."""
 
     def __init__(self, ctx: Context, call_id: str, carrier: Carrier[Any] | None = None, *, token: str = "") -> None:
         self._ctx = ctx

@@ -21,6 +21,7 @@ from voxline.calls import lifecycle
 from voxline.context import Context
 from voxline.core import call_limits, errors
 from voxline.core.call_status import TERMINAL_STATUSES, CallStatus
+from voxline.core.media import MediaChannel
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops, urls
@@ -31,7 +32,6 @@ from voxline.store.models import Call
 from voxline.telephony.base import CarrierCredentials
 from voxline.telephony.carrier import Carrier, CarrierError, CarrierRequest, StatusUpdate, transfer_support
 from voxline.telephony.registry import carrier as carrier_for
-from voxline.voice.interface import MediaChannel
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket

@@ -536,7 +536,7 @@ class Emulator(ABC):
         except (OSError, ConnectionClosed, TimeoutError) as exc:
             if not duplicate:
                 log.info("%s emulator: media stream of %s ended: %s", self.provider, call.id, exc)
-        except Exception as exc:  # e.g. the server refused the websocket handshake
+        except Exception as exc:  # noqa: BLE001 - e.g. the server refused the websocket handshake
             if not duplicate:
                 log.info("%s emulator: media stream of %s refused: %s", self.provider, call.id, exc)
 

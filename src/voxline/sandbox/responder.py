@@ -1,8 +1,8 @@
 """A stand-in conversation runtime for the sandbox: it speaks a fixed tone and records what it hears.
 
-It implements voice.interface.CallRuntime on the carrier's own serializer, exactly as the real runtime
-receives the call, so the carrier edge is proven end to end without speech engines. The app uses it
-until a real runtime factory is installed on `app.state.call_runtime_factory`, and keeps what it heard
+It implements core.media.CallRuntime on the carrier's own serializer, exactly as the real runtime
+receives the call, so the carrier edge is proven end to end without speech engines. The app
+(app.py) gives it to sandbox calls when no conversation runtime is installed, and it keeps what it heard
 in its sandbox's `HeardLog` (`app.state.sandbox.heard`), where tests read it.
 """
 
@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 
+from voxline.core.media import MediaChannel
 from voxline.sandbox.audio import FRAME_MS, frames, tone
-from voxline.voice.interface import MediaChannel
 
 RESPONDER_HZ = 660.0
 

@@ -87,7 +87,7 @@ def _make_engine(url: str, dialect: str, schema: str | None) -> AsyncEngine:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 - the DB-API driver's own objects
         # Let us issue BEGIN ourselves; pysqlite's implicit transactions would begin DEFERRED.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -98,11 +98,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn) -> None:  # noqa: ANN001
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine.sync_engine.pool, "invalidate")
-    def _on_invalidate(dbapi_conn, _record, _exc):  # noqa: ANN001
+    def _on_invalidate(dbapi_conn, _record, _exc) -> None:  # noqa: ANN001
         # A task cancelled while awaiting a query gets its connection invalidated and closed. SQLite cannot
         # close a connection whose statement is still open: it lingers, holding the write lock, until the
         # garbage collector frees that statement, and every other writer (in any process) waits out its busy

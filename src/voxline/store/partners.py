@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.core import keys
+from voxline.core.principal import Principal
 from voxline.store.models import Agent, ApiKey, Partner
 
 _PRINCIPAL = (
@@ -30,17 +30,6 @@ _LOCK_LIMIT = (
     .where(Partner.id == bindparam("partner_id"))
     .with_for_update(key_share=True)
 )
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's partner with the limits that govern the request."""
-
-    partner_id: str
-    key_id: str
-    mode: str
-    rate_limit_per_min: int | None
-    calls_rate_limit_per_min: int | None
 
 
 async def add_partner(s: AsyncSession, partner: Partner) -> Partner:

@@ -47,7 +47,7 @@ class BatchedInputSerializer(FrameSerializer):
         self._deferred: _DeferredResampler | None = None
         self._resampler = SOXRStreamAudioResampler(quality="QQ")
         if hasattr(inner, "_input_resampler"):  # Pipecat's carrier serializers keep it there (pinned 1.14)
-            self._deferred = inner._input_resampler = _DeferredResampler()
+            self._deferred = inner._input_resampler = _DeferredResampler()  # noqa: SLF001
 
     def should_ignore_frame(self, frame: Frame) -> bool:
         return self._inner.should_ignore_frame(frame)

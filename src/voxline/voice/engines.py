@@ -53,7 +53,7 @@ class _SharedClientLLM(OpenAILLMService):
     milliseconds of blocked event loop per call start, felt by every other call on the process).
     """
 
-    def create_client(self, api_key=None, base_url=None, **kwargs):  # noqa: ANN001, ANN201 - Pipecat's signature
+    def create_client(self, api_key=None, base_url=None, **kwargs: Any) -> Any:  # noqa: ANN001 - Pipecat's signature
         import asyncio
 
         key = (base_url, api_key, id(asyncio.get_running_loop()) if _loop_running() else 0)
@@ -159,15 +159,15 @@ class DeploymentEngines:
         if voice.engine == "piper":
             return _local_piper(voice)
         if voice.engine == "openai":
-            from pipecat.services.openai.tts import OpenAITTSService as kind
+            from pipecat.services.openai.tts import OpenAITTSService as kind  # noqa: N813 - one name for the engine class
 
             key = _need(s.openai_api_key, "VOXLINE_OPENAI_API_KEY")
         elif voice.engine == "cartesia":
-            from pipecat.services.cartesia.tts import CartesiaTTSService as kind
+            from pipecat.services.cartesia.tts import CartesiaTTSService as kind  # noqa: N813
 
             key = _need(s.cartesia_api_key, "VOXLINE_CARTESIA_API_KEY")
         elif voice.engine == "elevenlabs":
-            from pipecat.services.elevenlabs.tts import ElevenLabsTTSService as kind
+            from pipecat.services.elevenlabs.tts import ElevenLabsTTSService as kind  # noqa: N813
 
             key = _need(s.elevenlabs_api_key, "VOXLINE_ELEVENLABS_API_KEY")
         else:

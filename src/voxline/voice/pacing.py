@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipecat.frames.frames import (
     EndFrame,
@@ -111,7 +112,7 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
     frames, chunking and resampling stay Pipecat's.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # "Bot speaking" heartbeats travel up and down the whole pipeline; Pipecat sends one every
         # 200 ms for idle timeouts a call does not use. Once a second is plenty.
@@ -168,7 +169,8 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
 
 
 class PacedOutputTransport(FastAPIWebsocketOutputTransport):
-    def __init__(self, *args, stats: PacingStats, clock: TurnClock, keep_audio: bool = False, **kwargs) -> None:
+    def __init__(self, *args: Any, stats: PacingStats, clock: TurnClock, keep_audio: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stats = stats
         self._turns = clock

@@ -1,19 +1,16 @@
-"""What one call's conversation must do, read once from the store before the pipeline starts.
+"""What one call's conversation must do: plain data, handed to the runtime before the pipeline starts.
 
-The plan is plain data: the rendered system prompt (the agent's prompt with the call's variables, plus
-the end-call and transfer instructions), the rendered greeting and voicemail line, the limits and the
-switches. The pipeline is built from it and never goes back to the database until finalization.
+The plan holds the rendered system prompt (the agent's prompt with the call's variables, plus the
+end-call and transfer instructions), the rendered greeting and voicemail line, the limits and the
+switches. The pipeline is built from it; the runtime never reads the database. Where a plan comes from
+(`calls/plan.py` reads it from the store) is the `PlanSource` the runtime is given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from voxline.context import Context
-from voxline.core import call_limits, templating
-from voxline.store import calls as calls_store
-from voxline.store import live_calls as live_store
-from voxline.store.models import Agent
 from voxline.voice import catalog
 
 DEFAULT_END_CALL_MESSAGE = "Thank you for your time. Goodbye!"
@@ -45,82 +42,5 @@ class CallPlan:
     silence_timeout_secs: float = 30.0  # from settings; end the call after this long with nobody speaking
 
 
-def system_prompt(agent: Agent, rendered_prompt: str, values: dict[str, str]) -> str:
-    """The agent's prompt plus what the model must know about ending and transferring the call."""
-    parts = [rendered_prompt.strip()]
-    parts.append(
-        "You are speaking on a phone call. Keep replies short (one or two sentences), plain spoken text "
-        "with no lists, markup or emojis."
-    )
-    if agent.end_call_enabled:
-        section = "## When to end the call\nCall the `end_call` tool when the conversation is over"
-        if agent.end_call_instructions:
-            section += ", specifically:\n" + (templating.render(agent.end_call_instructions, values) or "")
-        else:
-            section += " (the callee says goodbye, or asks to end the call)."
-        parts.append(section)
-    if agent.transfer_enabled and agent.transfer_number:
-        section = "## When to transfer the call\nCall the `transfer_call` tool when the callee needs a human"
-        if agent.transfer_instructions:
-            section += ", specifically:\n" + (templating.render(agent.transfer_instructions, values) or "")
-        else:
-            section += " (they ask for a person, or you cannot help)."
-        parts.append(section)
-    return "\n\n".join(p for p in parts if p)
-
-
-def build_plan(agent: Agent, session_id: str, call_id: str | None, partner_id: str, rendered_prompt: str,
-               rendered_intro: str | None, variables: dict[str, str], partner_vmd: bool) -> CallPlan:
-    values = {k: templating.stringify(v) if not isinstance(v, str) else v for k, v in (variables or {}).items()}
-    voice = catalog.find_any(agent.voice_id) or catalog.OFFLINE_VOICES[0]
-    return CallPlan(
-        session_id=session_id,
-        call_id=call_id,
-        partner_id=partner_id,
-        agent_id=agent.id,
-        system_prompt=system_prompt(agent, rendered_prompt, values),
-        intro=(rendered_intro or None),
-        voice=voice,
-        end_call_enabled=agent.end_call_enabled,
-        end_call_message=(templating.render(agent.end_call_message, values) or DEFAULT_END_CALL_MESSAGE),
-        transfer_enabled=bool(agent.transfer_enabled and agent.transfer_number),
-        transfer_number=agent.transfer_number,
-        transfer_message=(templating.render(agent.transfer_message, values) or DEFAULT_TRANSFER_MESSAGE),
-        max_duration_secs=agent.max_call_duration_secs,
-        voicemail_detection=bool(agent.voicemail_detection_enabled and partner_vmd),
-        voicemail_message=(templating.render(agent.voicemail_message, values) or None),
-        recording=agent.enable_recording,
-        extraction_config=agent.extraction_config,
-        variables=values,
-    )
-
-
-async def load_plan(ctx: Context, session_id: str) -> CallPlan:
-    """The call's plan, with this deployment's limits: its silence timeout, and its maximum call length
-    (default_max_call_secs) when the agent sets none or a longer one, as the dialer and the carrier edge
-    apply it, so the runtime's own farewell comes at the same cap."""
-    plan = await _read_plan(ctx, session_id)
-    cap = call_limits.max_call_secs(ctx.settings.default_max_call_secs, plan.max_duration_secs)
-    return replace(plan, silence_timeout_secs=ctx.settings.silence_timeout_secs, max_duration_secs=cap)
-
-
-async def _read_plan(ctx: Context, session_id: str) -> CallPlan:
-    """Read the session, its agent (even if deleted since the call started) and the partner's VMD switch."""
-    async with ctx.db.transaction() as s:
-        session = await calls_store.get_session_by_id(s, session_id)
-        if session is None:
-            raise LookupError(f"no session {session_id}")
-        agent = await live_store.agent_any_state(s, session.agent_id)
-        if agent is None:
-            raise LookupError(f"no agent {session.agent_id}")
-        partner_vmd = await live_store.partner_voicemail_detection(s, session.partner_id)
-        return build_plan(
-            agent,
-            session.id,
-            session.call_id,
-            session.partner_id,
-            session.rendered_prompt,
-            session.rendered_intro,
-            dict(session.variables or {}),
-            partner_vmd,
-        )
+# The call's plan by its session id (raises LookupError for an unknown session).
+PlanSource = Callable[[str], Awaitable[CallPlan]]

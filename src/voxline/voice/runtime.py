@@ -4,9 +4,10 @@
 (carrier transport + serializer → STT → Silero VAD and turn taking in the user aggregator → LLM → TTS →
 clock-paced output back to the carrier), holds the call until one of the ways out (end-call tool,
 transfer, the duration cap, too long a silence, a voicemail left, the callee hanging up), then
-finalizes once through `calls.finish.finish_session` with the transcript, latency, recording and
-extraction. Carrier-specific behaviour arrives only through the channel (serializer, AMD verdict,
-`control` for REST hang-up and transfer).
+hands the outcome (transcript, latency, recording, extraction) once to its `SessionSink`, which files the
+session. It reads the call's plan from its `PlanSource`: the runtime never touches the store or the
+application (see core/media.py and core/session_sink.py for the ports). Carrier-specific behaviour
+arrives only through the channel (serializer, AMD verdict, `control` for REST hang-up and transfer).
 """
 
 from __future__ import annotations
@@ -50,14 +51,16 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
-from voxline.calls.finish import SessionOutcome, finish_session
-from voxline.context import Context
+from voxline.core.call_outcome import EndReason, GateMode
+from voxline.core.call_status import AnsweredBy, CallStatus, Disposition
+from voxline.core.media import MediaChannel
+from voxline.core.session_sink import SessionOutcome, SessionSink
+from voxline.settings import Settings
 from voxline.voice import extraction, recording, voicemail
 from voxline.voice.batching import BatchedInputSerializer
 from voxline.voice.engines import DeploymentEngines, Engines, make_llm
-from voxline.voice.interface import MediaChannel
 from voxline.voice.pacing import PacedWebsocketTransport, PacingStats, TurnClock
-from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, load_plan
+from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, PlanSource
 from voxline.voice.transcript import BotTap, Transcript, Turn
 from voxline.voice.vad import BatchedSileroVAD
 
@@ -75,9 +78,9 @@ INTERPRETER_SWITCH_SECS = 0.001
 class CallResult:
     """How the conversation went, before it is written down."""
 
-    reason: str = "callee_hangup"  # end_call | transfer | max_duration | silence | voicemail | callee_hangup | error
-    answered_by: str | None = None
-    disposition: str = "completed"
+    reason: EndReason = EndReason.CALLEE_HANGUP
+    answered_by: AnsweredBy | None = None
+    disposition: Disposition = Disposition.COMPLETED
     transferred_to: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
@@ -99,10 +102,10 @@ class FirstUtteranceGate(FrameProcessor):
     callee's audio, on every call.
     """
 
-    def __init__(self, mode: str, on_greeting_end: Callable[[], None], on_first: Callable[[str], None],
+    def __init__(self, mode: GateMode, on_greeting_end: Callable[[], None], on_first: Callable[[str], None],
                  on_heard: Callable[[str], None]) -> None:
         super().__init__()
-        self.mode = mode  # "machine" | "classify" | "open"
+        self.mode = mode
         self._on_greeting_end = on_greeting_end
         self._on_first = on_first
         self._on_heard = on_heard
@@ -115,12 +118,12 @@ class FirstUtteranceGate(FrameProcessor):
             return
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self.heard_speech = True
-        if isinstance(frame, VADUserStoppedSpeakingFrame) and self.mode == "machine":
+        if isinstance(frame, VADUserStoppedSpeakingFrame) and self.mode is GateMode.MACHINE:
             self._on_greeting_end()
         if isinstance(frame, TranscriptionFrame):
             self._on_heard(frame.text)
-        if isinstance(frame, TranscriptionFrame) and self.mode != "open":
-            if self.mode == "classify":
+        if isinstance(frame, TranscriptionFrame) and self.mode is not GateMode.OPEN:
+            if self.mode is GateMode.CLASSIFY:
                 self._on_first(frame.text)
             return
         await self.push_frame(frame, direction)
@@ -143,14 +146,13 @@ class AudioSink(FrameProcessor):
 class LiveCall:
     """One conversation: the pipeline, its tools and its watchdogs."""
 
-    def __init__(self, ctx: Context, plan: CallPlan, channel: MediaChannel, engines: Engines,
+    def __init__(self, settings: Settings, plan: CallPlan, channel: MediaChannel, engines: Engines,
                  listeners: list[Callable[[Turn], None]]) -> None:
-        self.ctx = ctx
-        self.settings = ctx.settings
+        self.settings = settings
         self.plan = plan
         self.channel = channel
         self.engines = engines
-        self.result = CallResult(answered_by=channel.answered_by)
+        self.result = CallResult(answered_by=_verdict(channel.answered_by))
         self.result.transcript.listeners.extend(listeners)
         self._ending = False
         self._bot_speaking = False
@@ -160,6 +162,11 @@ class LiveCall:
         self._worker: PipelineWorker | None = None
         self._gate: FirstUtteranceGate | None = None
         self._tasks: list[asyncio.Task] = []
+
+    @property
+    def ending(self) -> bool:
+        """The call is on its way out (a reason is set; the pipeline is closing)."""
+        return self._ending
 
     # ---- assembly -------------------------------------------------------------------------------
     def _build(self) -> PipelineWorker:
@@ -181,7 +188,7 @@ class LiveCall:
         @transport.event_handler("on_client_disconnected")
         async def _gone(_t: Any, _ws: Any) -> None:
             if not self._ending:
-                self.result.reason = "callee_hangup"
+                self.result.reason = EndReason.CALLEE_HANGUP
             self._ending = True
             if self._worker is not None:
                 await self._worker.cancel()
@@ -208,12 +215,12 @@ class LiveCall:
         )
 
         transcript = self.result.transcript
-        gate_mode = "open"
+        gate_mode = GateMode.OPEN
         if plan.voicemail_detection:
-            if self.channel.answered_by == "machine":
-                gate_mode = "machine"
+            if self.channel.answered_by == AnsweredBy.MACHINE:
+                gate_mode = GateMode.MACHINE
             elif self.channel.answered_by is None:
-                gate_mode = "classify"
+                gate_mode = GateMode.CLASSIFY
         self._gate = FirstUtteranceGate(gate_mode, self._greeting_over.set, self._classified, self._heard)
 
         processors: list[FrameProcessor] = [
@@ -290,7 +297,7 @@ class LiveCall:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._spoken.wait(), SPOKEN_WAIT_SECS)
 
-    async def end(self, reason: str, farewell: str | None) -> None:
+    async def end(self, reason: EndReason, farewell: str | None) -> None:
         """Every way out the bot chooses comes here: say the last words, then close the pipeline."""
         if self._ending:
             return
@@ -303,12 +310,12 @@ class LiveCall:
     async def _opening(self) -> None:
         """Greet; or, when a machine may have answered, find out first."""
         assert self._gate is not None
-        if self._gate.mode == "machine":
+        if self._gate.mode is GateMode.MACHINE:
             await self._leave_voicemail()
-        elif self._gate.mode == "classify":
+        elif self._gate.mode is GateMode.CLASSIFY:
             await asyncio.sleep(voicemail.HUMAN_SILENCE_SECS)
-            if self._gate.mode == "classify" and not self._gate.heard_speech:  # nobody spoke: a person, waiting
-                self._gate.mode = "open"
+            if self._gate.mode is GateMode.CLASSIFY and not self._gate.heard_speech:  # nobody spoke: a person
+                self._gate.mode = GateMode.OPEN
                 if self.plan.intro:
                     await self.say(self.plan.intro)
         elif self.plan.intro:
@@ -317,33 +324,33 @@ class LiveCall:
     def _classified(self, first: str) -> None:
         assert self._gate is not None
         if voicemail.sounds_like_machine(first):
-            self._gate.mode = "machine"
+            self._gate.mode = GateMode.MACHINE
             self._greeting_over.set()  # the utterance is complete: the greeting has ended
             self._tasks.append(asyncio.create_task(self._leave_voicemail()))
         else:
-            self._gate.mode = "open"
+            self._gate.mode = GateMode.OPEN
             if self.result.answered_by is None:
-                self.result.answered_by = "human"
+                self.result.answered_by = AnsweredBy.HUMAN
             if self.plan.intro:
                 self._tasks.append(asyncio.create_task(self.say(self.plan.intro)))
 
     async def _leave_voicemail(self) -> None:
-        self.result.answered_by = "machine"
-        self.result.disposition = "voicemail"
+        self.result.answered_by = AnsweredBy.MACHINE
+        self.result.disposition = Disposition.VOICEMAIL
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._greeting_over.wait(), voicemail.GREETING_END_TIMEOUT_SECS)
-        await self.end("voicemail", self.plan.voicemail_message)
+        await self.end(EndReason.VOICEMAIL, self.plan.voicemail_message)
 
     async def _tool_end_call(self, params: FunctionCallParams) -> None:
         await params.result_callback({"ended": True}, properties=FunctionCallResultProperties(run_llm=False))
-        await self.end("end_call", self.plan.end_call_message)
+        await self.end(EndReason.END_CALL, self.plan.end_call_message)
 
     async def _tool_transfer(self, params: FunctionCallParams) -> None:
         await params.result_callback({"transferring": True}, properties=FunctionCallResultProperties(run_llm=False))
         if self._ending or self.channel.control is None or not self.plan.transfer_number:
             return
         self._ending = True
-        self.result.reason = "transfer"
+        self.result.reason = EndReason.TRANSFER
         await self.say_and_wait(self.plan.transfer_message)
         try:
             await self.channel.control.transfer(self.plan.transfer_number)
@@ -365,7 +372,7 @@ class LiveCall:
         # The farewell starts a little before the cap so that it has been said when the cap arrives.
         lead = min(FAREWELL_LEAD_SECS, cap * 0.1)
         await asyncio.sleep(max(0.0, cap - lead - (time.monotonic() - start)))
-        await self.end("max_duration", self.plan.end_call_message)
+        await self.end(EndReason.MAX_DURATION, self.plan.end_call_message)
         # The farewell gets a short grace; past it the pipeline is cut, whatever it is doing.
         await asyncio.sleep(self.settings.carrier_hangup_grace_secs)
         if self._worker is not None and not self._worker.has_finished():
@@ -376,7 +383,7 @@ class LiveCall:
         while not self._ending:
             await asyncio.sleep(min(0.5, limit / 4))
             if not self._bot_speaking and time.monotonic() - self._last_activity > limit:
-                await self.end("silence", self.plan.end_call_message)
+                await self.end(EndReason.SILENCE, self.plan.end_call_message)
 
     # ---- the call --------------------------------------------------------------------------------
     async def hold(self) -> CallResult:
@@ -385,9 +392,9 @@ class LiveCall:
         try:
             await runner.add_workers(self._worker)
             await runner.run()
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the call is still finalized
+        except Exception as exc:  # whatever broke, the call is still finalized
             log.exception("pipeline failed for session %s", self.plan.session_id)
-            self.result.reason, self.result.error = "error", f"{type(exc).__name__}: {exc}"[:300]
+            self.result.reason, self.result.error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"[:300]
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -404,7 +411,7 @@ class LiveCall:
     async def _hang_up_if_ours(self) -> None:
         """When the bot ended the call, make sure the carrier ends it too (some never close the stream)."""
         control = self.channel.control
-        if control is None or self.result.reason in ("callee_hangup", "transfer"):
+        if control is None or self.result.reason in (EndReason.CALLEE_HANGUP, EndReason.TRANSFER):
             return
         try:
             await asyncio.wait_for(control.hang_up(), timeout=10)
@@ -413,17 +420,23 @@ class LiveCall:
 
 
 class VoiceRuntime:
-    """The CallRuntime carriers hand their media channel to."""
+    """The CallRuntime carriers hand their media channel to.
 
-    def __init__(self, ctx: Context, engines: Engines | None = None, *,
+    `plans` gives each call's plan by its session id; `sink` files the session when the call ends
+    (the application wires both: see calls/conversation.py).
+    """
+
+    def __init__(self, settings: Settings, plans: PlanSource, sink: SessionSink, engines: Engines | None = None, *,
                  adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
                  listeners: list[Callable[[Turn], None]] | None = None) -> None:
-        self.ctx = ctx
-        self.engines = engines or DeploymentEngines(ctx.settings)
+        self.settings = settings
+        self.plans = plans
+        self.sink = sink
+        self.engines = engines or DeploymentEngines(settings)
         self.adjust_plan = adjust_plan
         self.listeners = listeners or []
         self.last_result: CallResult | None = None
-        recording.register(ctx.settings)
+        recording.register(settings)
         # The event loop shares the interpreter lock with the VAD's batch thread (and, in one process,
         # whatever else runs threads). Python hands the lock over every 5 ms by default, which shows
         # up as tens of milliseconds in the slowest turns; every 1 ms measured p99 31-38 → 24-25 ms.
@@ -431,10 +444,10 @@ class VoiceRuntime:
             sys.setswitchinterval(INTERPRETER_SWITCH_SECS)
 
     async def run(self, channel: MediaChannel) -> None:
-        plan = await load_plan(self.ctx, channel.session_id)
+        plan = await self.plans(channel.session_id)
         if self.adjust_plan is not None:
             plan = self.adjust_plan(plan)
-        live = LiveCall(self.ctx, plan, channel, self.engines, self.listeners)
+        live = LiveCall(self.settings, plan, channel, self.engines, self.listeners)
         try:
             result = await live.hold()
         except asyncio.CancelledError:
@@ -442,45 +455,53 @@ class VoiceRuntime:
             result = live.result
             result.transcript.finish()
             result.ended_at = datetime.now(UTC)
-            if result.reason == "callee_hangup" and not live._ending:
-                result.reason = "max_duration"
+            if result.reason is EndReason.CALLEE_HANGUP and not live.ending:
+                result.reason = EndReason.MAX_DURATION
             self.last_result = result
-            await asyncio.shield(finalize(self.ctx, plan, result, self.engines))
+            await asyncio.shield(self._finalize(plan, result))
             raise
         self.last_result = result
-        await finalize(self.ctx, plan, result, self.engines)
+        await self._finalize(plan, result)
+
+    async def _finalize(self, plan: CallPlan, result: CallResult) -> None:
+        await self.sink.file(plan.session_id, await outcome_of(self.settings, plan, result, self.engines))
 
 
-def _disposition(result: CallResult) -> str:
-    if result.disposition == "voicemail":
-        return "voicemail"
-    if result.reason == "callee_hangup" and not result.transcript.said("user"):
-        return "user_hangup_no_speech"
-    if result.reason == "error":
-        return "failed"
-    return "completed"
+def _verdict(answered_by: str | None) -> AnsweredBy | None:
+    """The carrier's verdict at connect time as the enum (None: no verdict yet)."""
+    return AnsweredBy(answered_by) if answered_by else None
 
 
-def _answered_by(result: CallResult) -> str:
+def _disposition(result: CallResult) -> Disposition:
+    if result.disposition is Disposition.VOICEMAIL:
+        return Disposition.VOICEMAIL
+    if result.reason is EndReason.CALLEE_HANGUP and not result.transcript.said("user"):
+        return Disposition.USER_HANGUP_NO_SPEECH
+    if result.reason is EndReason.ERROR:
+        return Disposition.FAILED
+    return Disposition.COMPLETED
+
+
+def _answered_by(result: CallResult) -> AnsweredBy:
     if result.answered_by:
         return result.answered_by
-    return "human" if result.transcript.said("user") else "unknown"
+    return AnsweredBy.HUMAN if result.transcript.said("user") else AnsweredBy.UNKNOWN
 
 
-async def finalize(ctx: Context, plan: CallPlan, result: CallResult, engines: Engines) -> None:
-    """Write the session once: transcript, latency, duration, recording, extraction; emits session.completed."""
+async def outcome_of(settings: Settings, plan: CallPlan, result: CallResult, engines: Engines) -> SessionOutcome:
+    """What the session files: transcript, latency, duration, recording (written here), extraction."""
     transcript = result.transcript.as_list()
     recording_path = None
     if plan.recording and result.recording_pcm:
-        path = recording.recordings_dir(ctx.settings) / f"{plan.session_id}.wav"
+        path = recording.recordings_dir(settings) / f"{plan.session_id}.wav"
         await asyncio.to_thread(recording.write_wav, path, result.recording_pcm, WIRE_OUT_RATE)
         recording_path = str(path)
     extracted = None
     if plan.extraction_config:
         extracted = await extraction.extract(engines.llm_endpoint(), plan.extraction_config, transcript)
     ended = result.ended_at or datetime.now(UTC)
-    outcome = SessionOutcome(
-        status="completed" if result.reason != "error" else "failed",
+    return SessionOutcome(
+        status=CallStatus.FAILED if result.reason is EndReason.ERROR else CallStatus.COMPLETED,
         transcript=transcript,
         latency=result.transcript.latency_summary(),
         duration_seconds=max(0, round((ended - result.started_at).total_seconds())),
@@ -491,7 +512,6 @@ async def finalize(ctx: Context, plan: CallPlan, result: CallResult, engines: En
         disposition=_disposition(result),
         answered_by=_answered_by(result),
     )
-    await finish_session(ctx, plan.session_id, outcome)
 
 
 def with_limits(plan: CallPlan, **changes: Any) -> CallPlan:

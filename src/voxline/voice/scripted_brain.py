@@ -187,7 +187,7 @@ def shared() -> RunningBrain:
     """One brain per process, started on first use."""
     global _shared
     with _shared_lock:
-        if _shared is None or not _shared._thread.is_alive():
+        if _shared is None or not _shared._thread.is_alive():  # noqa: SLF001 - this module's own brain
             _shared = start()
         return _shared
 
@@ -195,7 +195,7 @@ def shared() -> RunningBrain:
 def _serve_child(ready) -> None:  # noqa: ANN001 - a multiprocessing queue
     brain = start()
     ready.put(brain.base_url)
-    brain._thread.join()
+    brain._thread.join()  # noqa: SLF001
 
 
 @dataclass

@@ -9,6 +9,7 @@ finished turn.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,10 +137,8 @@ class Transcript:
 
     def _emit(self, turn: Turn) -> None:
         for listener in self.listeners:
-            try:
+            with contextlib.suppress(Exception):  # a broken listener must not break the call
                 listener(turn)
-            except Exception:  # noqa: BLE001 - a broken listener must not break the call
-                pass
 
     # results
     def as_list(self) -> list[dict[str, Any]]:

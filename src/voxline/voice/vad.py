@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import audioop  # the standard library's until 3.13, then the audioop-lts package Pipecat depends on
+import contextlib
 import math
 import threading
 from collections import deque
@@ -146,10 +147,8 @@ class SileroBatcher:
         for job in jobs:
             by_loop.setdefault(job.loop, []).append(job)
         for loop, mine in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve, mine, error)
-            except RuntimeError:  # that loop has closed: nobody is waiting any more
-                pass
 
 
 def _resolve(jobs: list[_Job], error: Exception | None) -> None:

@@ -8,9 +8,9 @@ from voxline.context import Context
 from voxline.core import errors
 from voxline.core.ids import is_uuid
 from voxline.core.keys import TEST
+from voxline.core.principal import Principal
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import webhooks as store
-from voxline.store.partners import Principal
 from voxline.store.webhook_tables import WebhookDelivery
 from voxline.webhooks.endpoints import get as get_endpoint
 from voxline.webhooks.worker import sandbox_error

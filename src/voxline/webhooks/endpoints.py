@@ -15,13 +15,13 @@ from typing import Any
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.ids import is_uuid, new_id
+from voxline.core.principal import Principal
 from voxline.core.timefmt import iso, utcnow
 from voxline.store import partners as partner_store
 from voxline.store import ratelimit as ratelimit_store
 from voxline.store import webhooks as store
 from voxline.store.db import Transaction
 from voxline.store.errors import Conflict
-from voxline.store.partners import Principal
 from voxline.store.webhook_tables import WebhookEndpoint
 from voxline.webhooks.signer import new_secret
 from voxline.webhooks.urlguard import Policy, check_for_save

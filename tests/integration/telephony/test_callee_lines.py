@@ -18,9 +18,9 @@ import pytest
 from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 
 from tests.integration.telephony.conftest import LiveServer, make_caller, start, wait_session_done, wait_status
+from voxline.core.media import MediaChannel
 from voxline.sandbox.audio import FRAME_MS, dominant_hz, frames, tone
 from voxline.sandbox.emulator import BOT_DONE_QUIET_SECS, PAUSE_BEFORE_LINE_SECS, Script
-from voxline.voice.interface import MediaChannel
 
 pytestmark = pytest.mark.asyncio
 

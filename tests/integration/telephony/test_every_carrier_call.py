@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 
 from tests.integration.telephony.conftest import LiveServer, make_caller, start, wait_session_done, wait_status
+from voxline.calls.conversation import voice_runtime
+from voxline.devtools.callee_voice import line
+from voxline.devtools.standins import StandInEngines
 from voxline.sandbox.audio import seconds
 from voxline.sandbox.emulator import Script
 from voxline.telephony import registry
-from voxline.voice.callee_voice import line
-from voxline.voice.runtime import VoiceRuntime
-from voxline.voice.standins import StandInEngines
 from voxline.webhooks import verify
 
 # One callee per carrier the sandbox emulates (the registry's list), each on its own number.
@@ -45,7 +45,7 @@ async def test_a_whole_call_with_the_runtime_and_a_signed_webhook(live: LiveServ
     got: list[tuple[dict, bytes]] = []
     arrived = asyncio.Event()
     runner, url = await _receiver(got, arrived)
-    live.app.state.call_runtime_factory = lambda ctx: VoiceRuntime(ctx, StandInEngines(["Yes, that works."]))
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(["Yes, that works."]))
     try:
         caller = await make_caller(live, provider)
         r = await live.api.post(

@@ -16,10 +16,10 @@ from tests.integration.telephony.conftest import (
     wait_session_done,
     wait_status,
 )
+from voxline.calls.conversation import voice_runtime
 from voxline.core import keys
+from voxline.devtools.standins import StandInEngines
 from voxline.sandbox.callee import TEST_NUMBERS, markdown_table
-from voxline.voice.runtime import VoiceRuntime
-from voxline.voice.standins import StandInEngines
 
 
 def _emucall(live: LiveServer, provider: str, to: str):  # noqa: ANN202
@@ -41,7 +41,7 @@ def talking(live: LiveServer):  # noqa: ANN201
 
 async def test_the_default_callee_holds_a_spoken_conversation(talking: LiveServer) -> None:
     live = talking
-    live.app.state.call_runtime_factory = VoiceRuntime  # the offline engines, as `voxline serve` runs them
+    live.app.state.call_runtime_factory = voice_runtime  # the offline engines, as `voxline serve` runs them
     caller = await make_caller(live, "twilio")
     to = "+919815500001"
     started = await start(live, caller, to)
@@ -61,7 +61,7 @@ async def test_the_default_callee_holds_a_spoken_conversation(talking: LiveServe
 async def test_a_call_gives_the_callee_its_own_lines(talking: LiveServer) -> None:
     live = talking
     asked = ["I would like to reschedule.", "Thursday works. Bye."]
-    live.app.state.call_runtime_factory = lambda ctx: VoiceRuntime(ctx, StandInEngines(asked))
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(asked))
     caller = await make_caller(live, "plivo")
     to = "+919815500002"
     body = {
@@ -110,7 +110,7 @@ async def test_test_numbers_choose_the_outcome(talking: LiveServer, suffix: str,
 
 async def test_opt_out_and_interrupting_callees_say_their_lines(talking: LiveServer) -> None:
     live = talking
-    live.app.state.call_runtime_factory = lambda ctx: VoiceRuntime(ctx, StandInEngines(["Please don't call me."]))
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(["Please don't call me."]))
     caller = await make_caller(live, "vobiz")
     for to, lines in (("+919815570333", 1), ("+919815570222", 2)):
         started = await start(live, caller, to)

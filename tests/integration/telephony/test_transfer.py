@@ -19,12 +19,12 @@ from tests.integration.telephony.conftest import (
     wait_session_done,
     wait_status,
 )
+from voxline.core.media import MediaChannel
 from voxline.dialer.carrier_ops import CallControl
 from voxline.sandbox.emulator import Script
 from voxline.sandbox.responder import Responder
 from voxline.telephony.carrier import CarrierError
 from voxline.telephony.registry import carrier as carrier_for
-from voxline.voice.interface import MediaChannel
 
 pytestmark = pytest.mark.asyncio
 
@@ -126,15 +126,16 @@ async def test_the_model_transfers_a_twilio_call_through_its_tool(live: LiveServ
     the session is filed with the transfer as the way the conversation ended."""
     from xml.etree import ElementTree as ET
 
-    from voxline.voice.callee_voice import line
+    from voxline.calls.conversation import voice_runtime
+    from voxline.devtools.callee_voice import line
+    from voxline.devtools.standins import StandInEngines
     from voxline.voice.runtime import VoiceRuntime
-    from voxline.voice.standins import StandInEngines
 
     ask = "Can I speak to a real person please?"
     runtimes: list[VoiceRuntime] = []
 
     def factory(ctx):  # noqa: ANN001, ANN202
-        runtimes.append(VoiceRuntime(ctx, StandInEngines([ask])))
+        runtimes.append(voice_runtime(ctx, StandInEngines([ask])))
         return runtimes[-1]
 
     previous = getattr(live.app.state, "call_runtime_factory", None)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from tests.integration.telephony.conftest import LiveServer, make_caller, start, wait_session_done, wait_status
+from voxline.calls.conversation import voice_runtime
+from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines
 from voxline.sandbox.audio import seconds
 from voxline.sandbox.emulator import Script
-from voxline.voice.runtime import VoiceRuntime
-from voxline.voice.standins import SECS_PER_CHAR, StandInEngines
 
 
 async def test_the_voice_runtime_holds_a_call_placed_by_the_dialer(live: LiveServer) -> None:
-    live.app.state.call_runtime_factory = lambda ctx: VoiceRuntime(ctx, StandInEngines(["Yes, that works."]))
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(["Yes, that works."]))
     try:
         caller = await make_caller(live, "twilio")
         to = "+919813300001"
@@ -35,7 +35,7 @@ async def test_the_voice_runtime_holds_a_call_placed_by_the_dialer(live: LiveSer
 def test_a_server_holds_calls_with_the_ai_conversation_unless_told_otherwise(database) -> None:  # noqa: ANN001
     from voxline.app import create_app
 
-    assert create_app(database.settings()).state.call_runtime_factory is VoiceRuntime
+    assert create_app(database.settings()).state.call_runtime_factory is voice_runtime
     # Without a runtime, sandbox calls get the test tone and live calls fail (test_twilio_e2e covers both).
     assert not hasattr(create_app(database.settings(call_runtime="responder")).state, "call_runtime_factory")
 
@@ -48,7 +48,7 @@ async def test_at_the_maximum_duration_the_runtime_says_its_farewell_before_the_
     waits for that (the cap plus the hang-up grace and a margin), so the callee hears the whole farewell."""
     from voxline.store import agents as agent_store
 
-    live.app.state.call_runtime_factory = lambda ctx: VoiceRuntime(ctx, StandInEngines([]))
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines([]))
     cap = 3
     try:
         caller = await make_caller(live, "twilio", end_call_message=FAREWELL)

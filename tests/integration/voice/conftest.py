@@ -1,8 +1,8 @@
 """A real Voxline server on loopback with a Twilio-protocol media route, for the voice runtime's tests.
 
-The route (voxline.voice.loopback) builds a MediaChannel with Pipecat's own TwilioFrameSerializer and
+The route (voxline.devtools.loopback) builds a MediaChannel with Pipecat's own TwilioFrameSerializer and
 hands it to the VoiceRuntime the test registered for that session. The callee is
-`voxline.voice.twilio_peer.TwilioCallee`, a real websocket client speaking Media Streams. These tests
+`voxline.devtools.twilio_peer.TwilioCallee`, a real websocket client speaking Media Streams. These tests
 run on one SQLite database: what they check is the conversation, not the SQL dialect (finalization's
 SQL is covered on both databases by the platform's own tests). The full carrier path (dialer, Twilio
 emulator) is exercised by test_offline_engines.py.
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest_asyncio
 
-from voxline.voice import loopback
-from voxline.voice.loopback import LoopbackServer, PlacedCall
+from voxline.devtools import loopback
+from voxline.devtools.loopback import LoopbackServer, PlacedCall
 
 VoiceServer = LoopbackServer
 
@@ -43,7 +43,7 @@ class RecordingCarrierControl:
 
 @pytest_asyncio.fixture(scope="session")
 async def voice_server(tmp_path_factory) -> AsyncIterator[LoopbackServer]:
-    from voxline.voice.demo import quiet_logs
+    from voxline.devtools.demo import quiet_logs
 
     quiet_logs()
     server = await loopback.start(tmp_path_factory.mktemp("voice-data"), silence_timeout_secs=20)

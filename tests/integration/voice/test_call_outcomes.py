@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from tests.integration.voice.conftest import RecordingCarrierControl, place_call, wait_finished
-from voxline.voice.callee_voice import line
+from voxline.calls.conversation import voice_runtime
+from voxline.devtools.callee_voice import line
+from voxline.devtools.standins import StandInEngines
+from voxline.devtools.twilio_peer import TwilioCallee
 from voxline.voice.engines import LLMEndpoint
-from voxline.voice.runtime import VoiceRuntime
-from voxline.voice.standins import StandInEngines
-from voxline.voice.twilio_peer import TwilioCallee
 
 GREETING = "Hi, you have reached Sajal. I am not available right now. Please leave a message after the tone."
 
@@ -30,7 +30,7 @@ async def _enable_account_voicemail(server, call) -> None:
 
 
 async def _run(server, call, script, lines, *, answered_by=None, control=None, engines=None, **kw):
-    runtime = VoiceRuntime(server.ctx, engines or StandInEngines(script))
+    runtime = voice_runtime(server.ctx, engines or StandInEngines(script))
     server.runtimes[call.session_id] = runtime
     server.answered_by[call.session_id] = answered_by
     if control is not None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 
 from tests.integration.voice.conftest import place_call, wait_finished
-from voxline.voice.callee_voice import line
-from voxline.voice.runtime import VoiceRuntime, with_limits
-from voxline.voice.standins import StandInEngines
-from voxline.voice.twilio_peer import TwilioCallee
+from voxline.calls.conversation import voice_runtime
+from voxline.devtools.callee_voice import line
+from voxline.devtools.standins import StandInEngines
+from voxline.devtools.twilio_peer import TwilioCallee
+from voxline.voice.runtime import with_limits
 
 
 async def _converse(server, call, script, lines, **runtime_kw):
-    runtime = VoiceRuntime(server.ctx, StandInEngines(script), **runtime_kw)
+    runtime = voice_runtime(server.ctx, StandInEngines(script), **runtime_kw)
     server.runtimes[call.session_id] = runtime
     callee = TwilioCallee(server.ws_url, lines, custom={"session_id": call.session_id, "call_id": call.call_id})
     heard = await asyncio.wait_for(callee.run(), 60)
@@ -68,7 +69,7 @@ async def test_callee_speaking_over_the_bot_stops_it_within_one_audio_chunk_and_
 
 async def test_a_call_reaching_its_duration_cap_says_the_farewell_and_ends(voice_server):
     call = await place_call(voice_server, end_call_message="Our time is up, {{callee_name}}. Goodbye.")
-    runtime = VoiceRuntime(voice_server.ctx, StandInEngines([]),
+    runtime = voice_runtime(voice_server.ctx, StandInEngines([]),
                            adjust_plan=lambda p: with_limits(p, max_duration_secs=4))
     voice_server.runtimes[call.session_id] = runtime
     callee = TwilioCallee(voice_server.ws_url, [], custom={"session_id": call.session_id})
@@ -85,7 +86,7 @@ async def test_a_call_reaching_its_duration_cap_says_the_farewell_and_ends(voice
 
 async def test_a_call_where_nobody_speaks_for_too_long_is_ended_with_the_farewell(voice_server):
     call = await place_call(voice_server)
-    runtime = VoiceRuntime(voice_server.ctx, StandInEngines([]),
+    runtime = voice_runtime(voice_server.ctx, StandInEngines([]),
                            adjust_plan=lambda p: with_limits(p, silence_timeout_secs=2.0))
     voice_server.runtimes[call.session_id] = runtime
     callee = TwilioCallee(voice_server.ws_url, [], custom={"session_id": call.session_id})
@@ -100,7 +101,7 @@ async def test_a_call_where_nobody_speaks_for_too_long_is_ended_with_the_farewel
 async def test_the_callee_hanging_up_ends_the_call_and_files_the_session(voice_server):
     call = await place_call(voice_server)
     said = "Hello, who is this please?"  # a bare "Hello?" can sit under the VAD's volume gate
-    runtime = VoiceRuntime(voice_server.ctx, StandInEngines([said]))
+    runtime = voice_runtime(voice_server.ctx, StandInEngines([said]))
     voice_server.runtimes[call.session_id] = runtime
     callee = TwilioCallee(voice_server.ws_url, [line(said)], custom={"session_id": call.session_id},
                           hang_up_after_lines=True)

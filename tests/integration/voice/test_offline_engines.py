@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
+from voxline.devtools.demo import quiet_logs, run_demo
 from voxline.voice import local_models
-from voxline.voice.demo import quiet_logs, run_demo
 
 
 def _whisper(pcm8k: bytes, data_dir) -> str:

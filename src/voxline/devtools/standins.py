@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame, TTSAudioRawFrame
@@ -30,7 +31,7 @@ SECS_PER_CHAR = 0.012  # a stand-in "speaking rate": 60 characters ≈ 0.7 s of 
 class StandInSTT(SegmentedSTTService):
     """Returns the script's next line for every speech segment (stand-in: no recognition happens)."""
 
-    def __init__(self, script: Iterable[str], **kwargs) -> None:
+    def __init__(self, script: Iterable[str], **kwargs: Any) -> None:
         super().__init__(settings=STTSettings(model=None, language=None), trailing_silence_secs=0, **kwargs)
         self._script = deque(script)
 
@@ -44,7 +45,7 @@ class StandInSTT(SegmentedSTTService):
 class StandInTTS(TTSService):
     """A quiet 440 Hz tone with the length the text would take to say (stand-in: no words)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             push_start_frame=True, push_stop_frames=True,
             settings=TTSSettings(model=None, voice="standin", language=None), **kwargs,

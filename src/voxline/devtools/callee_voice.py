@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
+from voxline.devtools.twilio_peer import Line, to_8k
 from voxline.voice import local_models
-from voxline.voice.twilio_peer import Line, to_8k
 
 
 @lru_cache(maxsize=64)
@@ -18,7 +19,7 @@ def _speak(text: str) -> bytes:
     return to_8k(pcm, chunks[0].sample_rate).tobytes()
 
 
-def line(text: str, trim: bool = False, **kwargs) -> Line:
+def line(text: str, trim: bool = False, **kwargs: Any) -> Line:
     """The line as 8 kHz PCM; `trim` cuts the voice's trailing silence, so the line ends where speech does."""
     pcm = np.frombuffer(_speak(text), dtype=np.int16)
     if trim:

@@ -1,9 +1,9 @@
-"""The seam between a carrier's media edge (`telephony/`) and the conversation (`voice/`).
+"""The ports between a carrier's media edge (`telephony/`, `dialer/`) and whatever holds the conversation.
 
 A carrier module accepts the media websocket in its own protocol, reads the handshake (stream and call
-ids), builds the Pipecat serializer for its wire format, and hands a `MediaChannel` to the runtime. The
-runtime holds the conversation on that channel until the call ends. Carriers never know which runtime
-runs; the runtime never knows which carrier it talks to.
+ids), builds the Pipecat serializer for its wire format, and the dialer hands a `MediaChannel` to a
+`CallRuntime`. The runtime holds the conversation on that channel until the call ends. Carriers never know
+which runtime runs; the runtime never knows which carrier it talks to. Types only: nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class MediaChannel:
     provider: str
     call_id: str
     session_id: str
-    answered_by: str | None = None  # carrier AMD verdict when known at connect time
+    answered_by: str | None = None  # carrier AMD verdict when known at connect time (an AnsweredBy value)
     control: CarrierControl | None = None  # the carrier's REST side of this call (hang up, transfer), if any
     extra: dict[str, Any] = field(default_factory=dict)  # carrier-specific facts (stream sid, custom params)
 
@@ -32,7 +32,8 @@ class MediaChannel:
 class CarrierControl(Protocol):
     """What the runtime may ask of the carrier outside the media stream. Carriers without a way leave it None."""
 
-    supports_transfer: bool
+    @property
+    def supports_transfer(self) -> bool: ...
 
     async def hang_up(self) -> None:
         """End the call at the carrier (used when its media stream does not close by itself)."""

@@ -24,10 +24,10 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from voxline.accounts import partners
 from voxline.app import create_app
 from voxline.context import Context
+from voxline.core.media import MediaChannel
 from voxline.settings import Settings
 from voxline.store.migrate import upgrade
 from voxline.voice.catalog import voices
-from voxline.voice.interface import MediaChannel
 from voxline.voice.runtime import VoiceRuntime
 
 TWILIO_CREDS = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "0123456789abcdef" * 2,
@@ -114,6 +114,9 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
         rate_limit_per_min=1_000_000,
         calls_rate_limit_per_min=1_000_000,
         llm_base_url=None,
+        # No dialer runs here, so no carrier is ever asked; a carrier on loopback is what lets the API start
+        # live calls on a loopback public URL (see core/reachability.py).
+        twilio_api_base=f"http://127.0.0.1:{port}/no-carrier",
     )
     values.update(settings_overrides)
     settings = Settings(**values)
@@ -148,10 +151,11 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
 
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
                             ws="websockets-sansio", ws_max_size=1 << 22)
-    state._server = uvicorn.Server(config)
-    state._task = asyncio.create_task(state._server.serve())
-    while not state._server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
-        if state._task.done():
-            state._task.result()
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    state._server, state._task = server, task  # noqa: SLF001 - this module's own server, kept for close()
+    while not server.started:  # uvicorn exposes only a flag
+        if task.done():
+            task.result()
         await asyncio.sleep(0.02)
     return state

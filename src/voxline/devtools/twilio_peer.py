@@ -151,9 +151,7 @@ class TwilioCallee:
                 now = time.monotonic()
                 if event == "media":
                     payload = base64.b64decode(msg["media"]["payload"])
-                    if self._bot_last_media and now - self._bot_last_media > 0.3:
-                        self._bot_turn_started = now
-                    elif self._bot_turn_started is None:
+                    if (self._bot_last_media and now - self._bot_last_media > 0.3) or self._bot_turn_started is None:
                         self._bot_turn_started = now
                     self._bot_last_media = now
                     self.heard.media_times.append(now)

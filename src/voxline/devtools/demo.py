@@ -73,7 +73,7 @@ async def _serve(app: Any, port: int, lifespan: str = "on") -> tuple[Any, asynci
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
+    while not server.started:  # uvicorn exposes only a flag
         if task.done():
             task.result()
         if time.monotonic() > deadline:
@@ -106,14 +106,14 @@ async def run_demo(
 ) -> DemoResult:
     from voxline.accounts import partners
     from voxline.app import create_app
+    from voxline.calls.conversation import voice_runtime
     from voxline.context import Context
     from voxline.core import keys
+    from voxline.devtools import callee_voice
     from voxline.sandbox.emulator import Script
     from voxline.settings import Settings
     from voxline.store.migrate import upgrade
-    from voxline.voice import callee_voice
     from voxline.voice.catalog import voices
-    from voxline.voice.runtime import VoiceRuntime
     from voxline.voice.transcript import Turn
     from voxline.webhooks.verification import verify
 
@@ -150,7 +150,7 @@ async def run_demo(
         else:
             say(f"  [bold green]callee[/bold green]  {turn.content}  [dim](as Whisper heard it)[/dim]")
 
-    app.state.call_runtime_factory = lambda c: VoiceRuntime(c, engines, listeners=[show])
+    app.state.call_runtime_factory = lambda c: voice_runtime(c, engines, listeners=[show])
     say("[dim]synthesizing the callee's lines with Piper…[/dim]")
     pcm_lines = tuple(callee_voice.line(text).pcm8k.tobytes() for text in lines)
     emulator = app.state.sandbox[provider]
