@@ -50,6 +50,7 @@ class Database:
             calls_rate_limit_per_min=1_000_000,
             public_base_url="http://127.0.0.1:8000",
             dialer_enabled=False,  # the shared app never dials; tests/integration/telephony runs its own server
+            calling_hours="00:00-24:00",  # tests of the hours set a partner's policy; the others run at any hour
         )
         values.update(overrides)
         return Settings(**values)

@@ -13,8 +13,10 @@ from voxline import __version__, housekeeping
 from voxline.api import errors as api_errors
 from voxline.api.agents import router as agents_router
 from voxline.api.body_guard import BodyGuard
+from voxline.api.calling_policy import router as calling_policy_router
 from voxline.api.calls import router as calls_router
 from voxline.api.config import config_router, connections_router
+from voxline.api.dnc import router as dnc_router
 from voxline.api.sessions import router as sessions_router
 from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
@@ -43,6 +45,8 @@ def api_routers() -> list[APIRouter]:
         webhooks_router,
         voice_calls_router,
         recordings_router,
+        dnc_router,
+        calling_policy_router,
     ]
 
 

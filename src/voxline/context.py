@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from voxline.core.crypto import SecretBox
+from voxline.core.timefmt import utcnow
 from voxline.settings import Settings
 from voxline.store.db import Database
 
@@ -14,6 +17,8 @@ class Context:
     settings: Settings
     db: Database
     box: SecretBox
+    # The wall clock for rules that depend on the time of day (calling hours): a test moves it, not the wall.
+    clock: Callable[[], datetime] = field(default_factory=lambda: utcnow)
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

@@ -26,6 +26,7 @@ from voxline.core.ids import is_uuid, new_id
 from voxline.core.keys import TEST
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
 from voxline.core.timefmt import utcnow
+from voxline.safety import gate as callee_safety
 from voxline.store import agents as agent_store
 from voxline.store import calls as call_store
 from voxline.store import connections as connection_store
@@ -170,6 +171,8 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         conn = await _resolve_connection(s, principal, req)
         policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))
         destination.check(req.to_number, conn.from_number, policy)
+        # Do-not-call, frequency caps, calling hours: refused here, or deferred to when the callee's hours open.
+        dial_at = await callee_safety.check_start(s, ctx.settings, partner_id, mode, req.to_number, ctx.clock())
         values = _string_values(req, list(agent.variables))
 
         call_id, session_id = new_id(), new_id()
@@ -226,7 +229,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
             "connection_id": conn.id,
             "status": "queued",
             "attempts": 0,
-            "available_at": now,
+            "available_at": max(now, dial_at),
             "claimed_by": None,
             "claimed_until": None,
             "last_error": None,
