@@ -15,6 +15,7 @@ from voxline.api.agents import router as agents_router
 from voxline.api.body_guard import BodyGuard
 from voxline.api.calling_policy import router as calling_policy_router
 from voxline.api.calls import router as calls_router
+from voxline.api.campaigns import router as campaigns_router
 from voxline.api.config import config_router, connections_router
 from voxline.api.dnc import router as dnc_router
 from voxline.api.sessions import router as sessions_router
@@ -22,6 +23,7 @@ from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
 from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
+from voxline.campaigns import scheduler as campaign_scheduler
 from voxline.context import Context
 from voxline.dialer import worker as dialer_worker
 from voxline.sandbox import mount as sandbox
@@ -47,12 +49,13 @@ def api_routers() -> list[APIRouter]:
         recordings_router,
         dnc_router,
         calling_policy_router,
+        campaigns_router,
     ]
 
 
 def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     """Long-running loops started with the server and cancelled at shutdown (each must survive its own errors)."""
-    return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run]
+    return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run, campaign_scheduler.run]
 
 
 def call_runtime_factory(settings: Settings) -> Callable[[Context], Any] | None:
