@@ -162,6 +162,7 @@ class Scheduler:
                     contact.status = rules.CALLING
                     contact.claimed_until = now + timedelta(seconds=LEASE_SECS)
                     contact.updated_at = now
+                    await store.flush(s)
                     claims.append(Claim(c, contact.id, contact.attempts, await self._request(s, c, contact)))
                     room[c.id] -= 1
                     free[key] -= 1
@@ -185,6 +186,7 @@ class Scheduler:
         while True:
             queue = queues.get(c.id)
             if not queue:
+                await store.flush(s)  # the skipped and deferred ones must not come back
                 queue = queues[c.id] = await store.due_contacts(s, c.id, now, 50)
                 if not queue:
                     return None

@@ -273,3 +273,8 @@ async def partner_limits(s: AsyncSession, partner_id: str) -> tuple[int, int | N
     stmt = select(Partner.concurrency_limit, Partner.sandbox_concurrency_limit).where(Partner.id == partner_id)
     live, sandbox = (await s.execute(stmt)).one()
     return live, sandbox
+
+
+async def flush(s: AsyncSession) -> None:
+    """Sessions do not autoflush: the next query for due contacts must see the ones just claimed or deferred."""
+    await s.flush()
