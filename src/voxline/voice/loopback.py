@@ -114,6 +114,7 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
         rate_limit_per_min=1_000_000,
         calls_rate_limit_per_min=1_000_000,
         llm_base_url=None,
+        calling_hours="00:00-24:00",  # a loopback callee is a program: any hour will do
     )
     values.update(settings_overrides)
     settings = Settings(**values)

@@ -52,6 +52,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from voxline.calls.finish import SessionOutcome, finish_session
 from voxline.context import Context
+from voxline.safety import opt_out
 from voxline.voice import extraction, recording, voicemail
 from voxline.voice.batching import BatchedInputSerializer
 from voxline.voice.engines import DeploymentEngines, Engines, make_llm
@@ -272,6 +273,16 @@ class LiveCall:
     def _heard(self, text: str) -> None:
         self.result.transcript.user_said(text)
         self._touch()
+        if self.plan.call_id and not self._ending:  # the callee may be asking never to be called again
+            self._tasks.append(asyncio.create_task(self._check_opt_out(text)))
+
+    async def _check_opt_out(self, text: str) -> None:
+        """Spoken opt-out (safety/opt_out.py): list the number, acknowledge briefly, end the call."""
+        if not await opt_out.asks_to_stop(self.settings, text) or self._ending or not self.plan.call_id:
+            return
+        await opt_out.record(self.ctx, self.plan.call_id, text)
+        self.result.disposition = opt_out.OPTED_OUT
+        await self.end(opt_out.OPTED_OUT, opt_out.ACKNOWLEDGEMENT)
 
     def _bot_stopped(self) -> None:
         self._bot_speaking = False
@@ -452,8 +463,8 @@ class VoiceRuntime:
 
 
 def _disposition(result: CallResult) -> str:
-    if result.disposition == "voicemail":
-        return "voicemail"
+    if result.disposition in ("voicemail", opt_out.OPTED_OUT):
+        return result.disposition
     if result.reason == "callee_hangup" and not result.transcript.said("user"):
         return "user_hangup_no_speech"
     if result.reason == "error":
