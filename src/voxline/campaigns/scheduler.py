@@ -40,7 +40,6 @@ from voxline.webhooks import outbox
 
 log = logging.getLogger("voxline.campaigns")
 CAMPAIGN_COMPLETED = "campaign.completed"
-LEASE_SECS = 60.0  # a reserved attempt whose call was not recorded by then is recovered by any process
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 
 
@@ -71,6 +70,9 @@ class TickStats:
 class Scheduler:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # A reserved attempt whose call was not recorded within the dialer's lease: its process died, and any
+        # process repeats the same request (the same Idempotency-Key, so the same call).
+        self.lease = timedelta(seconds=ctx.settings.dialer_lease_secs)
 
     async def tick(self) -> TickStats:
         stats = TickStats()
@@ -117,7 +119,7 @@ class Scheduler:
             for contact in await store.stranded(s, now):
                 campaign = await store.by_id(s, contact.campaign_id)
                 assert campaign is not None
-                contact.claimed_until = now + timedelta(seconds=LEASE_SECS)
+                contact.claimed_until = now + self.lease
                 claims.append(Claim(campaign, contact.id, contact.attempts, await self._request(s, campaign, contact)))
         for claim in claims:
             await self.place(claim)
@@ -160,7 +162,7 @@ class Scheduler:
                         contact.attempts -= 1
                         continue
                     contact.status = rules.CALLING
-                    contact.claimed_until = now + timedelta(seconds=LEASE_SECS)
+                    contact.claimed_until = now + self.lease
                     contact.updated_at = now
                     await store.flush(s)
                     claims.append(Claim(c, contact.id, contact.attempts, await self._request(s, c, contact)))
