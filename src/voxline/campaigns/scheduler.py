@@ -28,7 +28,7 @@ from voxline.core.keys import LIVE
 from voxline.core.timefmt import iso, utcnow
 from voxline.dialer import wake
 from voxline.safety.gate import next_moment
-from voxline.safety.policy import effective
+from voxline.safety.policy import Policy, effective
 from voxline.store import agents as agent_store
 from voxline.store import calls as call_store
 from voxline.store import campaigns as store
@@ -73,6 +73,8 @@ class Scheduler:
         # A reserved attempt whose call was not recorded within the dialer's lease: its process died, and any
         # process repeats the same request (the same Idempotency-Key, so the same call).
         self.lease = timedelta(seconds=ctx.settings.dialer_lease_secs)
+        self._policies: dict[tuple[str, str], Policy] = {}  # per tick
+        self._declared: dict[str, list[str]] = {}  # agent id -> declared variables, per tick
 
     async def tick(self) -> TickStats:
         stats = TickStats()
@@ -114,6 +116,7 @@ class Scheduler:
     # ---- 2. attempts whose process died before their call was recorded -------------------------------
     async def recover(self) -> None:
         now = self.ctx.clock()
+        self._declared = {}
         claims: list[Claim] = []
         async with self.ctx.db.transaction() as s:
             for contact in await store.stranded(s, now):
@@ -127,6 +130,7 @@ class Scheduler:
     # ---- 3. due contacts, fairly across a partner's campaigns ----------------------------------------
     async def claim(self, stats: TickStats) -> list[Claim]:
         now = self.ctx.clock()
+        self._policies, self._declared = {}, {}
         claims: list[Claim] = []
         async with self.ctx.db.transaction() as s:
             campaigns = [c for c in await store.running(s, now) if _started(c, now)]
@@ -182,7 +186,10 @@ class Scheduler:
         self, s, c: Campaign, now: datetime, queues: dict[str, list[CampaignContact]], stats: TickStats  # noqa: ANN001
     ) -> CampaignContact | None:
         """The next due contact that may be called now; those outside their window wait until it opens."""
-        policy = await effective(s, self.ctx.settings, c.partner_id, c.mode)
+        key = (c.partner_id, c.mode)
+        if key not in self._policies:  # once per tick: a policy changed now applies from the next tick
+            self._policies[key] = await effective(s, self.ctx.settings, c.partner_id, c.mode)
+        policy = self._policies[key]
         windows = _campaign_windows(c)
         fallback = (c.schedule or {}).get("timezone") or policy.fallback_timezone
         while True:
@@ -207,8 +214,10 @@ class Scheduler:
             stats.deferred += 1
 
     async def _request(self, s, c: Campaign, contact: CampaignContact) -> call_start.StartRequest:  # noqa: ANN001
-        agent = await agent_store.for_call(s, c.partner_id, c.agent_id)
-        declared = list(agent.variables) if agent is not None else []
+        if c.agent_id not in self._declared:
+            agent = await agent_store.for_call(s, c.partner_id, c.agent_id)
+            self._declared[c.agent_id] = list(agent.variables) if agent is not None else []
+        declared = self._declared[c.agent_id]
         values = rules.Variables(declared, c.variable_mapping or {}).for_contact(
             contact.phone, contact.name, contact.contact_metadata or {})
         return call_start.StartRequest(c.agent_id, contact.phone, c.provider, values, c.connection_id)
