@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.conftest import create_agent
 from tests.integration.test_auth import assert_error
 
 CAMPAIGN_FIELDS = {"campaign_id", "name", "description", "agent_id", "agent_name", "provider", "concurrency_limit",
@@ -140,7 +139,3 @@ async def test_export_is_csv_with_one_line_per_contact(client, ready):
     assert len(rows) == 3 and {row["status"] for row in rows} == {"waiting"}
     assert rows[0]["metadata"].startswith('{"k": ')
 
-
-async def test_variable_mapping_must_name_declared_variables(client, tenant):
-    agent = await create_agent(client, tenant, prompt="Hi {{callee_name}} on {{plan}}")
-    assert set(agent["variables"]) == {"callee_name", "plan"}
