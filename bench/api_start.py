@@ -33,9 +33,9 @@ TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "012345678
 def server_env(backend: str, data_dir: str) -> tuple[dict[str, str], str | None]:
     # The API alone is measured: no dialer (it would try to reach the real carrier for these live-key calls).
     env = {**os.environ, "VOXLINE_DATA_DIR": data_dir, "VOXLINE_LOG_LEVEL": "warning",
-           "VOXLINE_DIALER_ENABLED": "false",
+           "VOXLINE_DIALER_ENABLED": "false", "VOXLINE_CALLING_HOURS": "00:00-24:00",
            # a public URL, or live calls are refused; nothing is dialed, so nothing is sent there
-           "VOXLINE_PUBLIC_BASE_URL": "https://voxline.example.test"}
+           "VOXLINE_PUBLIC_BASE_URL": "https://voxline.example.test"}  # any hour
     schema = None
     if backend == "postgres":
         schema = fresh_schema()

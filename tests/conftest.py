@@ -53,6 +53,7 @@ class Database:
             # (PUBLIC_URL_UNREACHABLE); this app never dials, so nothing is ever sent there.
             public_base_url="https://voxline.example.test",
             dialer_enabled=False,  # the shared app never dials; tests/integration/telephony runs its own server
+            calling_hours="00:00-24:00",  # tests of the hours set a partner's policy; the others run at any hour
         )
         values.update(overrides)
         return Settings(**values)

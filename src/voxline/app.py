@@ -14,14 +14,18 @@ from voxline.api import docs as api_docs
 from voxline.api import errors as api_errors
 from voxline.api.agents import router as agents_router
 from voxline.api.body_guard import BodyGuard
+from voxline.api.calling_policy import router as calling_policy_router
 from voxline.api.calls import router as calls_router
+from voxline.api.campaigns import router as campaigns_router
 from voxline.api.config import config_router, connections_router
+from voxline.api.dnc import router as dnc_router
 from voxline.api.sessions import router as sessions_router
 from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
 from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
 from voxline.calls import sandbox_callee
+from voxline.campaigns import scheduler as campaign_scheduler
 from voxline.context import Context
 from voxline.core.media import CallRuntime
 from voxline.dialer import worker as dialer_worker
@@ -49,12 +53,15 @@ def api_routers() -> list[APIRouter]:
         webhooks_router,
         voice_calls_router,
         recordings_router,
+        dnc_router,
+        calling_policy_router,
+        campaigns_router,
     ]
 
 
 def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     """Long-running loops started with the server and cancelled at shutdown (each must survive its own errors)."""
-    return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run]
+    return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run, campaign_scheduler.run]
 
 
 def call_runtime_factory(settings: Settings) -> Callable[[Context], CallRuntime] | None:

@@ -3,10 +3,13 @@ app_state.py). Built once by the app or the CLI; two contexts never share anythi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from voxline.app_state import DialWake, EndedCalls, Leases, OutboxSignals, RecentCalls
 from voxline.core.crypto import SecretBox
+from voxline.core.timefmt import utcnow
 from voxline.settings import Settings
 from voxline.store.db import Database
 
@@ -21,6 +24,8 @@ class Context:
     outbox: OutboxSignals = field(default_factory=OutboxSignals)  # new deliveries reaching this app's worker
     ended: EndedCalls = field(default_factory=EndedCalls)  # calls that ended here, for their media edge
     recent_calls: RecentCalls = field(default_factory=RecentCalls)  # carrier callers verified a moment ago
+    # The wall clock for rules that depend on the time of day (calling hours): a test moves it, not the wall.
+    clock: Callable[[], datetime] = field(default_factory=lambda: utcnow)
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

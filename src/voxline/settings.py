@@ -51,6 +51,23 @@ class Settings(BaseSettings):
         "`voxline partner update --sandbox-concurrency N` sets one partner's own",
     )
 
+    # Callee safety (safety/): calling hours in the callee's local time, unless a partner sets its own
+    calling_hours: str = Field(
+        default="09:00-21:00",
+        pattern=r"^\d\d:\d\d-\d\d:\d\d$",
+        description="Live calls' default calling hours, every day, in the callee's local time (TRAI: 09:00-21:00)",
+    )
+    sandbox_calling_hours: str = Field(
+        default="00:00-24:00",
+        pattern=r"^\d\d:\d\d-\d\d:\d\d$",
+        description="Sandbox calls' default hours: they reach only simulated callees (a test-mode policy rehearses "
+        "the live one)",
+    )
+    calling_fallback_timezone: str = Field(
+        default="UTC", description="Zone for numbers whose range has no known time zone (a partner may set its own)"
+    )
+    campaign_poll_secs: float = Field(default=0.5, gt=0, description="How often the campaign scheduler looks for work")
+
     # Webhooks (session.completed delivery)
     webhook_timeout_secs: float = Field(default=10.0, gt=0, description="Per-attempt timeout; 2xx in time = success")
     webhook_retry_schedule: str = Field(

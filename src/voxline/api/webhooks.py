@@ -108,7 +108,7 @@ class DeliveryOut(BaseModel):
     endpoint_id: str
     event_id: str = Field(description="Also sent as X-Webhook-Id; the same on every retry")
     event: str
-    session_id: str
+    session_id: str | None  # None: an event of a campaign (campaign.completed), not of a session
     status: Literal["pending", "delivered", "dead", "canceled"]
     attempts: int
     attempts_this_round: int

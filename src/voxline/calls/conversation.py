@@ -11,6 +11,7 @@ from collections.abc import Callable
 from voxline.calls.finish import SessionFiler
 from voxline.calls.plan import plan_source
 from voxline.context import Context
+from voxline.safety import opt_out
 from voxline.voice.engines import Engines
 from voxline.voice.plan import CallPlan
 from voxline.voice.runtime import VoiceRuntime
@@ -22,4 +23,4 @@ def voice_runtime(ctx: Context, engines: Engines | None = None, *,
                   listeners: list[Callable[[Turn], None]] | None = None) -> VoiceRuntime:
     """A VoiceRuntime for calls of this app (`engines` default to the deployment's, from settings)."""
     return VoiceRuntime(ctx.settings, plan_source(ctx), SessionFiler(ctx), engines,
-                        adjust_plan=adjust_plan, listeners=listeners)
+                        adjust_plan=adjust_plan, listeners=listeners, opt_out=opt_out.Guard(ctx))

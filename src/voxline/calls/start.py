@@ -25,6 +25,7 @@ from voxline.core.keys import TEST
 from voxline.core.principal import Principal
 from voxline.core.templating import MAX_VALUE_CHARS, render, stringify, undeclared
 from voxline.core.timefmt import utcnow
+from voxline.safety import gate as callee_safety
 from voxline.settings import Settings
 from voxline.store import agents as agent_store
 from voxline.store import calls as call_store
@@ -190,6 +191,8 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         conn = await _resolve_connection(s, principal, req)
         policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))
         destination.check(req.to_number, conn.from_number, policy)
+        # Do-not-call, frequency caps, calling hours: refused here, or deferred to when the callee's hours open.
+        dial_at = await callee_safety.check_start(s, ctx.settings, partner_id, mode, req.to_number, ctx.clock())
         sandbox_only = SANDBOX_VARIABLES if mode == TEST else frozenset()
         values = _string_values(req, [*agent.variables, *sandbox_only])
 
@@ -247,7 +250,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
             "connection_id": conn.id,
             "status": "queued",
             "attempts": 0,
-            "available_at": now,
+            "available_at": max(now, dial_at),
             "claimed_by": None,
             "claimed_until": None,
             "last_error": None,

@@ -112,6 +112,8 @@ def completed_event_data(session: Session, call: Call | None) -> dict[str, Any]:
     }
     if session.extraction is not None:
         data["extraction"] = session.extraction
+    # Beyond Vocobase's payload: the callee asked not to be called again (the number is now on the list).
+    data["opted_out"] = call is not None and call.disposition == "opted_out"
     if call is not None:
         data["call"] = {
             "call_id": call.id,

@@ -20,6 +20,7 @@ class EndReason(StrEnum):
     MAX_DURATION = "max_duration"
     SILENCE = "silence"
     VOICEMAIL = "voicemail"  # a message was left on a machine
+    OPTED_OUT = "opted_out"  # the callee asked never to be called again: acknowledged, then ended
     CALLEE_HANGUP = "callee_hangup"
     ERROR = "error"
 

@@ -29,6 +29,7 @@ TERMINAL_STATUSES: tuple[CallStatus, ...] = (
 class Disposition(StrEnum):
     COMPLETED = "completed"
     VOICEMAIL = "voicemail"
+    OPTED_OUT = "opted_out"  # the callee asked never to be called again (safety/opt_out.py)
     USER_HANGUP_NO_SPEECH = "user_hangup_no_speech"
     NO_ANSWER = "no_answer"
     BUSY = "busy"

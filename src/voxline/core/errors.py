@@ -266,6 +266,52 @@ class IdempotencyConflict(ApiError):
     default_message = "This Idempotency-Key was already used with a different request body."
 
 
+# Callee safety and campaigns
+class NumberOnDoNotCall(ApiError):
+    status = 403
+    code = "NUMBER_ON_DO_NOT_CALL"
+    default_message = "This number is on the account's do-not-call list."
+
+
+class OutsideCallingHours(ApiError):
+    status = 403
+    code = "OUTSIDE_CALLING_HOURS"
+
+
+class FrequencyCapReached(ApiError):
+    status = 403
+    code = "FREQUENCY_CAP_REACHED"
+
+
+class InvalidCallingPolicy(ApiError):
+    code = "INVALID_CALLING_POLICY"
+
+
+class InvalidSchedule(ApiError):
+    code = "INVALID_SCHEDULE"
+
+
+class InvalidCsv(ApiError):
+    code = "INVALID_CSV"
+
+
+class CampaignNotFound(ApiError):
+    status = 404
+    code = "CAMPAIGN_NOT_FOUND"
+    default_message = "No campaign with that id in this account."
+
+
+class DncEntryNotFound(ApiError):
+    status = 404
+    code = "DNC_ENTRY_NOT_FOUND"
+    default_message = "That number is not on this account's do-not-call list."
+
+
+class InvalidCampaignState(ApiError):
+    status = 409
+    code = "INVALID_CAMPAIGN_STATE"
+
+
 # 429
 class ConcurrencyLimit(ApiError):
     status = 429

@@ -117,6 +117,7 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
         # No dialer runs here, so no carrier is ever asked; a carrier on loopback is what lets the API start
         # live calls on a loopback public URL (see core/reachability.py).
         twilio_api_base=f"http://127.0.0.1:{port}/no-carrier",
+        calling_hours="00:00-24:00",  # a loopback callee is a program: any hour will do
     )
     values.update(settings_overrides)
     settings = Settings(**values)

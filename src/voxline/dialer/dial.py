@@ -20,6 +20,7 @@ from voxline.core.call_status import CallStatus
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
 from voxline.dialer.urls import call_urls
+from voxline.safety import gate as safety_gate
 from voxline.store import dial_queue as dq
 from voxline.store.dial_queue import Claimed
 from voxline.telephony.carrier import CarrierError, DialRequest
@@ -28,6 +29,8 @@ log = logging.getLogger("voxline.dialer")
 
 
 async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
+    if not await safety_gate.admit_dial(ctx, claimed):  # do-not-call and calling hours, again at dial time
+        return
     call, conn = claimed.call, claimed.connection
     settings = ctx.settings
     ctx.leases.hold(call.id)

@@ -236,7 +236,7 @@ class SessionEvent(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
     mode: Mapped[str] = _mode()  # the session's: a live event goes to live endpoints only, a test one to test ones
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))  # None: a campaign's event
     event_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]

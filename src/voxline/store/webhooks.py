@@ -282,7 +282,7 @@ async def purge_finished(s: AsyncSession, before: datetime, limit: int) -> int:
 
 async def page_deliveries(
     s: AsyncSession, endpoint_id: str, status: str | None, limit: int, offset: int
-) -> tuple[list[tuple[WebhookDelivery, str]], int]:
+) -> tuple[list[tuple[WebhookDelivery, str | None]], int]:
     """An endpoint's deliveries, newest first, each with its event's session id."""
     conditions = [WebhookDelivery.endpoint_id == endpoint_id]
     if status:
@@ -301,7 +301,7 @@ async def page_deliveries(
 
 async def get_delivery(
     s: AsyncSession, partner_id: str, endpoint_id: str, delivery_id: str
-) -> tuple[WebhookDelivery, str] | None:
+) -> tuple[WebhookDelivery, str | None] | None:
     stmt = (
         select(WebhookDelivery, SessionEvent.session_id)
         .join(SessionEvent, SessionEvent.id == WebhookDelivery.event_id)

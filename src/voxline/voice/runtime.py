@@ -54,6 +54,8 @@ from pipecat.workers.runner import WorkerRunner
 from voxline.core.call_outcome import EndReason, GateMode
 from voxline.core.call_status import AnsweredBy, CallStatus, Disposition
 from voxline.core.media import MediaChannel
+from voxline.core.opt_out import ACKNOWLEDGEMENT as OPT_OUT_ACKNOWLEDGEMENT
+from voxline.core.opt_out import OptOutGuard
 from voxline.core.session_sink import SessionOutcome, SessionSink
 from voxline.settings import Settings
 from voxline.voice import extraction, recording, voicemail
@@ -147,9 +149,10 @@ class LiveCall:
     """One conversation: the pipeline, its tools and its watchdogs."""
 
     def __init__(self, settings: Settings, plan: CallPlan, channel: MediaChannel, engines: Engines,
-                 listeners: list[Callable[[Turn], None]]) -> None:
+                 listeners: list[Callable[[Turn], None]], opt_out: OptOutGuard | None = None) -> None:
         self.settings = settings
         self.plan = plan
+        self.opt_out = opt_out
         self.channel = channel
         self.engines = engines
         self.result = CallResult(answered_by=_verdict(channel.answered_by))
@@ -279,6 +282,17 @@ class LiveCall:
     def _heard(self, text: str) -> None:
         self.result.transcript.user_said(text)
         self._touch()
+        if self.opt_out is not None and self.plan.call_id and not self._ending:
+            # the callee may be asking never to be called again
+            self._tasks.append(asyncio.create_task(self._check_opt_out(self.opt_out, self.plan.call_id, text)))
+
+    async def _check_opt_out(self, guard: OptOutGuard, call_id: str, text: str) -> None:
+        """Spoken opt-out (the guard the application gives): list the number, acknowledge briefly, end the call."""
+        if not await guard.asks_to_stop(text) or self._ending:
+            return
+        await guard.record(call_id, text)
+        self.result.disposition = Disposition.OPTED_OUT
+        await self.end(EndReason.OPTED_OUT, OPT_OUT_ACKNOWLEDGEMENT)
 
     def _bot_stopped(self) -> None:
         self._bot_speaking = False
@@ -428,8 +442,10 @@ class VoiceRuntime:
 
     def __init__(self, settings: Settings, plans: PlanSource, sink: SessionSink, engines: Engines | None = None, *,
                  adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
-                 listeners: list[Callable[[Turn], None]] | None = None) -> None:
+                 listeners: list[Callable[[Turn], None]] | None = None,
+                 opt_out: OptOutGuard | None = None) -> None:
         self.settings = settings
+        self.opt_out = opt_out  # asked about each final utterance: does the callee ask never to be called again?
         self.plans = plans
         self.sink = sink
         self.engines = engines or DeploymentEngines(settings)
@@ -447,7 +463,7 @@ class VoiceRuntime:
         plan = await self.plans(channel.session_id)
         if self.adjust_plan is not None:
             plan = self.adjust_plan(plan)
-        live = LiveCall(self.settings, plan, channel, self.engines, self.listeners)
+        live = LiveCall(self.settings, plan, channel, self.engines, self.listeners, self.opt_out)
         try:
             result = await live.hold()
         except asyncio.CancelledError:
@@ -473,8 +489,8 @@ def _verdict(answered_by: str | None) -> AnsweredBy | None:
 
 
 def _disposition(result: CallResult) -> Disposition:
-    if result.disposition is Disposition.VOICEMAIL:
-        return Disposition.VOICEMAIL
+    if result.disposition in (Disposition.VOICEMAIL, Disposition.OPTED_OUT):
+        return result.disposition
     if result.reason is EndReason.CALLEE_HANGUP and not result.transcript.said("user"):
         return Disposition.USER_HANGUP_NO_SPEECH
     if result.reason is EndReason.ERROR:

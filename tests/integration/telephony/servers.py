@@ -73,6 +73,7 @@ def start_server(  # noqa: ANN201
         "VOXLINE_CARRIER_HANGUP_GRACE_SECS": "1",
         "VOXLINE_WEBHOOK_WORKER_ENABLED": "false",
         "VOXLINE_LOG_LEVEL": "warning",
+        "VOXLINE_CALLING_HOURS": "00:00-24:00",  # tests run at any hour; the hours' own tests set a policy
     }
     # never a real carrier from a test
     env.update({f"VOXLINE_{name.upper()}": url for name, url in emulated_api_bases(base).items()})

@@ -5,7 +5,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from voxline.store import webhook_tables  # noqa: F401 - registers the webhook tables on Base.metadata
+from voxline.store import (
+    campaign_tables,  # noqa: F401 - registers the campaign and safety tables
+    webhook_tables,  # noqa: F401 - registers the webhook tables on Base.metadata
+)
 from voxline.store.db import Database
 from voxline.store.models import Base
 

@@ -1,0 +1,81 @@
+"""The callee-safety checks a call passes: when it is started (refuse, or defer to the next allowed moment)
+and again when the dialer is about to place it (the list or the hours may have changed while it waited)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from voxline.calls import lifecycle
+from voxline.context import Context
+from voxline.core import calling_hours as hours
+from voxline.core import errors
+from voxline.core.call_status import CallStatus
+from voxline.core.timefmt import iso
+from voxline.safety.policy import DEFER, Policy, effective
+from voxline.settings import Settings
+from voxline.store import calling_policy as policy_store
+from voxline.store import dial_queue as dq
+from voxline.store import dnc as dnc_store
+from voxline.store.dial_queue import Claimed
+
+log = logging.getLogger("voxline.safety")
+DNC_REASON = "Not dialed: the number is on the account's do-not-call list."
+
+
+def next_moment(
+    policy: Policy, phone: str, now: datetime, extra: tuple[tuple[hours.Window, ...], ...] = ()
+) -> datetime | None:
+    zones = hours.zones_for(phone, policy.fallback_timezone)
+    return hours.next_allowed(zones, [policy.windows, *extra], now)
+
+
+async def check_start(s, settings: Settings, partner_id: str, mode: str, phone: str, now: datetime) -> datetime:  # noqa: ANN001
+    """Raise the specific error that forbids this call now, or return when it may be dialed (`now`, or the next
+    allowed moment when the partner defers calls outside its hours)."""
+    if await dnc_store.get(s, partner_id, mode, phone) is not None:
+        raise errors.NumberOnDoNotCall()
+    policy = await effective(s, settings, partner_id, mode)
+    for cap, days, word in ((policy.max_attempts_per_day, 1, "day"), (policy.max_attempts_per_week, 7, "week")):
+        since = now - timedelta(days=days)
+        if cap is not None and await policy_store.attempts_since(s, partner_id, mode, phone, since) >= cap:
+            raise errors.FrequencyCapReached(
+                f"{phone} was already called {cap} time(s) in the last {word}, the account's limit."
+            )
+    when = next_moment(policy, phone, now)
+    if when == now:
+        return now
+    if when is not None and policy.outside_hours == DEFER:
+        return when
+    nxt = f" The next allowed moment is {iso(when)}." if when else ""
+    raise errors.OutsideCallingHours(
+        f"It is outside the account's calling hours in the callee's local time.{nxt}",
+        details=[{"field": "to_number", "code": "OUTSIDE_CALLING_HOURS", "message": iso(when) or "none within 8 days"}],
+    )
+
+
+async def admit_dial(ctx: Context, claimed: Claimed) -> bool:
+    """At the moment of dialing: a number put on the list since is never dialed (the call ends canceled with
+    the reason), and a call whose callee's hours closed while it waited goes back to the queue until they open."""
+    call = claimed.call
+    now = ctx.clock()
+    async with ctx.db.transaction() as s:
+        on_list = await dnc_store.get(s, call.partner_id, call.mode, call.to_number) is not None
+        later: datetime | None = None
+        if not on_list:
+            policy = await effective(s, ctx.settings, call.partner_id, call.mode)
+            when = next_moment(policy, call.to_number, now)
+            if when != now:
+                later = when or now + timedelta(days=1)
+                job = await dq.job_for_call(s, call.id, lock=True)
+                if job is not None and job.status == dq.DIALING:
+                    job.status = dq.QUEUED
+                    job.available_at = later
+                    job.claimed_by = None
+                    job.claimed_until = None
+                    job.last_error = f"outside calling hours; waits until {iso(later)}"
+    if on_list:
+        log.info("call %s not dialed: number on the do-not-call list", call.id)
+        await lifecycle.apply(ctx, call.id, lifecycle.Transition(CallStatus.CANCELED, error_message=DNC_REASON))
+        return False
+    return later is None
