@@ -100,7 +100,7 @@ def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
     return values
 
 
-async def _resolve_connection(s: Transaction, owner: Principal, req: StartRequest) -> Record:
+async def resolve_connection(s: Transaction, owner: Principal, req: StartRequest) -> Record:
     """The key's own connection: a sandbox call uses test-mode credentials, a live call live ones."""
     partner_id, mode = owner.partner_id, owner.mode
     if req.connection_id is not None:
@@ -188,7 +188,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
                 f"Provider {req.provider!r}{defaulted} is not enabled for this account "
                 f"(allowed: {', '.join(agent.allowed_providers) or 'none'}); pass \"provider\" to choose one."
             )
-        conn = await _resolve_connection(s, principal, req)
+        conn = await resolve_connection(s, principal, req)
         policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))
         destination.check(req.to_number, conn.from_number, policy)
         # Do-not-call, frequency caps, calling hours: refused here, or deferred to when the callee's hours open.

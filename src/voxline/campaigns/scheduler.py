@@ -25,8 +25,8 @@ from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES
 from voxline.core.ids import new_id
 from voxline.core.keys import LIVE
+from voxline.core.principal import Principal
 from voxline.core.timefmt import iso, utcnow
-from voxline.dialer import wake
 from voxline.safety.gate import next_moment
 from voxline.safety.policy import Policy, effective
 from voxline.store import agents as agent_store
@@ -35,7 +35,6 @@ from voxline.store import campaigns as store
 from voxline.store import dnc as dnc_store
 from voxline.store.campaign_tables import Campaign, CampaignAttempt, CampaignContact
 from voxline.store.models import SessionEvent
-from voxline.store.partners import Principal
 from voxline.webhooks import outbox
 
 log = logging.getLogger("voxline.campaigns")
@@ -87,7 +86,7 @@ class Scheduler:
                 if isinstance(r, BaseException):
                     log.error("campaign call failed", exc_info=r)
             stats.started = sum(1 for r in results if r is True)
-            wake.notify(self.ctx)
+            self.ctx.dial_wake.notify()
         stats.completed_campaigns = await self.complete()
         return stats
 
@@ -289,9 +288,9 @@ class Scheduler:
         now = self.ctx.clock()
         finished: list[str] = []
         async with self.ctx.db.transaction() as s:
-            for c in await store.running(s, now):
-                if await store.finish_if_done(s, c.id, now):
-                    c = await store.get(s, c.partner_id, c.mode, c.id)
+            for running in await store.running(s, now):
+                if await store.finish_if_done(s, running.id, now):
+                    c = await store.get(s, running.partner_id, running.mode, running.id)
                     assert c is not None
                     agent = await agent_store.for_call(s, c.partner_id, c.agent_id)
                     counts = (await store.counts(s, [c.id]))[c.id]
@@ -303,10 +302,10 @@ class Scheduler:
                         created_at=utcnow(),
                     )
                     await store.add_event(s, event)
-                    await outbox.enqueue(s, event)
+                    await outbox.enqueue(self.ctx.outbox, s, event)
                     finished.append(c.id)
         if finished:
-            outbox.wake()
+            self.ctx.outbox.wake()
         return finished
 
 

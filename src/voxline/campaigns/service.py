@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from voxline.calls.start import StartRequest, _resolve_connection
+from voxline.calls.start import StartRequest, resolve_connection
 from voxline.campaigns.views import campaign_view, contact_view
 from voxline.context import Context
 from voxline.core import calling_hours as hours
@@ -18,12 +18,12 @@ from voxline.core import campaign_rules as rules
 from voxline.core import errors
 from voxline.core.ids import is_uuid, new_id
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
+from voxline.core.principal import Principal
 from voxline.core.timefmt import iso
 from voxline.store import agents as agent_store
 from voxline.store import campaigns as store
 from voxline.store import dnc as dnc_store
 from voxline.store.campaign_tables import Campaign
-from voxline.store.partners import Principal
 
 MAX_CONTACTS_PER_REQUEST = 10_000
 MAX_METADATA_CHARS = 4000
@@ -78,7 +78,7 @@ async def create(ctx: Context, who: Principal, new: NewCampaign) -> dict[str, An
         if new.provider not in agent.allowed_providers:
             raise errors.ProviderNotAllowed(f"Provider {new.provider!r} is not enabled for this account.")
         # The campaign can call only if a call could be started now: the same connection rules.
-        conn = await _resolve_connection(s, who, StartRequest(new.agent_id, "", new.provider, {}, new.connection_id))
+        conn = await resolve_connection(s, who, StartRequest(new.agent_id, "", new.provider, {}, new.connection_id))
         declared = set(agent.variables)
         unknown = sorted(set(new.variable_mapping or {}) - declared)
         if unknown:

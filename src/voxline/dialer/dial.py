@@ -29,7 +29,12 @@ log = logging.getLogger("voxline.dialer")
 
 
 async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
-    if not await safety_gate.admit_dial(ctx, claimed):  # do-not-call and calling hours, again at dial time
+    verdict = await safety_gate.admit_dial(ctx, claimed)  # do-not-call and calling hours, again at dial time
+    if verdict is safety_gate.DialVerdict.LISTED:
+        transition = lifecycle.Transition(CallStatus.CANCELED, error_message=safety_gate.DNC_REASON)
+        await lifecycle.apply(ctx, claimed.call.id, transition)
+        return
+    if verdict is not safety_gate.DialVerdict.DIAL:
         return
     call, conn = claimed.call, claimed.connection
     settings = ctx.settings

@@ -151,7 +151,7 @@ async def open_media(
     handshake = await asyncio.wait_for(carrier.accept_media(websocket), HANDSHAKE_TIMEOUT_SECS)
     if call is None:
         call = await _flow_call(ctx, carrier, provider, handshake.carrier_call_id, flow_key)
-        token = ""  # a flow URL carries the connection's key, not the call's token (nothing here needs it)
+        token: str | None = ""  # a flow URL carries the connection's key, not the call's token (nothing needs it)
     else:
         token = path_token or handshake.params.get("token") or websocket.query_params.get("token")
         if not token_matches(call, token):
@@ -195,7 +195,7 @@ async def open_media(
         call_id=call.id,
         session_id=call.session_id,
         answered_by=call.answered_by,
-        control=CallControl(ctx, call.id, carrier, token=token),
+        control=CallControl(ctx, call.id, carrier, token=token or ""),
         extra={"stream_id": handshake.stream_id, "carrier_call_id": handshake.carrier_call_id, **handshake.extra},
     )
     return call, channel
@@ -336,7 +336,7 @@ async def settle_after_media(ctx: Context, call_id: str, wait_secs: float) -> No
             if call is None or CallStatus(call.status) in TERMINAL_STATUSES:
                 return
             await asyncio.sleep(0.1)
-        if attempt == 0:
+        if attempt == 0 and call is not None:  # (None returned above; the loop may not have run at all)
             await carrier_ops.hang_up(ctx, call)
     await lifecycle.apply(
         ctx,

@@ -9,10 +9,10 @@ from typing import Any
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
+from voxline.core.principal import Principal
 from voxline.core.timefmt import iso
 from voxline.store import dnc as store
 from voxline.store.campaign_tables import DncEntry
-from voxline.store.partners import Principal
 
 API, IMPORT, OPT_OUT = "api", "import", "opt_out"
 MAX_IMPORT = 100_000

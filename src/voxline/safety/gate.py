@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from voxline.calls import lifecycle
 from voxline.context import Context
 from voxline.core import calling_hours as hours
 from voxline.core import errors
-from voxline.core.call_status import CallStatus
 from voxline.core.timefmt import iso
 from voxline.safety.policy import DEFER, Policy, effective
 from voxline.settings import Settings
@@ -54,9 +53,15 @@ async def check_start(s, settings: Settings, partner_id: str, mode: str, phone: 
     )
 
 
-async def admit_dial(ctx: Context, claimed: Claimed) -> bool:
-    """At the moment of dialing: a number put on the list since is never dialed (the call ends canceled with
-    the reason), and a call whose callee's hours closed while it waited goes back to the queue until they open."""
+class DialVerdict(StrEnum):
+    DIAL = "dial"
+    LATER = "later"  # the callee's hours closed while the call waited: it is back in the queue until they open
+    LISTED = "listed"  # the number went on the do-not-call list: the dialer ends the call canceled (DNC_REASON)
+
+
+async def admit_dial(ctx: Context, claimed: Claimed) -> DialVerdict:
+    """At the moment of dialing: a number put on the list since is never dialed, and a call whose callee's hours
+    closed while it waited goes back to the queue until they open."""
     call = claimed.call
     now = ctx.clock()
     async with ctx.db.transaction() as s:
@@ -76,6 +81,5 @@ async def admit_dial(ctx: Context, claimed: Claimed) -> bool:
                     job.last_error = f"outside calling hours; waits until {iso(later)}"
     if on_list:
         log.info("call %s not dialed: number on the do-not-call list", call.id)
-        await lifecycle.apply(ctx, call.id, lifecycle.Transition(CallStatus.CANCELED, error_message=DNC_REASON))
-        return False
-    return later is None
+        return DialVerdict.LISTED
+    return DialVerdict.DIAL if later is None else DialVerdict.LATER

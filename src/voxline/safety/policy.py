@@ -9,10 +9,10 @@ from voxline.context import Context
 from voxline.core import calling_hours as hours
 from voxline.core import errors
 from voxline.core.keys import TEST
+from voxline.core.principal import Principal
 from voxline.settings import Settings
 from voxline.store import calling_policy as store
 from voxline.store.campaign_tables import CallingPolicy
-from voxline.store.partners import Principal
 
 REFUSE, DEFER = "refuse", "defer"
 

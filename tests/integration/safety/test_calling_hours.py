@@ -87,7 +87,8 @@ async def test_a_call_whose_hours_closed_while_it_waited_goes_back_to_the_queue(
         job = (await s.execute(select(DialJob).where(DialJob.call_id == call_id))).scalar_one()
         job.status = dq.DIALING
         call = await s.get(Call, call_id)
-    assert await gate.admit_dial(ctx, dq.Claimed(job, call, None, None, None)) is False  # type: ignore[arg-type]
+    verdict = await gate.admit_dial(ctx, dq.Claimed(job, call, None, None, None))  # type: ignore[arg-type]
+    assert verdict is gate.DialVerdict.LATER
     async with ctx.db.transaction() as s:
         job = (await s.execute(select(DialJob).where(DialJob.call_id == call_id))).scalar_one()
         assert job.status == dq.QUEUED and job.available_at == datetime(2026, 12, 2, 3, 30, tzinfo=UTC)

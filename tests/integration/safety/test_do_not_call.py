@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from tests.conftest import start_body
 from tests.integration.test_auth import assert_error
+from voxline.dialer.dial import dial
 from voxline.safety import gate
 from voxline.store import dial_queue as dq
 from voxline.store.models import Call, DialJob
@@ -65,7 +66,9 @@ async def test_a_queued_call_whose_number_is_listed_later_is_never_dialed(client
         job = (await s.execute(select(DialJob).where(DialJob.call_id == call_id))).scalar_one()
         job.status = dq.DIALING
         call = await s.get(Call, call_id)
-    assert await gate.admit_dial(ctx, dq.Claimed(job, call, None, None, None)) is False  # type: ignore[arg-type]
+    claimed = dq.Claimed(job, call, None, None, None)  # type: ignore[arg-type]
+    assert await gate.admit_dial(ctx, claimed) is gate.DialVerdict.LISTED
+    await dial(ctx, None, claimed)  # type: ignore[arg-type] - the dialer never reaches its HTTP client here
     detail = (await client.get(f"/calls/{call_id}", headers=h)).json()["data"]
     assert detail["status"] == "canceled" and "do-not-call" in detail["error_message"]
     async with ctx.db.transaction() as s:
