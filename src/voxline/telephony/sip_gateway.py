@@ -87,6 +87,7 @@ class SipGateway:
         self._legs: dict[str, _Leg] = {}
         self._http: httpx.AsyncClient | None = None
         self.invite_to_answer_ms: list[float] = []  # for the benchmark and the logs
+        self.first_response_secs = FIRST_RESPONSE_SECS
 
     def start(self) -> None:
         self.agent.start()
@@ -126,7 +127,7 @@ class SipGateway:
         box[0] = key = self.agent.place(target, _Events(self, box))
         leg = _Leg(key, req)
         self._legs[key] = leg
-        leg.timers.append(self._loop.call_later(FIRST_RESPONSE_SECS, self._no_first_response, key))
+        leg.timers.append(self._loop.call_later(self.first_response_secs, self._no_first_response, key))
         leg.timers.append(self._loop.call_later(max(1, req.ring_timeout_secs), self._ring_timeout, key))
         return key
 
@@ -134,9 +135,10 @@ class SipGateway:
         leg = self._legs.get(key)
         if leg is None or leg.state != "calling":
             return
-        log.info("SIP call %s: the trunk sent no response in %.0f s; giving up", key, FIRST_RESPONSE_SECS)
+        secs = self.first_response_secs
+        log.info("SIP call %s: the trunk sent no response in %.0f s; giving up", key, secs)
         self.agent.hang_up(key)
-        self._on_ended(key, SipEnd(0, f"the trunk sent no response to the INVITE in {FIRST_RESPONSE_SECS:.0f} s", False, True, 0.0))
+        self._on_ended(key, SipEnd(0, f"the trunk sent no response to the INVITE in {secs:.0f} s", False, True, 0.0))
 
     def _ring_timeout(self, key: str) -> None:
         leg = self._legs.get(key)

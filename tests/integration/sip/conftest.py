@@ -82,12 +82,17 @@ class Sipp:
             await self.proc.wait()
 
 
-async def run_sipp(tmp_path: Path, scenario: str, *, talk_ms: int = 1000, **variables: str) -> Sipp:
+async def run_sipp(
+    tmp_path: Path, scenario: str, *, talk_ms: int = 1000, files: dict[str, bytes] | None = None, **variables: str
+) -> Sipp:
+    """SIPp as the trunk for one call; `files` are written to its working directory (e.g. callee.wav)."""
     sipp = binary("sipp", "sip-tester")
     port = free_udp_port()
     media_port = free_udp_port()
     log_dir = tmp_path / f"sipp-{uuid.uuid4().hex[:6]}"
     log_dir.mkdir()
+    for name, data in (files or {}).items():
+        (log_dir / name).write_bytes(data)
     args = [
         sipp, "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port),
         "-m", "1", "-d", str(talk_ms), "-timeout", "40s", "-timeout_error", "-nostdin",
