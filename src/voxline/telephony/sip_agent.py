@@ -269,7 +269,7 @@ class SipAgent:
         try:
             call.makeCall(target.uri, prm)
         except Exception as exc:
-            reason = getattr(exc, "info", lambda: str(exc))()
+            reason = exc.info() if hasattr(exc, "info") else str(exc)  # pjsua2.Error says it in info()
             self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
 
     def _hang_up(self, key: str) -> None:

@@ -63,10 +63,10 @@ class Sipp:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    async def finished(self, timeout: float = 30.0) -> int:
+    async def finished(self, wait: float = 30.0) -> int:
         """SIPp's exit code: 0 when the call went through the scenario, 1 when it failed in it."""
         try:
-            await asyncio.wait_for(self.proc.wait(), timeout)
+            await asyncio.wait_for(self.proc.wait(), wait)
         except TimeoutError:
             raise AssertionError(f"SIPp ({self.scenario}) did not finish: {self.output()}") from None
         return self.proc.returncode or 0

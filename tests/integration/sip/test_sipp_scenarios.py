@@ -4,7 +4,6 @@ loopback). Answered calls are held by the sandbox responder (a tone; it keeps wh
 
 from __future__ import annotations
 
-import asyncio
 import audioop
 import math
 import struct
@@ -21,7 +20,8 @@ TERMINAL = ("completed", "busy", "no_answer", "failed", "canceled")
 
 
 async def _start(live: LiveServer, caller: SipCaller) -> str:
-    body = {"agent_id": caller.agent["id"], "to_number": CALLEE, "provider": "sip", "variables": {"callee_name": "Asha"}}
+    body = {"agent_id": caller.agent["id"], "to_number": CALLEE, "provider": "sip",
+            "variables": {"callee_name": "Asha"}}
     r = await live.api.post("/calls/start", json=body, headers=caller.tenant.headers)
     assert r.status_code == 200, r.text
     return r.json()["data"]["call_id"]
@@ -35,7 +35,8 @@ async def _call(live: LiveServer, sipp: Sipp, wait: float = 20.0, **creds: str) 
 
 def _mulaw_wav(path: Path, hz: float, secs: float) -> Path:
     """A mu-law 8 kHz WAV (format 7), what SIPp's rtp_stream plays as PCMU."""
-    pcm = b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * hz * i / 8000))) for i in range(int(8000 * secs)))
+    samples = (int(9000 * math.sin(2 * math.pi * hz * i / 8000)) for i in range(int(8000 * secs)))
+    pcm = b"".join(struct.pack("<h", v) for v in samples)
     data = audioop.lin2ulaw(pcm, 2)
     fmt = struct.pack("<HHIIHHH", 7, 1, 8000, 8000, 1, 8, 0)
     chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"fact" + struct.pack("<II", 4, len(data))
@@ -100,7 +101,9 @@ async def test_503_fails_with_the_trunks_reason(sip_live: LiveServer, tmp_path, 
     assert await sipp.finished() == 0, sipp.output()
 
 
-async def test_ringing_past_the_ring_timeout_is_canceled_as_no_answer(sip_live: LiveServer, tmp_path, sipp_runs) -> None:
+async def test_ringing_past_the_ring_timeout_is_canceled_as_no_answer(
+    sip_live: LiveServer, tmp_path, sipp_runs
+) -> None:
     settings = sip_live.ctx.settings
     before = settings.ring_timeout_secs
     settings.ring_timeout_secs = 2.0
