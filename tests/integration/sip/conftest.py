@@ -116,7 +116,9 @@ class SipCaller:
     agent: dict
 
 
-async def make_sip_caller(live: LiveServer, trunk: str, *, mode: str = keys.LIVE, **creds) -> SipCaller:  # noqa: F811
+async def make_sip_caller(  # noqa: F811
+    live: LiveServer, trunk: str, *, mode: str = keys.LIVE, agent_fields: dict | None = None, **creds
+) -> SipCaller:
     """A partner (live key unless told) with an agent and a SIP connection to `trunk` (host:port)."""
     from voxline.accounts import partners
 
@@ -126,7 +128,7 @@ async def make_sip_caller(live: LiveServer, trunk: str, *, mode: str = keys.LIVE
     if mode == keys.TEST:
         issued = await partners.create_key(live.ctx, issued.partner_id, keys.TEST)
     tenant = Tenant(issued.partner_id, issued.api_key, "live" if mode == keys.LIVE else "sandbox")
-    agent = await create_agent(live.api, tenant)
+    agent = await create_agent(live.api, tenant, **(agent_fields or {}))
     body = {"sip_host": trunk, "did_number": "+14155550142", "transport": "UDP", **creds}
     r = await live.api.put("/config/telephony/sip", json=body, headers=tenant.headers)
     assert r.status_code == 200, r.text

@@ -60,6 +60,7 @@ async def test_the_trunk_answers_streams_audio_and_hangs_up(sip_live: LiveServer
     assert call["status"] == "completed" and call["disposition"] == "completed", call
     assert await sipp.finished() == 0, sipp.output()
     assert time.monotonic() - t0 < 15
+    print(f"\nINVITE to 200 OK (SIPp): {sip_gateway.gateway().invite_to_answer_ms[-1]:.1f} ms")
     filed = await wait_session_done(sip_live, caller, call_id)  # type: ignore[arg-type]
     assert filed["session"]["processing_complete"]
     heard = HEARD.get(call["session_id"], b"")
