@@ -83,6 +83,8 @@ class _Live:
     port: Any = None
     outgoing: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_QUEUED_FRAMES))
     answered_at: float | None = None
+    last_request: float = 0.0  # when the conference clock last asked for our audio (for measuring only)
+    gaps: deque[float] | None = None  # the intervals between those requests, when the agent measures
     hung_up_by_us: bool = False
     ended: bool = False
 
@@ -106,6 +108,8 @@ class SipAgent:
         self._error: BaseException | None = None
         self._keys = itertools.count(1)
         self.local_ports: dict[str, int] = {}
+        self.measure_frames = False  # the benchmark's: note the clock's intervals in `frame_gaps`
+        self.frame_gaps: deque[float] = deque(maxlen=2_000_000)
 
     # ---- any thread ----
 
@@ -133,7 +137,7 @@ class SipAgent:
     def place(self, target: SipTarget, events: SipCallEvents) -> str:
         """Send the INVITE (on the agent's thread); returns our key for the call at once."""
         key = f"sip-{next(self._keys)}-{int(time.time() * 1000) % 100000000}"
-        live = _Live(key, events)
+        live = _Live(key, events, gaps=self.frame_gaps if self.measure_frames else None)
         self._calls[key] = live
         self._commands.put(lambda: self._make_call(live, target))
         return key
@@ -245,6 +249,11 @@ class SipAgent:
         if target.outbound_proxy:
             acfg.sipConfig.proxies.append(target.outbound_proxy)
         acfg.mediaConfig.transportConfig.port = 0
+        if self.bind_host not in ("0.0.0.0", "::"):
+            acfg.mediaConfig.transportConfig.boundAddress = self.bind_host  # RTP where SIP is
+        if self.public_host:
+            acfg.mediaConfig.transportConfig.publicAddress = self.public_host
+        acfg.mediaConfig.lockCodecEnabled = False  # no re-INVITE to narrow the codecs after the answer
         acfg.natConfig.sdpNatRewriteUse = 0
         account = pj.Account()
         account.create(acfg)
@@ -372,6 +381,12 @@ def _port_class() -> type:
                 self._live.events.audio(bytes(frame.buf))
 
         def onFrameRequested(self, frame: Any) -> None:  # noqa: N802
+            live = self._live
+            if live.gaps is not None:
+                now = time.monotonic()
+                if live.last_request:
+                    live.gaps.append(now - live.last_request)
+                live.last_request = now
             try:
                 chunk = self._live.outgoing.popleft()
             except IndexError:

@@ -59,11 +59,26 @@ def _write_wav(path: Path, pcm8k: bytes) -> None:
 async def start_baresip(home: Path, user: str, speech8k: bytes, *, lead_silence_secs: float = 0.0) -> Baresip:
     """baresip answering calls to `user`, speaking `speech8k` (PCM16 8 kHz) once, then silence."""
     exe = binary("baresip", "baresip")
+    port = free_udp_port()
+    await asyncio.to_thread(_configure, home, port, user, speech8k, lead_silence_secs)
+    log = (home / "baresip.log").open("wb")  # noqa: ASYNC230 - handed to the child process
+    proc = await asyncio.create_subprocess_exec(
+        exe, "-f", str(home), "-t", "120", stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
+    )
+    for _ in range(100):  # wait until it listens
+        await asyncio.sleep(0.05)
+        if proc.returncode is not None:
+            raise AssertionError(f"baresip did not start: {(home / 'baresip.log').read_text()}")  # noqa: ASYNC240
+        if "baresip is ready" in (home / "baresip.log").read_text(errors="replace"):  # noqa: ASYNC240
+            break
+    return Baresip(port, proc, home)
+
+
+def _configure(home: Path, port: int, user: str, speech8k: bytes, lead_silence_secs: float) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "rec").mkdir(exist_ok=True)
     silence = b"\x00\x00" * int(8000 * lead_silence_secs)
     _write_wav(home / "speak.wav", silence + speech8k + b"\x00\x00" * 8000 * 30)
-    port = free_udp_port()
     (home / "config").write_text(
         f"""poll_method epoll
 sip_listen 127.0.0.1:{port}
@@ -91,14 +106,3 @@ snd_path {home / 'rec'}
         f"<sip:{user}@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
     )
     (home / "contacts").write_text("")
-    log = (home / "baresip.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        exe, "-f", str(home), "-t", "120", stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-    )
-    for _ in range(100):  # wait until it listens
-        await asyncio.sleep(0.05)
-        if proc.returncode is not None:
-            raise AssertionError(f"baresip did not start: {(home / 'baresip.log').read_text()}")
-        if "baresip is ready" in (home / "baresip.log").read_text(errors="replace"):
-            break
-    return Baresip(port, proc, home)

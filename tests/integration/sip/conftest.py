@@ -116,21 +116,21 @@ class SipCaller:
     agent: dict
 
 
-async def make_sip_caller(  # noqa: F811
-    live: LiveServer, trunk: str, *, mode: str = keys.LIVE, agent_fields: dict | None = None, **creds
+async def make_sip_caller(
+    server: LiveServer, trunk: str, *, mode: str = keys.LIVE, agent_fields: dict | None = None, **creds
 ) -> SipCaller:
     """A partner (live key unless told) with an agent and a SIP connection to `trunk` (host:port)."""
     from voxline.accounts import partners
 
     issued = await partners.create_partner(
-        live.ctx, f"sip-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=20, sandbox_concurrency=20)
+        server.ctx, f"sip-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=20, sandbox_concurrency=20)
     )
     if mode == keys.TEST:
-        issued = await partners.create_key(live.ctx, issued.partner_id, keys.TEST)
+        issued = await partners.create_key(server.ctx, issued.partner_id, keys.TEST)
     tenant = Tenant(issued.partner_id, issued.api_key, "live" if mode == keys.LIVE else "sandbox")
-    agent = await create_agent(live.api, tenant, **(agent_fields or {}))
+    agent = await create_agent(server.api, tenant, **(agent_fields or {}))
     body = {"sip_host": trunk, "did_number": "+14155550142", "transport": "UDP", **creds}
-    r = await live.api.put("/config/telephony/sip", json=body, headers=tenant.headers)
+    r = await server.api.put("/config/telephony/sip", json=body, headers=tenant.headers)
     assert r.status_code == 200, r.text
     return SipCaller(tenant, agent)
 
