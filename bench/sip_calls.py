@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from bench._common import percentile, print_table, write_json  # noqa: E402
-from voxline.telephony.sip_agent import FRAME_BYTES, SipAgent, SipEnd, SipTarget  # noqa: E402
+from voxline.telephony.sip_agent import FRAME_BYTES, SipAgent, SipBusy, SipEnd, SipTarget  # noqa: E402
 
 SCENARIO = Path(__file__).resolve().parent.parent / "tests" / "sip" / "answer_wait_bye.xml"
 TONE = bytes(b"\x00\x10" * (FRAME_BYTES // 2))
@@ -86,7 +86,12 @@ async def run_level(agent: SipAgent, n: int, secs: float, cps: float, sipp: str,
     for i in range(n):
         probe = Probe()
         target = SipTarget(uri=f"sip:+1415555{i:04d}@127.0.0.1:{port}", from_uri="sip:+14155550100@127.0.0.1")
-        probes.append((agent.place(target, probe), probe))
+        key, placed = agent.place(target, probe)
+        try:
+            await asyncio.wrap_future(placed)
+        except SipBusy:
+            probe.end = SipEnd(0, "busy: PJSIP's call limit", False, False, 0.0)
+        probes.append((key, probe))
         await asyncio.sleep(1 / cps)
     while any(p.answered_at is None and p.end is None for _, p in probes):
         if time.monotonic() - t0 > 60:

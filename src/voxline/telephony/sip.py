@@ -179,9 +179,12 @@ class SipCarrier:
 
     async def create_call(self, http: httpx.AsyncClient, base: str, creds: Mapping[str, Any], req: DialRequest) -> str:
         from voxline.telephony import sip_gateway
+        from voxline.telephony.sip_agent import SipBusy
 
         try:
             return await sip_gateway.gateway().place(target_for(creds, req, base), req)
+        except SipBusy as exc:  # no INVITE left: the dialer may try again later, or another process may
+            raise CarrierError(f"sip: {exc}", retryable=True) from None
         except RuntimeError as exc:
             raise CarrierError(f"sip: {exc}", retryable=False) from None
 

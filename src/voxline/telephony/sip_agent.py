@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +30,13 @@ SILENCE = b"\x00" * FRAME_BYTES
 # The codecs a trunk may choose, best first; PJSIP adds telephone-event (RFC 4733) by itself.
 CODECS = ("PCMU/8000", "PCMA/8000")
 MAX_QUEUED_FRAMES = 50  # 1 s of our audio waiting to go out; beyond that the oldest is dropped
+
+
+class SipBusy(RuntimeError):
+    """This process's SIP stack holds as many calls as it can; another process, or later, may take it."""
+
+
+PJ_ETOOMANY = 70010
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class _Live:
     gaps: deque[float] | None = None  # the intervals between those requests, when the agent measures
     hung_up_by_us: bool = False
     ended: bool = False
+    placed: Future[None] = field(default_factory=Future)  # the INVITE left (or SipBusy)
 
 
 class SipAgent:
@@ -134,13 +143,14 @@ class SipAgent:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._error is None
 
-    def place(self, target: SipTarget, events: SipCallEvents) -> str:
-        """Send the INVITE (on the agent's thread); returns our key for the call at once."""
+    def place(self, target: SipTarget, events: SipCallEvents) -> tuple[str, Future[None]]:
+        """Send the INVITE (on the agent's thread). Returns our key for the call at once, and a future that
+        is done when the INVITE has left; it raises SipBusy when the stack holds all the calls it can."""
         key = f"sip-{next(self._keys)}-{int(time.time() * 1000) % 100000000}"
         live = _Live(key, events, gaps=self.frame_gaps if self.measure_frames else None)
         self._calls[key] = live
         self._commands.put(lambda: self._make_call(live, target))
-        return key
+        return key, live.placed
 
     def hang_up(self, key: str) -> None:
         """BYE when answered, CANCEL while ringing; nothing when the call is already over."""
@@ -278,14 +288,23 @@ class SipAgent:
         try:
             call.makeCall(target.uri, prm)
         except Exception as exc:
+            if getattr(exc, "status", None) == PJ_ETOOMANY:
+                # PJSIP's compile-time call limit (the pjsua2-python wheel is built with 4 calls at once)
+                live.ended = True
+                self._calls.pop(live.key, None)
+                live.placed.set_exception(SipBusy("this server's SIP stack holds as many calls as it can"))
+                return
             reason = exc.info() if hasattr(exc, "info") else str(exc)  # pjsua2.Error says it in info()
+            live.placed.set_result(None)
             self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
+            return
+        live.placed.set_result(None)
 
     def _hang_up(self, key: str) -> None:
         pj = _pj()
         live = self._calls.get(key)
         if live is None or live.ended or live.call is None:
-            if live is not None and live.call is None:
+            if live is not None and live.call is None:  # hung up before its INVITE left: it never will
                 live.hung_up_by_us = True
                 self._finish(live, SipEnd(487, "Request Terminated", False, True, 0.0))
             return

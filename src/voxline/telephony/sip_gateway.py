@@ -29,7 +29,7 @@ import websockets
 
 from voxline.core.call_status import CallStatus
 from voxline.telephony.carrier import DialRequest, StatusUpdate
-from voxline.telephony.sip_agent import SipAgent, SipEnd, SipTarget
+from voxline.telephony.sip_agent import SipAgent, SipBusy, SipEnd, SipTarget
 
 log = logging.getLogger("voxline.sip")
 
@@ -124,9 +124,15 @@ class SipGateway:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECS)
         box: list[str] = [""]
-        box[0] = key = self.agent.place(target, _Events(self, box))
+        key, placed = self.agent.place(target, _Events(self, box))
+        box[0] = key
         leg = _Leg(key, req)
-        self._legs[key] = leg
+        self._legs[key] = leg  # before the INVITE leaves: its first answer may come at once
+        try:
+            await asyncio.wrap_future(placed)
+        except SipBusy:
+            self._legs.pop(key, None)
+            raise
         leg.timers.append(self._loop.call_later(self.first_response_secs, self._no_first_response, key))
         leg.timers.append(self._loop.call_later(max(1, req.ring_timeout_secs), self._ring_timeout, key))
         return key

@@ -83,7 +83,13 @@ class Sipp:
 
 
 async def run_sipp(
-    tmp_path: Path, scenario: str, *, talk_ms: int = 1000, files: dict[str, bytes] | None = None, **variables: str
+    tmp_path: Path,
+    scenario: str,
+    *,
+    talk_ms: int = 1000,
+    calls: int = 1,
+    files: dict[str, bytes] | None = None,
+    **variables: str,
 ) -> Sipp:
     """SIPp as the trunk for one call; `files` are written to its working directory (e.g. callee.wav)."""
     sipp = binary("sipp", "sip-tester")
@@ -95,7 +101,7 @@ async def run_sipp(
         (log_dir / name).write_bytes(data)
     args = [
         sipp, "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port),
-        "-m", "1", "-d", str(talk_ms), "-timeout", "40s", "-timeout_error", "-nostdin",
+        "-m", str(calls), "-d", str(talk_ms), "-timeout", "40s", "-timeout_error", "-nostdin",
         "-trace_err", "-error_file", str(log_dir / "errors.log"), "-trace_screen",
         "-screen_file", str(log_dir / "screen.log"), "-max_recv_loops", "100",
     ]

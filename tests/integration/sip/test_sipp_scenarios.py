@@ -171,3 +171,23 @@ async def test_digest_challenge_with_a_wrong_password_fails(sip_live: LiveServer
     assert call["status"] == "failed", call
     assert "403 Forbidden" in (call["error_message"] or ""), call
     assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_calls_beyond_the_sip_stacks_capacity_wait_for_a_free_line(
+    sip_live: LiveServer, tmp_path, sipp_runs
+) -> None:
+    """PJSIP (as the pjsua2-python wheel builds it) holds 4 calls at once per process: a fifth is refused
+    before any INVITE leaves, retried by the dialer, and placed once a line is free."""
+    settings = sip_live.ctx.settings
+    before = settings.dialer_retry_base_secs
+    settings.dialer_retry_base_secs = 1.0
+    try:
+        sipp = await run_sipp(tmp_path, "answer_then_bye.xml", talk_ms=1500, calls=5)
+        sipp_runs.append(sipp)
+        caller = await make_sip_caller(sip_live, sipp.host)
+        ids = [await _start(sip_live, caller) for _ in range(5)]
+        calls = [await wait_status(sip_live, caller, i, TERMINAL, wait=30) for i in ids]  # type: ignore[arg-type]
+    finally:
+        settings.dialer_retry_base_secs = before
+    assert [c["status"] for c in calls] == ["completed"] * 5, calls
+    assert await sipp.finished() == 0, sipp.output()
