@@ -63,6 +63,9 @@ class SandboxSeal:
             out.update(account_sid=sid, api_key=api_key, api_token=self._secret(provider, api_key))
         elif provider == "mcube":
             out.update(jwt_token=self._jwt({"sub": "sandbox-" + account[:24]}))
+        elif provider == "sip":  # the digest account the sandbox trunk challenges for
+            user = "vxsbx" + account[:24]
+            out.update(outbound_username=user, outbound_password=self._secret(provider, user))
         else:
             raise ValueError(f"no sandbox account for provider {provider!r}")
         return out
@@ -80,7 +83,7 @@ class SandboxSeal:
             if sid and not hmac.compare_digest(self._exotel_key(sid), api_key):
                 return None
             return self._secret(provider, api_key)
-        if provider in ("twilio", "plivo", "vobiz"):
+        if provider in ("twilio", "plivo", "vobiz", "sip"):
             return self._secret(provider, account)
         return None
 

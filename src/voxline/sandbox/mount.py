@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from voxline.sandbox.credentials import SandboxSeal
 from voxline.sandbox.emulator import Emulator
 from voxline.sandbox.exotel import ExotelEmulator, exotel_error
 from voxline.sandbox.mcube import MCubeEmulator, refusal
 from voxline.sandbox.plivo import PlivoEmulator, VobizEmulator, plivo_error
+from voxline.sandbox.sip_callee import SipCallee
 from voxline.sandbox.twilio import TwilioEmulator, twilio_error
 
 SANDBOX_PREFIX = "/sandbox"
@@ -41,6 +42,7 @@ REFUSALS: dict[str, Callable[[], Response]] = {
 @dataclass
 class Sandbox:
     emulators: dict[str, Emulator] = field(default_factory=dict)
+    sip: SipCallee | None = None  # the SIP trunk and callee, on loopback UDP (started on first use)
 
     def __getitem__(self, provider: str) -> Emulator:
         return self.emulators[provider]
@@ -48,6 +50,19 @@ class Sandbox:
     async def aclose(self) -> None:
         for emulator in self.emulators.values():
             await emulator.aclose()
+        if self.sip is not None:
+            await self.sip.aclose()
+
+
+def _sip_app(callee: SipCallee) -> FastAPI:
+    """Where the dialer learns the sandbox trunk's SIP address (the trunk itself speaks SIP, not HTTP)."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/trunk")
+    async def trunk() -> JSONResponse:
+        return JSONResponse({"host": callee.host, "port": await callee.start()})
+
+    return app
 
 
 def install(app: FastAPI, public_base_url: str, seal: SandboxSeal) -> Sandbox:
@@ -56,5 +71,7 @@ def install(app: FastAPI, public_base_url: str, seal: SandboxSeal) -> Sandbox:
         emulator.seal = seal
         emulator.refuse = REFUSALS[name]  # type: ignore[method-assign]
         app.mount(f"{SANDBOX_PREFIX}/{name}", emulator.app)
+    sandbox.sip = SipCallee(seal)
+    app.mount(f"{SANDBOX_PREFIX}/sip", _sip_app(sandbox.sip))
     app.state.sandbox = sandbox
     return sandbox

@@ -181,6 +181,9 @@ class SipCarrier:
         from voxline.telephony import sip_gateway
         from voxline.telephony.sip_agent import SipBusy
 
+        if base.startswith(("http://", "https://")):  # a sandbox call: the server's own SIP trunk
+            creds = {**creds, "sip_host": await _sandbox_trunk(http, base), "port": None, "transport": "UDP",
+                     "outbound_proxy": None, "custom_headers": {}}
         try:
             return await sip_gateway.gateway().place(target_for(creds, req, base), req)
         except SipBusy as exc:  # no INVITE left: the dialer may try again later, or another process may
@@ -235,6 +238,17 @@ class SipCarrier:
             carrier_call_id=start.get("call_id"),
             params={"token": str(start.get("token") or "")},
         )
+
+
+async def _sandbox_trunk(http: httpx.AsyncClient, base: str) -> str:
+    """host:port of the sandbox trunk (the sandbox names it over HTTP; the trunk speaks SIP)."""
+    try:
+        resp = await http.get(f"{base}/trunk")
+        resp.raise_for_status()
+        trunk = resp.json()
+        return f"{trunk['host']}:{int(trunk['port'])}"
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise CarrierError(f"sip: the sandbox trunk could not be found: {exc}", retryable=True) from None
 
 
 def target_for(creds: Mapping[str, Any], req: DialRequest, base: str = "") -> Any:
