@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from voxline.sandbox.credentials import SandboxSeal
@@ -55,11 +55,16 @@ class Sandbox:
 
 
 def _sip_app(callee: SipCallee) -> FastAPI:
-    """Where the dialer learns the sandbox trunk's SIP address (the trunk itself speaks SIP, not HTTP)."""
+    """Where the dialer learns the sandbox trunk's SIP address (the trunk itself speaks SIP, not HTTP). Sealed
+    like the emulators: only the partner's sandbox digest account (as Basic credentials) gets an answer."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
-    @app.get("/trunk")
-    async def trunk() -> JSONResponse:
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    async def trunk(path: str, request: Request) -> JSONResponse:
+        if not callee.knows(request.headers.get("authorization", "")):
+            return JSONResponse({"error": "Authentication required."}, status_code=401)
+        if path != "trunk":
+            return JSONResponse({"error": "Not found."}, status_code=404)
         return JSONResponse({"host": callee.host, "port": await callee.start()})
 
     return app

@@ -12,6 +12,7 @@ rings until CANCEL, human or machine → answers, speaks its tone for `talk_secs
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
@@ -129,6 +130,22 @@ class SipCallee(asyncio.DatagramProtocol):
             self._transport.close()
             self._transport = None
 
+    def knows(self, authorization: str) -> bool:
+        """HTTP Basic credentials of a sandbox digest account (the dialer asking where the trunk is)."""
+        if not authorization.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        expected = self._password(user)
+        return expected is not None and secrets.compare_digest(expected, password)
+
+    def _password(self, user: str) -> str | None:
+        if user in self.accounts:
+            return self.accounts[user]
+        return self.seal.secret_for(PROVIDER, user) if self.seal is not None and user.startswith("vxsbx") else None
+
     def script_for(self, to: str) -> Script:
         if to in self.scripts:
             return self.scripts[to]
@@ -191,9 +208,7 @@ class SipCallee(asyncio.DatagramProtocol):
             return False
         fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
         user, nonce = fields.get("username", ""), fields.get("nonce", "")
-        password = self.accounts.get(user)
-        if password is None and self.seal is not None:
-            password = self.seal.secret_for(PROVIDER, user)
+        password = self._password(user)
         if password is None or nonce not in self._nonces:
             return False
         ha1 = _md5(f"{user}:{fields.get('realm', '')}:{password}")

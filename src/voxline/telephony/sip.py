@@ -182,7 +182,7 @@ class SipCarrier:
         from voxline.telephony.sip_agent import SipBusy
 
         if base.startswith(("http://", "https://")):  # a sandbox call: the server's own SIP trunk
-            creds = {**creds, "sip_host": await _sandbox_trunk(http, base), "port": None, "transport": "UDP",
+            creds = {**creds, "sip_host": await _sandbox_trunk(http, base, creds), "port": None, "transport": "UDP",
                      "outbound_proxy": None, "custom_headers": {}}
         try:
             return await sip_gateway.gateway().place(target_for(creds, req, base), req)
@@ -240,10 +240,12 @@ class SipCarrier:
         )
 
 
-async def _sandbox_trunk(http: httpx.AsyncClient, base: str) -> str:
-    """host:port of the sandbox trunk (the sandbox names it over HTTP; the trunk speaks SIP)."""
+async def _sandbox_trunk(http: httpx.AsyncClient, base: str, creds: Mapping[str, Any]) -> str:
+    """host:port of the sandbox trunk (the sandbox names it over HTTP, to its sandbox account; the trunk
+    itself speaks SIP)."""
+    auth = (str(creds.get("outbound_username") or ""), str(creds.get("outbound_password") or ""))
     try:
-        resp = await http.get(f"{base}/trunk")
+        resp = await http.get(f"{base}/trunk", auth=auth)
         resp.raise_for_status()
         trunk = resp.json()
         return f"{trunk['host']}:{int(trunk['port'])}"
