@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -44,7 +45,10 @@ class Sandbox:
     emulators: dict[str, Emulator] = field(default_factory=dict)
     sip: SipCallee | None = None  # the SIP trunk and callee, on loopback UDP (started on first use)
 
-    def __getitem__(self, provider: str) -> Emulator:
+    def __getitem__(self, provider: str) -> Any:
+        """The carrier's emulator (the SIP trunk for "sip": it keeps `scripts` and `calls` alike)."""
+        if self.sip is not None and provider == self.sip.provider:
+            return self.sip
         return self.emulators[provider]
 
     async def aclose(self) -> None:

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 
 from voxline.sandbox.audio import FRAME_MS, FRAME_SAMPLES, frames, tone, ulaw_decode, ulaw_encode
 from voxline.sandbox.credentials import SandboxSeal
-from voxline.sandbox.emulator import MAGIC_SUFFIXES, Script
+from voxline.sandbox.emulator import (
+    ANSWER_WAIT_SECS,
+    BOT_DONE_QUIET_SECS,
+    GREETING_WAIT_SECS,
+    MAGIC_SUFFIXES,
+    PAUSE_BEFORE_LINE_SECS,
+    Script,
+)
 
 log = logging.getLogger("voxline.sandbox")
 
@@ -87,6 +94,16 @@ class CalleeCall:
     task: asyncio.Task | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     answered_at: float | None = None
+    loud_frames: int = 0  # frames of the bot's speech heard (RTP carries silence too: count the loud ones)
+    last_loud: float = 0.0
+    lines_said: int = 0
+    wire_errors: list[str] = field(default_factory=list)  # the websocket emulators' checks; none on RTP
+
+    def bot_quiet_for(self, secs: float) -> bool:
+        return self.loud_frames > 0 and time.monotonic() - self.last_loud > secs
+
+
+LOUD = 500  # a frame whose peak is above this is speech (or a tone), not line silence
 
 
 class _Rtp(asyncio.DatagramProtocol):
@@ -95,11 +112,17 @@ class _Rtp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) > 12 and data[1] & 0x7F == 0:  # PCMU
-            self.call.heard.extend(ulaw_decode(data[12:]))
+            pcm = ulaw_decode(data[12:])
+            self.call.heard.extend(pcm)
+            if max(abs(v) for v in struct.unpack(f"<{len(pcm) // 2}h", pcm)) > LOUD:
+                self.call.loud_frames += 1
+                self.call.last_loud = time.monotonic()
 
 
 class SipCallee(asyncio.DatagramProtocol):
     """The sandbox trunk: `await start()` binds it on loopback; `port` is where INVITEs go."""
+
+    provider = PROVIDER
 
     def __init__(self, seal: SandboxSeal | None = None, host: str = "127.0.0.1") -> None:
         self.seal = seal
@@ -262,19 +285,46 @@ class SipCallee(asyncio.DatagramProtocol):
         call.rtp, _ = await loop.create_datagram_endpoint(lambda: _Rtp(call), local_addr=(self.host, 0))
 
     async def _speak(self, call: CalleeCall) -> None:
-        """20 ms PCMU packets on the clock: the script's tone, then silence, until the call ends."""
+        """20 ms PCMU packets on the clock until the call ends: the script's tone, or its lines said in turn
+        as the other emulators' callees say them (after the bot's greeting, each once the bot has answered
+        the previous one), then silence."""
         assert call.rtp is not None
-        ssrc, seq, ts = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
-        speech = frames(tone(call.script.hz, call.script.talk_secs or 1.0))
+        ssrc, seq0, ts0 = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
         silence = b"\x00\x00" * FRAME_SAMPLES
         start = time.monotonic()
-        n = 0
-        while call.status == "answered" and call.rtp_peer is not None:
-            pcm = speech[n] if n < len(speech) else silence
-            header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
-            call.rtp.sendto(header + ulaw_encode(pcm), call.rtp_peer)
-            n, seq, ts = n + 1, seq + 1, ts + FRAME_SAMPLES
-            await asyncio.sleep(max(0.0, start + n * FRAME_MS / 1000 - time.monotonic()))
+        sent = 0
+
+        async def send(pcm: bytes) -> None:
+            nonlocal sent
+            if call.status != "answered" or call.rtp is None or call.rtp_peer is None:
+                raise asyncio.CancelledError
+            header = struct.pack("!BBHII", 0x80, 0, (seq0 + sent) & 0xFFFF, (ts0 + sent * FRAME_SAMPLES) & 0xFFFFFFFF,
+                                 ssrc)
+            call.rtp.sendto(header + ulaw_encode(pcm.ljust(FRAME_SAMPLES * 2, b"\x00")), call.rtp_peer)
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent * FRAME_MS / 1000 - time.monotonic()))
+
+        async def silence_until(done, limit: float) -> None:  # noqa: ANN001 - a predicate
+            deadline = time.monotonic() + limit
+            while not done() and time.monotonic() < deadline:
+                await send(silence)
+
+        if call.script.lines:
+            await silence_until(lambda: call.bot_quiet_for(BOT_DONE_QUIET_SECS), GREETING_WAIT_SECS)
+            for pcm in call.script.lines:
+                await silence_until(lambda: False, PAUSE_BEFORE_LINE_SECS)
+                call.lines_said += 1
+                for chunk in frames(pcm):
+                    await send(chunk)
+                mark = call.loud_frames
+                await silence_until(
+                    lambda m=mark: call.loud_frames > m and call.bot_quiet_for(BOT_DONE_QUIET_SECS), ANSWER_WAIT_SECS
+                )
+        else:
+            for chunk in frames(tone(call.script.hz, call.script.talk_secs or 1.0)):
+                await send(chunk)
+        while True:
+            await send(silence)
 
     def _stop(self, call: CalleeCall) -> None:
         call.ended.set()

@@ -58,7 +58,7 @@ async def test_a_sandbox_sip_call_talks_with_the_built_in_callee(sip_live: LiveS
         assert len(heard) > 8000, "the sandbox callee heard nothing over RTP"
         assert abs(dominant_hz(bytes(heard)) - RESPONDER_HZ) < 30, "the callee did not hear our responder's tone"
         deadline = time.monotonic() + 20
-        while not any(e.get("event") == "session.completed" for e in got) and time.monotonic() < deadline:
+        while not any(e.get("event") == "session.completed" for e in got) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         assert any(e.get("event") == "session.completed" for e in got), got
     finally:
