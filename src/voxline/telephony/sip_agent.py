@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -37,6 +38,10 @@ class SipBusy(RuntimeError):
 
 
 PJ_ETOOMANY = 70010
+# PJSIP accounts (one per caller id and digest credentials) this process keeps. The pjsua2-python wheel is
+# built with PJSIP's minimal configuration, whose account table is tiny and which aborts the process when
+# it overflows: idle accounts are shut down to make room, and a call that finds none idle is refused.
+MAX_ACCOUNTS = 3
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class SipCallEvents(Protocol):
 
 def _pj() -> Any:
     try:
-        import pjsua2
+        import pjsua2  # type: ignore[import-untyped]  # SWIG bindings, no stubs
     except ImportError as exc:  # an optional extra: say how to get it
         raise RuntimeError("SIP calls need PJSIP's Python binding: pip install 'voxline[sip]'") from exc
     return pjsua2
@@ -96,6 +101,7 @@ class _Live:
     hung_up_by_us: bool = False
     ended: bool = False
     placed: Future[None] = field(default_factory=Future)  # the INVITE left (or SipBusy)
+    account_key: tuple | None = None
 
 
 class SipAgent:
@@ -249,7 +255,15 @@ class SipAgent:
         key = (target.from_uri, target.username, target.password, target.outbound_proxy)
         account = self._accounts.get(key)
         if account is not None:
-            return account
+            return key, account
+        if len(self._accounts) >= MAX_ACCOUNTS:
+            busy = {c.account_key for c in self._calls.values() if not c.ended}
+            for old in [k for k in self._accounts if k not in busy]:
+                self._accounts.pop(old).shutdown()  # on this thread, as PJSIP requires
+                if len(self._accounts) < MAX_ACCOUNTS:
+                    break
+        if len(self._accounts) >= MAX_ACCOUNTS:
+            raise SipBusy("this server's SIP stack has no room for another caller id or trunk account now")
         acfg = pj.AccountConfig()
         acfg.idUri = target.from_uri
         acfg.regConfig.registerOnAdd = False  # a trunk for outbound calls: no registration
@@ -268,13 +282,19 @@ class SipAgent:
         account = pj.Account()
         account.create(acfg)
         self._accounts[key] = account
-        return account
+        return key, account
 
     def _make_call(self, live: _Live, target: SipTarget) -> None:
         pj = _pj()
         if live.ended:
             return
-        account = self._account(target)
+        try:
+            live.account_key, account = self._account(target)
+        except SipBusy as exc:
+            live.ended = True
+            self._calls.pop(live.key, None)
+            live.placed.set_exception(exc)
+            return
         call = _Call(self, live, account)
         live.call = call
         prm = pj.CallOpParam(True)
@@ -285,20 +305,24 @@ class SipAgent:
             header.hName = name
             header.hValue = value
             prm.txOption.headers.append(header)
+        failure: tuple[int | None, str] | None = None
         try:
             call.makeCall(target.uri, prm)
-        except Exception as exc:
-            if getattr(exc, "status", None) == PJ_ETOOMANY:
-                # PJSIP's compile-time call limit (the pjsua2-python wheel is built with 4 calls at once)
-                live.ended = True
-                self._calls.pop(live.key, None)
-                live.placed.set_exception(SipBusy("this server's SIP stack holds as many calls as it can"))
-                return
-            reason = exc.info() if hasattr(exc, "info") else str(exc)  # pjsua2.Error says it in info()
+        except Exception as exc:  # noted, not kept: its traceback holds `call`, which must die on this thread
+            failure = (getattr(exc, "status", None), exc.info() if hasattr(exc, "info") else str(exc))
+        if failure is None:
             live.placed.set_result(None)
-            self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
+            return
+        live.call = None
+        del call  # PJSIP objects must die on this thread: drop it here, now
+        status, reason = failure
+        if status == PJ_ETOOMANY:  # PJSIP's compile-time call limit (the wheel's is 4 calls at once)
+            live.ended = True
+            self._calls.pop(live.key, None)
+            live.placed.set_exception(SipBusy("this server's SIP stack holds as many calls as it can"))
             return
         live.placed.set_result(None)
+        self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
 
     def _hang_up(self, key: str) -> None:
         pj = _pj()
@@ -338,11 +362,15 @@ class SipAgent:
             talk = time.monotonic() - live.answered_at if live.answered_at else 0.0
             code = int(info.lastStatusCode)
             reason = str(info.lastReason)
-            if live.port is not None:
-                live.port = None
             self._finish(live, SipEnd(code, reason, answered, live.hung_up_by_us, talk))
-            # the pjsua2 Call object must outlive this callback; drop it on a later turn of the loop
-            self._commands.put(lambda: setattr(live, "call", None))
+            # The pjsua2 objects must outlive this callback, and die on this thread (PJSIP crashes when a
+            # thread it does not know destroys them): drop them on a later turn of this thread's loop.
+            self._commands.put(lambda: self._release(live))
+
+    @staticmethod
+    def _release(live: _Live) -> None:
+        live.port = None
+        live.call = None
 
     def _on_media(self, live: _Live, call: Any) -> None:
         pj = _pj()
@@ -367,20 +395,28 @@ class SipAgent:
 def _call_class() -> type:
     pj = _pj()
 
-    class Call(pj.Call):
+    class Call(pj.Call):  # type: ignore[name-defined]  # PJSIP's class, known at run time
+        # The call's state is held weakly: no reference cycle, so no garbage collection on another thread
+        # ever destroys a PJSIP object (see SipAgent._release).
         def __init__(self, agent: SipAgent, live: _Live, account: Any) -> None:
             super().__init__(account)
             self._agent = agent
-            self._live = live
+            self._live = weakref.ref(live)
 
         def onCallState(self, prm: Any) -> None:  # noqa: N802 - PJSIP's name
-            self._agent._on_state(self._live, self.getInfo())
+            live = self._live()
+            if live is not None:
+                self._agent._on_state(live, self.getInfo())
 
         def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
-            self._agent._on_media(self._live, self)
+            live = self._live()
+            if live is not None:
+                self._agent._on_media(live, self)
 
         def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
-            self._live.events.dtmf(str(prm.digit))
+            live = self._live()
+            if live is not None:
+                live.events.dtmf(str(prm.digit))
 
     return Call
 
@@ -388,26 +424,31 @@ def _call_class() -> type:
 def _port_class() -> type:
     pj = _pj()
 
-    class Port(pj.AudioMediaPort):
+    class Port(pj.AudioMediaPort):  # type: ignore[name-defined]
         """One call's audio on the conference clock: hands over what the callee said, plays what we queued."""
 
         def __init__(self, live: _Live) -> None:
             super().__init__()
-            self._live = live
+            self._live = weakref.ref(live)
 
         def onFrameReceived(self, frame: Any) -> None:  # noqa: N802
-            if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-                self._live.events.audio(bytes(frame.buf))
+            live = self._live()
+            if live is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+                live.events.audio(bytes(frame.buf))
 
         def onFrameRequested(self, frame: Any) -> None:  # noqa: N802
-            live = self._live
+            live = self._live()
+            if live is None:
+                frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+                frame.size = 0
+                return
             if live.gaps is not None:
                 now = time.monotonic()
                 if live.last_request:
                     live.gaps.append(now - live.last_request)
                 live.last_request = now
             try:
-                chunk = self._live.outgoing.popleft()
+                chunk = live.outgoing.popleft()
             except IndexError:
                 chunk = SILENCE
             frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO

