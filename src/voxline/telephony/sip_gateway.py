@@ -14,6 +14,7 @@ event loop what a websocket carrier's call costs: one websocket of 20 ms frames.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import logging
@@ -266,5 +267,7 @@ def gateway() -> SipGateway:
         if _gateway is None:
             gw = SipGateway()
             gw.start()
+            # PJSIP's objects must be destroyed on its own thread, before the interpreter tears modules down.
+            atexit.register(gw.stop)
             _gateway = gw
         return _gateway
