@@ -51,7 +51,8 @@ async def test_a_conversation_with_baresip_is_heard_both_ways(live: LiveServer, 
         answered = await wait_status(live, caller, call_id, ("in_progress", "completed", "failed"))  # type: ignore[arg-type]
         assert answered["status"] == "in_progress", (answered, phone.log())
         print(f"\nINVITE to in_progress: {(time.monotonic() - t0) * 1000:.0f} ms (as seen through the API)")
-        # The callee speaks at 8 s (after the greeting, even on a busy machine); give the runtime time to hear it and answer, then the phone hangs up.
+        # The callee speaks at 8 s (after the greeting, even on a busy machine); give the runtime time to
+        # hear it and answer, then the phone hangs up.
         await asyncio.sleep(20)
         await phone.stop()
         call = await wait_status(live, caller, call_id, ("completed", "failed"), wait=20)  # type: ignore[arg-type]

@@ -191,3 +191,47 @@ async def test_calls_beyond_the_sip_stacks_capacity_wait_for_a_free_line(
         settings.dialer_retry_base_secs = before
     assert [c["status"] for c in calls] == ["completed"] * 5, calls
     assert await sipp.finished() == 0, sipp.output()
+
+
+def _with_payload_type(pcap: bytes, pt: int) -> bytes:
+    """The capture's RTP packets (Ethernet/IPv4/UDP) with payload type `pt`: a trunk sends telephone-events
+    with the payload type our offer named (PJSIP offers 120), whatever its capture used."""
+    out, off = bytearray(pcap), 24
+    while off + 16 <= len(pcap):
+        incl = struct.unpack("<I", pcap[off + 8 : off + 12])[0]
+        rtp = off + 16 + 14 + 20 + 8
+        if incl > 14 + 20 + 8 + 2:
+            out[rtp + 1] = (out[rtp + 1] & 0x80) | pt
+            out[off + 16 + 14 + 20 + 6 : off + 16 + 14 + 20 + 8] = b"\x00\x00"  # no UDP checksum
+        off += 16 + incl
+    return bytes(out)
+
+
+async def test_rfc_4733_digits_reach_the_runtime_as_dtmf_events(sip_live: LiveServer, tmp_path, sipp_runs) -> None:
+    from pipecat.frames.frames import InputDTMFFrame
+
+    digits: list[str] = []
+
+    class Keypad:
+        """A runtime that only notes the DTMF events the channel brings."""
+
+        async def run(self, channel) -> None:  # noqa: ANN001
+            await channel.serializer.setup(type("S", (), {"audio_in_sample_rate": 8000})())
+            while True:
+                message = await channel.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                frame = await channel.serializer.deserialize(message.get("text") or message.get("bytes"))
+                if isinstance(frame, InputDTMFFrame):
+                    digits.append(frame.button.value)
+
+    captures = Path("/usr/share/sip-tester")  # SIPp's own RFC 4733 captures (Debian's sip-tester)
+    files = {name: _with_payload_type((captures / name).read_bytes(), 120)
+             for name in ("dtmf_2833_1.pcap", "dtmf_2833_5.pcap")}
+    sip_live.app.state.call_runtime_factory = lambda ctx: Keypad()
+    sipp = await run_sipp(tmp_path, "answer_dtmf_bye.xml", files=files)
+    sipp_runs.append(sipp)
+    call = await _call(sip_live, sipp)
+    assert call["status"] == "completed", call
+    assert await sipp.finished() == 0, sipp.output()
+    assert digits == ["1", "5"], digits
