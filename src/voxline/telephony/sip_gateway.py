@@ -219,7 +219,8 @@ class SipGateway:
                 resp = await self._http.post(leg.req.urls.answer, data={"event": "answered", "call_id": leg.key})
                 resp.raise_for_status()
                 media_url = resp.json()["media"]
-            async with websockets.connect(media_url, max_size=2**20, compression=None) as ws:
+            # A short close timeout: once the runtime has closed its side the call is over; do not wait for TCP.
+            async with websockets.connect(media_url, max_size=2**20, compression=None, close_timeout=0.5) as ws:
                 start = {"call_id": leg.key, "stream_id": uuid.uuid4().hex, "token": leg.req.urls.token}
                 await ws.send(json.dumps({"event": "start", "start": start}))
                 sender = asyncio.create_task(self._to_server(leg, ws))
