@@ -160,7 +160,9 @@ def own_url(host: str, port: int) -> str:
 
 @app.command()
 def demo(
-    provider: Annotated[str, typer.Option(help="Emulated carrier: twilio, plivo or vobiz")] = "twilio",
+    provider: Annotated[
+        str, typer.Option(help="Emulated carrier: twilio, plivo, vobiz, or sip (the sandbox SIP trunk)")
+    ] = "twilio",
     llm_base_url: Annotated[
         str | None, typer.Option(help="A real OpenAI-compatible model instead of the scripted brain")
     ] = None,

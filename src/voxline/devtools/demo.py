@@ -35,6 +35,8 @@ CREDENTIALS: dict[str, dict[str, str]] = {
                "from_number": "+14155551234"},
     "plivo": {"auth_id": "MADEMOPLIVOACCOUNT01", "auth_token": "p" * 40, "from_number": "+912231234567"},
     "vobiz": {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token-1234", "from_number": "+912231234568"},
+    # The sandbox's own SIP trunk takes the call over SIP/RTP on loopback, whatever host is stored here.
+    "sip": {"sip_host": "trunk.example.net", "did_number": "+14155551234"},
 }
 AGENT = {
     "agent_name": "demo-clinic",

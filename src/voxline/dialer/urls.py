@@ -9,7 +9,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from voxline.sandbox.credentials import seal_for_key
-from voxline.sandbox.mount import load_emulator
+from voxline.sandbox.mount import load_stand_in
 from voxline.settings import Settings
 from voxline.telephony import registry
 from voxline.telephony.base import CarrierCredentials
@@ -63,8 +63,9 @@ def sandbox_base(settings: Settings, provider: str) -> str:
 def sandbox_credentials(settings: Settings, provider: str, partner_id: str, creds: CC) -> CC:
     """The partner's sandbox account at this server's emulator (shaped by the emulator the registry names for
     the carrier), in place of the connection's account and secrets."""
-    emulator = registry.spec(provider).emulator
-    if emulator is None:
+    spec = registry.spec(provider)
+    stand_in = spec.emulator or spec.sandbox
+    if stand_in is None:
         raise ValueError(f"no sandbox account for provider {provider!r}")
-    account = load_emulator(emulator).sandbox_account(seal_for_key(settings.resolved_encryption_key), partner_id)
+    account = load_stand_in(stand_in).sandbox_account(seal_for_key(settings.resolved_encryption_key), partner_id)
     return creds.model_copy(update=account)

@@ -27,6 +27,9 @@ class CarrierSpec(Generic[C]):
     # The emulator sandbox calls are dialed to, as "module:Class": sandbox/mount.py imports it, so that
     # telephony never imports the sandbox (emulators are written from the carrier's documents, not from us).
     emulator: str | None = None
+    # A sandbox stand-in that is not an HTTP emulator ("module:Class" with `sandbox_account`): SIP's trunk and
+    # callee, which speak SIP/RTP on loopback (sandbox/sip_callee.py; sandbox/mount.py starts it).
+    sandbox: str | None = None
 
 
 SPECS: tuple[CarrierSpec[Any], ...] = (
@@ -35,7 +38,7 @@ SPECS: tuple[CarrierSpec[Any], ...] = (
     CarrierSpec(exotel.PROVIDER, exotel.Credentials, exotel.CARRIER, "voxline.sandbox.exotel:ExotelEmulator"),
     CarrierSpec(plivo.PROVIDER, plivo.Credentials, plivo.CARRIER, "voxline.sandbox.plivo:PlivoEmulator"),
     CarrierSpec(vobiz.PROVIDER, vobiz.Credentials, vobiz.CARRIER, "voxline.sandbox.plivo:VobizEmulator"),
-    CarrierSpec(sip.PROVIDER, sip.Credentials, None),
+    CarrierSpec(sip.PROVIDER, sip.Credentials, sip.CARRIER, sandbox="voxline.sandbox.sip_callee:SipCallee"),
 )
 
 _BY_PROVIDER: dict[str, CarrierSpec[Any]] = {spec.provider: spec for spec in SPECS}
@@ -69,6 +72,11 @@ def carrier(provider: str) -> Carrier[Any] | None:
 
 def dialable() -> tuple[str, ...]:
     return tuple(s.provider for s in SPECS if s.carrier is not None)
+
+
+def sandbox_providers() -> tuple[str, ...]:
+    """The carriers a test key can call: an HTTP emulator or another sandbox stand-in answers them."""
+    return tuple(s.provider for s in SPECS if s.emulator is not None or s.sandbox is not None)
 
 
 def emulators() -> dict[str, str]:

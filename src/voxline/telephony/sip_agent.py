@@ -1,0 +1,471 @@
+"""The SIP user agent: PJSIP (pjsua2) on its own thread, one endpoint per process.
+
+PJSIP allows one endpoint per process and wants its API called from threads it knows, so one thread owns
+it: it polls PJSIP's events and runs the commands other threads queue (`place`, `hang_up`, `dtmf`). Audio
+runs on PJSIP's conference clock (a null sound device: no sound card is needed), 20 ms frames of 16-bit
+8 kHz PCM through one `AudioMediaPort` per call. What happens to a call (ringing, answered, a DTMF digit,
+its end) and the audio it hears go to the call's `SipCallEvents`, called on PJSIP's threads: they must only
+hand the news over (e.g. `loop.call_soon_threadsafe`), never block.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("voxline.sip")
+
+CLOCK_RATE = 8000
+FRAME_MS = 20
+FRAME_BYTES = CLOCK_RATE * FRAME_MS // 1000 * 2  # 16-bit mono PCM
+SILENCE = b"\x00" * FRAME_BYTES
+# The codecs a trunk may choose, best first; PJSIP adds telephone-event (RFC 4733) by itself.
+CODECS = ("PCMU/8000", "PCMA/8000")
+MAX_QUEUED_FRAMES = 50  # 1 s of our audio waiting to go out; beyond that the oldest is dropped
+
+
+class SipBusy(RuntimeError):
+    """This process's SIP stack holds as many calls as it can; another process, or later, may take it."""
+
+
+PJ_ETOOMANY = 70010
+# PJSIP accounts (one per caller id and digest credentials) this process keeps. The pjsua2-python wheel is
+# built with PJSIP's minimal configuration, whose account table is tiny and which aborts the process when
+# it overflows: idle accounts are shut down to make room, and a call that finds none idle is refused.
+MAX_ACCOUNTS = 3
+
+
+@dataclass(frozen=True)
+class SipTarget:
+    """Where and how to place one call."""
+
+    uri: str  # sip:+15551234567@trunk.example.com:5060;transport=udp
+    from_uri: str  # sip:+14155550100@trunk.example.com
+    username: str | None = None
+    password: str | None = None
+    outbound_proxy: str | None = None  # sip:proxy.example.com:5060;lr
+    headers: tuple[tuple[str, str], ...] = ()
+    transport: str = "udp"
+
+
+@dataclass(frozen=True)
+class SipEnd:
+    """How a call ended: the final SIP status (200 when it was answered, then hung up) and its words."""
+
+    code: int
+    reason: str
+    answered: bool
+    by_us: bool
+    talk_secs: float
+
+
+class SipCallEvents(Protocol):
+    def ringing(self, code: int) -> None: ...
+
+    def answered(self) -> None: ...
+
+    def audio(self, pcm: bytes) -> None: ...
+
+    def dtmf(self, digit: str) -> None: ...
+
+    def ended(self, end: SipEnd) -> None: ...
+
+
+def _pj() -> Any:
+    try:
+        import pjsua2  # SWIG bindings, no stubs (missing imports are ignored by the mypy config)
+    except ImportError as exc:  # an optional extra: say how to get it
+        raise RuntimeError("SIP calls need PJSIP's Python binding: pip install 'voxline[sip]'") from exc
+    return pjsua2
+
+
+@dataclass
+class _Live:
+    key: str
+    events: SipCallEvents
+    call: Any = None
+    port: Any = None
+    outgoing: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_QUEUED_FRAMES))
+    answered_at: float | None = None
+    last_request: float = 0.0  # when the conference clock last asked for our audio (for measuring only)
+    gaps: deque[float] | None = None  # the intervals between those requests, when the agent measures
+    hung_up_by_us: bool = False
+    ended: bool = False
+    placed: Future[None] = field(default_factory=Future)  # the INVITE left (or SipBusy)
+    account_key: tuple | None = None
+
+
+class SipAgent:
+    """One PJSIP endpoint on its own thread. `start()` once per process; calls are named by our own key."""
+
+    def __init__(self, *, bind_host: str = "0.0.0.0", sip_port: int = 0, public_host: str | None = None,
+                 max_calls: int = 256, log_level: int = 1) -> None:
+        self.bind_host = bind_host
+        self.sip_port = sip_port
+        self.public_host = public_host
+        self.max_calls = max_calls
+        self.log_level = log_level
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._calls: dict[str, _Live] = {}
+        self._accounts: dict[tuple, Any] = {}
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._keys = itertools.count(1)
+        self.local_ports: dict[str, int] = {}
+        self.measure_frames = False  # the benchmark's: note the clock's intervals in `frame_gaps`
+        self.frame_gaps: deque[float] = deque(maxlen=2_000_000)
+
+    # ---- any thread ----
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="sip-agent", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the SIP stack did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"the SIP stack did not start: {self._error}") from self._error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._error is None
+
+    def place(self, target: SipTarget, events: SipCallEvents) -> tuple[str, Future[None]]:
+        """Send the INVITE (on the agent's thread). Returns our key for the call at once, and a future that
+        is done when the INVITE has left; it raises SipBusy when the stack holds all the calls it can."""
+        key = f"sip-{next(self._keys)}-{int(time.time() * 1000) % 100000000}"
+        live = _Live(key, events, gaps=self.frame_gaps if self.measure_frames else None)
+        self._calls[key] = live
+        self._commands.put(lambda: self._make_call(live, target))
+        return key, live.placed
+
+    def hang_up(self, key: str) -> None:
+        """BYE when answered, CANCEL while ringing; nothing when the call is already over."""
+        self._commands.put(lambda: self._hang_up(key))
+
+    def send_audio(self, key: str, pcm: bytes) -> None:
+        """Queue our audio (16-bit 8 kHz PCM, any length) for the call's RTP, in 20 ms frames."""
+        live = self._calls.get(key)
+        if live is None or live.ended:
+            return
+        for i in range(0, len(pcm), FRAME_BYTES):
+            chunk = pcm[i : i + FRAME_BYTES]
+            if len(chunk) < FRAME_BYTES:
+                chunk += b"\x00" * (FRAME_BYTES - len(chunk))
+            live.outgoing.append(chunk)
+
+    def clear_audio(self, key: str) -> None:
+        """Drop our audio not yet sent (barge-in)."""
+        live = self._calls.get(key)
+        if live is not None:
+            live.outgoing.clear()
+
+    def is_live(self, key: str) -> bool:
+        live = self._calls.get(key)
+        return live is not None and not live.ended
+
+    def active_calls(self) -> int:
+        return sum(1 for c in self._calls.values() if not c.ended)
+
+    # ---- the agent's thread ----
+
+    def _run(self) -> None:
+        pj = _pj()
+        try:
+            self._ep = ep = pj.Endpoint()
+            ep.libCreate()
+            cfg = pj.EpConfig()
+            cfg.uaConfig.threadCnt = 0  # this thread polls; no PJSIP worker threads
+            cfg.uaConfig.mainThreadOnly = False
+            cfg.uaConfig.maxCalls = self.max_calls
+            cfg.uaConfig.userAgent = "Voxline"
+            cfg.logConfig.level = self.log_level
+            cfg.logConfig.consoleLevel = self.log_level
+            cfg.medConfig.clockRate = CLOCK_RATE
+            cfg.medConfig.sndClockRate = CLOCK_RATE
+            cfg.medConfig.channelCount = 1
+            cfg.medConfig.audioFramePtime = FRAME_MS
+            cfg.medConfig.ptime = FRAME_MS
+            cfg.medConfig.noVad = True  # send every frame: trunks and media timers expect steady RTP
+            cfg.medConfig.ecTailLen = 0
+            cfg.medConfig.maxMediaPorts = max(254, self.max_calls * 3)
+            ep.libInit(cfg)
+            for proto, kind in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP)):
+                tcfg = pj.TransportConfig()
+                tcfg.port = self.sip_port
+                tcfg.boundAddress = self.bind_host
+                if self.public_host:
+                    tcfg.publicAddress = self.public_host
+                tid = ep.transportCreate(kind, tcfg)
+                self.local_ports[proto] = ep.transportGetInfo(tid).localName and int(
+                    ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+            ep.libStart()
+            ep.audDevManager().setNullDev()  # the conference clock without a sound card
+            for info in ep.codecEnum2():
+                ep.codecSetPriority(info.codecId, 0)
+            for rank, codec in enumerate(CODECS):
+                ep.codecSetPriority(codec, 255 - rank)
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while not self._stopping.is_set():
+            ep.libHandleEvents(5)
+            self._drain()
+        for live in list(self._calls.values()):
+            self._hang_up(live.key)
+        ep.libHandleEvents(50)
+        self._calls.clear()
+        self._accounts.clear()
+        ep.libDestroy()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command()
+            except Exception:
+                log.exception("SIP command failed")
+
+    def _account(self, target: SipTarget) -> Any:
+        pj = _pj()
+        key = (target.from_uri, target.username, target.password, target.outbound_proxy)
+        account = self._accounts.get(key)
+        if account is not None:
+            return key, account
+        if len(self._accounts) >= MAX_ACCOUNTS:
+            busy = {c.account_key for c in self._calls.values() if not c.ended}
+            for old in [k for k in self._accounts if k not in busy]:
+                self._accounts.pop(old).shutdown()  # on this thread, as PJSIP requires
+                if len(self._accounts) < MAX_ACCOUNTS:
+                    break
+        if len(self._accounts) >= MAX_ACCOUNTS:
+            raise SipBusy("this server's SIP stack has no room for another caller id or trunk account now")
+        acfg = pj.AccountConfig()
+        acfg.idUri = target.from_uri
+        acfg.regConfig.registerOnAdd = False  # a trunk for outbound calls: no registration
+        if target.username:
+            cred = pj.AuthCredInfo("digest", "*", target.username, 0, target.password or "")
+            acfg.sipConfig.authCreds.append(cred)
+        if target.outbound_proxy:
+            acfg.sipConfig.proxies.append(target.outbound_proxy)
+        acfg.mediaConfig.transportConfig.port = 0
+        if self.bind_host not in ("0.0.0.0", "::"):
+            acfg.mediaConfig.transportConfig.boundAddress = self.bind_host  # RTP where SIP is
+        if self.public_host:
+            acfg.mediaConfig.transportConfig.publicAddress = self.public_host
+        acfg.mediaConfig.lockCodecEnabled = False  # no re-INVITE to narrow the codecs after the answer
+        acfg.natConfig.sdpNatRewriteUse = 0
+        account = pj.Account()
+        account.create(acfg)
+        self._accounts[key] = account
+        return key, account
+
+    def _make_call(self, live: _Live, target: SipTarget) -> None:
+        pj = _pj()
+        if live.ended:
+            return
+        try:
+            live.account_key, account = self._account(target)
+        except SipBusy as exc:
+            live.ended = True
+            self._calls.pop(live.key, None)
+            live.placed.set_exception(exc)
+            return
+        call = _Call(self, live, account)
+        live.call = call
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        for name, value in target.headers:
+            header = pj.SipHeader()
+            header.hName = name
+            header.hValue = value
+            prm.txOption.headers.append(header)
+        failure: tuple[int | None, str] | None = None
+        try:
+            call.makeCall(target.uri, prm)
+        except Exception as exc:  # noted, not kept: its traceback holds `call`, which must die on this thread
+            failure = (getattr(exc, "status", None), exc.info() if hasattr(exc, "info") else str(exc))
+        if failure is None:
+            live.placed.set_result(None)
+            return
+        live.call = None
+        del call  # PJSIP objects must die on this thread: drop it here, now
+        status, reason = failure
+        if status == PJ_ETOOMANY:  # PJSIP's compile-time call limit (the wheel's is 4 calls at once)
+            live.ended = True
+            self._calls.pop(live.key, None)
+            live.placed.set_exception(SipBusy("this server's SIP stack holds as many calls as it can"))
+            return
+        live.placed.set_result(None)
+        self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
+
+    def _hang_up(self, key: str) -> None:
+        pj = _pj()
+        live = self._calls.get(key)
+        if live is None or live.ended or live.call is None:
+            if live is not None and live.call is None:  # hung up before its INVITE left: it never will
+                live.hung_up_by_us = True
+                self._finish(live, SipEnd(487, "Request Terminated", False, True, 0.0))
+            return
+        live.hung_up_by_us = True
+        try:
+            live.call.hangup(pj.CallOpParam(True))
+        except Exception as exc:  # already disconnected
+            log.debug("hang up %s: %s", key, exc)
+
+    def _finish(self, live: _Live, end: SipEnd) -> None:
+        if live.ended:
+            return
+        live.ended = True
+        self._calls.pop(live.key, None)
+        try:
+            live.events.ended(end)
+        except Exception:
+            log.exception("SIP end handler failed")
+
+    # called from _Call on this thread
+    def _on_state(self, live: _Live, info: Any) -> None:
+        pj = _pj()
+        state = info.state
+        if state == pj.PJSIP_INV_STATE_EARLY:
+            live.events.ringing(int(info.lastStatusCode))
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED:
+            live.answered_at = time.monotonic()
+            live.events.answered()
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            answered = live.answered_at is not None
+            talk = time.monotonic() - live.answered_at if live.answered_at else 0.0
+            code = int(info.lastStatusCode)
+            reason = str(info.lastReason)
+            self._finish(live, SipEnd(code, reason, answered, live.hung_up_by_us, talk))
+            # The pjsua2 objects must outlive this callback, and die on this thread (PJSIP crashes when a
+            # thread it does not know destroys them): drop them on a later turn of this thread's loop.
+            self._commands.put(lambda: self._release(live))
+
+    @staticmethod
+    def _release(live: _Live) -> None:
+        live.port = None
+        live.call = None
+
+    def _on_media(self, live: _Live, call: Any) -> None:
+        pj = _pj()
+        info = call.getInfo()
+        for i, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                audio = call.getAudioMedia(i)
+                if live.port is None:
+                    port = _Port(live)
+                    fmt = pj.MediaFormatAudio()
+                    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+                    fmt.clockRate = CLOCK_RATE
+                    fmt.channelCount = 1
+                    fmt.bitsPerSample = 16
+                    fmt.frameTimeUsec = FRAME_MS * 1000
+                    port.createPort(f"vx{live.key}", fmt)
+                    live.port = port
+                audio.startTransmit(live.port)
+                live.port.startTransmit(audio)
+
+
+def _call_class() -> type:
+    pj = _pj()
+
+    class Call(pj.Call):  # type: ignore[name-defined]  # PJSIP's class, known at run time
+        # The call's state is held weakly: no reference cycle, so no garbage collection on another thread
+        # ever destroys a PJSIP object (see SipAgent._release).
+        def __init__(self, agent: SipAgent, live: _Live, account: Any) -> None:
+            super().__init__(account)
+            self._agent = agent
+            self._live = weakref.ref(live)
+
+        def onCallState(self, prm: Any) -> None:  # noqa: N802 - PJSIP's name
+            live = self._live()
+            if live is not None:
+                self._agent._on_state(live, self.getInfo())
+
+        def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+            live = self._live()
+            if live is not None:
+                self._agent._on_media(live, self)
+
+        def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+            live = self._live()
+            if live is not None:
+                live.events.dtmf(str(prm.digit))
+
+    return Call
+
+
+def _port_class() -> type:
+    pj = _pj()
+
+    class Port(pj.AudioMediaPort):  # type: ignore[name-defined]
+        """One call's audio on the conference clock: hands over what the callee said, plays what we queued."""
+
+        def __init__(self, live: _Live) -> None:
+            super().__init__()
+            self._live = weakref.ref(live)
+
+        def onFrameReceived(self, frame: Any) -> None:  # noqa: N802
+            live = self._live()
+            if live is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+                live.events.audio(bytes(frame.buf))
+
+        def onFrameRequested(self, frame: Any) -> None:  # noqa: N802
+            live = self._live()
+            if live is None:
+                frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+                frame.size = 0
+                return
+            if live.gaps is not None:
+                now = time.monotonic()
+                if live.last_request:
+                    live.gaps.append(now - live.last_request)
+                live.last_request = now
+            try:
+                chunk = live.outgoing.popleft()
+            except IndexError:
+                chunk = SILENCE
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            frame.buf = pj.ByteVector(chunk)
+            frame.size = len(chunk)
+
+    return Port
+
+
+_classes: dict[str, type] = {}
+
+
+def _Call(agent: SipAgent, live: _Live, account: Any) -> Any:  # noqa: N802 - builds a pjsua2 subclass
+    cls = _classes.get("call") or _classes.setdefault("call", _call_class())
+    return cls(agent, live, account)
+
+
+def _Port(live: _Live) -> Any:  # noqa: N802
+    cls = _classes.get("port") or _classes.setdefault("port", _port_class())
+    return cls(live)

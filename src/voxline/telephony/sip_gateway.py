@@ -1,0 +1,274 @@
+"""The SIP edge of this process: SIP/RTP on one side, our carrier-facing URLs on the other.
+
+A SIP trunk has no REST API and opens no websocket, so this gateway does what a websocket carrier does for
+its calls: it reports each call's progress to the call's status URL (ringing, then how it ended), fetches
+the answer URL once the callee answers, and carries the RTP audio over the call's media websocket. Every
+other part of the server then handles a SIP call as it handles any carrier's (token checks, the one-stream
+claim, the voice runtime, hang-up, settling the end).
+
+It runs on its own thread and event loop, beside PJSIP's thread, so that a SIP call costs the server's
+event loop what a websocket carrier's call costs: one websocket of 20 ms frames. One gateway per process
+(PJSIP allows one endpoint); a call is known only to the process that placed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+
+from voxline.core.call_status import CallStatus
+from voxline.telephony.carrier import DialRequest, StatusUpdate
+from voxline.telephony.sip_agent import SipAgent, SipBusy, SipEnd, SipTarget
+
+log = logging.getLogger("voxline.sip")
+
+# The trunk must at least say it is trying (100/180/183) this soon, or the call fails here instead of
+# waiting out SIP's own 32 s transaction timer.
+FIRST_RESPONSE_SECS = 8.0
+HTTP_TIMEOUT_SECS = 10.0
+
+
+@dataclass
+class _Leg:
+    """One call as the gateway holds it, on the gateway's loop."""
+
+    key: str
+    req: DialRequest
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    state: str = "calling"  # calling | ringing | answered | ended
+    reported_end: bool = False
+    audio_in: asyncio.Queue[bytes | str | None] = field(default_factory=lambda: asyncio.Queue(maxsize=200))
+    media_task: asyncio.Task | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    invite_sent_at: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None
+
+
+class _Events:
+    """PJSIP's news about one call, handed from PJSIP's threads to the gateway's loop."""
+
+    def __init__(self, gw: SipGateway, key_box: list[str]) -> None:
+        self._gw = gw
+        self._key = key_box
+        self._call = gw._loop.call_soon_threadsafe
+
+    def ringing(self, code: int) -> None:
+        self._call(self._gw._on_ringing, self._key[0], code)
+
+    def answered(self) -> None:
+        self._call(self._gw._on_answered, self._key[0])
+
+    def audio(self, pcm: bytes) -> None:
+        self._call(self._gw._on_audio, self._key[0], pcm)
+
+    def dtmf(self, digit: str) -> None:
+        self._call(self._gw._on_audio, self._key[0], json.dumps({"event": "dtmf", "digit": digit}))
+
+    def ended(self, end: SipEnd) -> None:
+        self._call(self._gw._on_ended, self._key[0], end)
+
+
+class SipGateway:
+    def __init__(self, agent: SipAgent | None = None) -> None:
+        self.agent = agent or SipAgent()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sip-gateway", daemon=True)
+        self._legs: dict[str, _Leg] = {}
+        self._http: httpx.AsyncClient | None = None
+        self.invite_to_answer_ms: list[float] = []  # for the benchmark and the logs
+        self.first_response_secs = FIRST_RESPONSE_SECS
+
+    def start(self) -> None:
+        self.agent.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.agent.stop()
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    # ---- from the server's loop ----
+
+    async def place(self, target: SipTarget, req: DialRequest) -> str:
+        fut: Future[str] = asyncio.run_coroutine_threadsafe(self._place(target, req), self._loop)
+        return await asyncio.wrap_future(fut)
+
+    def hang_up(self, key: str) -> None:
+        self.agent.hang_up(key)
+
+    def status(self, key: str) -> StatusUpdate | None:
+        leg = self._legs.get(key)
+        if leg is None:
+            return None
+        if leg.state == "answered":
+            return StatusUpdate(CallStatus.IN_PROGRESS, carrier_call_id=key)
+        if leg.state == "ringing":
+            return StatusUpdate(CallStatus.RINGING, carrier_call_id=key)
+        return StatusUpdate(CallStatus.PENDING, carrier_call_id=key)
+
+    # ---- the gateway's loop ----
+
+    async def _place(self, target: SipTarget, req: DialRequest) -> str:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECS)
+        box: list[str] = [""]
+        key, placed = self.agent.place(target, _Events(self, box))
+        box[0] = key
+        leg = _Leg(key, req)
+        self._legs[key] = leg  # before the INVITE leaves: its first answer may come at once
+        try:
+            await asyncio.wrap_future(placed)
+        except SipBusy:
+            self._legs.pop(key, None)
+            raise
+        leg.timers.append(self._loop.call_later(self.first_response_secs, self._no_first_response, key))
+        leg.timers.append(self._loop.call_later(max(1, req.ring_timeout_secs), self._ring_timeout, key))
+        return key
+
+    def _no_first_response(self, key: str) -> None:
+        leg = self._legs.get(key)
+        if leg is None or leg.state != "calling":
+            return
+        secs = self.first_response_secs
+        log.info("SIP call %s: the trunk sent no response in %.0f s; giving up", key, secs)
+        self.agent.hang_up(key)
+        self._on_ended(key, SipEnd(0, f"the trunk sent no response to the INVITE in {secs:.0f} s", False, True, 0.0))
+
+    def _ring_timeout(self, key: str) -> None:
+        leg = self._legs.get(key)
+        if leg is not None and leg.state in ("calling", "ringing"):
+            self.agent.hang_up(key)  # CANCEL; the trunk answers 487, reported as no answer
+
+    def _on_ringing(self, key: str, code: int) -> None:
+        leg = self._legs.get(key)
+        if leg is None or leg.state != "calling":
+            return
+        leg.state = "ringing"
+        self._spawn(self._report(leg, {"event": "ringing", "code": str(code)}))
+
+    def _on_answered(self, key: str) -> None:
+        leg = self._legs.get(key)
+        if leg is None or leg.state in ("answered", "ended"):
+            return
+        leg.state = "answered"
+        leg.answered_at = time.monotonic()
+        self.invite_to_answer_ms.append((leg.answered_at - leg.invite_sent_at) * 1000)
+        for timer in leg.timers:
+            timer.cancel()
+        leg.timers = [self._loop.call_later(max(1, leg.req.max_duration_secs), self.agent.hang_up, key)]
+        leg.media_task = self._spawn(self._media(leg))
+
+    def _on_audio(self, key: str, message: bytes | str) -> None:
+        leg = self._legs.get(key)
+        if leg is None or leg.state != "answered":
+            return
+        with contextlib.suppress(asyncio.QueueFull):  # the runtime fell 4 s behind: drop, never block PJSIP
+            leg.audio_in.put_nowait(message)
+
+    def _on_ended(self, key: str, end: SipEnd) -> None:
+        leg = self._legs.get(key)
+        if leg is None or leg.reported_end:
+            return
+        leg.reported_end = True
+        leg.state = "ended"
+        for timer in leg.timers:
+            timer.cancel()
+        with contextlib.suppress(asyncio.QueueFull):
+            leg.audio_in.put_nowait(None)  # closes the media websocket
+        params = {
+            "event": "ended",
+            "code": str(end.code),
+            "reason": end.reason,
+            "answered": "1" if end.answered else "0",
+            "duration": str(round(end.talk_secs)),
+        }
+        self._spawn(self._report(leg, params, forget=True))
+
+    async def _report(self, leg: _Leg, params: dict[str, str], *, forget: bool = False) -> None:
+        """POST one event to the call's status URL, in order (one report at a time per call)."""
+        async with leg.lock:
+            if forget and leg.media_task is not None:
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(leg.media_task), 5)
+            try:
+                assert self._http is not None
+                await self._http.post(leg.req.urls.status, data={**params, "call_id": leg.key})
+            except httpx.HTTPError as exc:
+                log.warning("SIP call %s: could not report %s: %s", leg.key, params.get("event"), exc)
+        if forget:
+            self._legs.pop(leg.key, None)
+
+    async def _media(self, leg: _Leg) -> None:
+        """The answered call: fetch the answer URL, open the media websocket it names, carry the audio."""
+        try:
+            async with leg.lock:
+                assert self._http is not None
+                resp = await self._http.post(leg.req.urls.answer, data={"event": "answered", "call_id": leg.key})
+                resp.raise_for_status()
+                media_url = resp.json()["media"]
+            # A short close timeout: once the runtime has closed its side the call is over; do not wait for TCP.
+            async with websockets.connect(media_url, max_size=2**20, compression=None, close_timeout=0.5) as ws:
+                start = {"call_id": leg.key, "stream_id": uuid.uuid4().hex, "token": leg.req.urls.token}
+                await ws.send(json.dumps({"event": "start", "start": start}))
+                sender = asyncio.create_task(self._to_server(leg, ws))
+                try:
+                    async for message in ws:
+                        if isinstance(message, bytes):
+                            self.agent.send_audio(leg.key, message)
+                        elif '"clear"' in message:
+                            self.agent.clear_audio(leg.key)
+                finally:
+                    sender.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sender
+        except Exception as exc:
+            log.warning("SIP call %s: media ended: %s: %s", leg.key, exc.__class__.__name__, exc)
+        finally:
+            if leg.state != "ended":  # the runtime closed its side (or could not open it): end the call
+                self.agent.hang_up(leg.key)
+
+    async def _to_server(self, leg: _Leg, ws: Any) -> None:
+        while True:
+            message = await leg.audio_in.get()
+            if message is None:
+                await ws.close()
+                return
+            await ws.send(message)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    _tasks: set[asyncio.Task] = set()
+
+
+_lock = threading.Lock()
+_gateway: SipGateway | None = None
+
+
+def gateway() -> SipGateway:
+    """This process's gateway, started on first use: PJSIP allows one endpoint per process."""
+    global _gateway
+    with _lock:
+        if _gateway is None:
+            gw = SipGateway()
+            gw.start()
+            # PJSIP's objects must be destroyed on its own thread, before the interpreter tears modules down.
+            atexit.register(gw.stop)
+            _gateway = gw
+        return _gateway

@@ -1,0 +1,162 @@
+"""Real SIP software on loopback: SIPp (sip-tester) driven by the scenario files in tests/sip, and baresip.
+
+The binaries are Debian packages that `.ci/run` installs; a test that cannot find one fails and says so
+(a SIP test never skips). The `live` server of the telephony tests places the calls: a live-key partner's
+SIP connection points its trunk at the SIPp process of the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from tests.conftest import Tenant, create_agent
+from tests.integration.telephony.conftest import LiveServer, live  # noqa: F401 - the shared live server
+from voxline.core import keys
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "sip"
+
+
+def binary(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: the SIP tests need it (apt-get install -y {package}; .ci/run does)")
+    return path
+
+
+def free_udp_port() -> int:
+    """A port free for UDP and TCP both (SIPp and PJSIP may use either), and its neighbour for RTCP."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+        if port % 2 or port > 65000:
+            continue
+        try:
+            with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u2:
+                t.bind(("127.0.0.1", port))
+                u2.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+
+
+@dataclass
+class Sipp:
+    """One SIPp process running one scenario as the trunk (UAS), for one call."""
+
+    scenario: str
+    port: int
+    proc: asyncio.subprocess.Process
+    log_dir: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def finished(self, wait: float = 30.0) -> int:
+        """SIPp's exit code: 0 when the call went through the scenario, 1 when it failed in it."""
+        try:
+            await asyncio.wait_for(self.proc.wait(), wait)
+        except TimeoutError:
+            raise AssertionError(f"SIPp ({self.scenario}) did not finish: {self.output()}") from None
+        return self.proc.returncode or 0
+
+    def output(self) -> str:
+        texts = [p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("*")) if p.is_file()]
+        return "\n".join(texts)
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+
+
+async def run_sipp(
+    tmp_path: Path,
+    scenario: str,
+    *,
+    talk_ms: int = 1000,
+    calls: int = 1,
+    files: dict[str, bytes] | None = None,
+    **variables: str,
+) -> Sipp:
+    """SIPp as the trunk for one call; `files` are written to its working directory (e.g. callee.wav)."""
+    sipp = binary("sipp", "sip-tester")
+    port = free_udp_port()
+    media_port = free_udp_port()
+    log_dir = tmp_path / f"sipp-{uuid.uuid4().hex[:6]}"
+    log_dir.mkdir()
+    for name, data in (files or {}).items():
+        (log_dir / name).write_bytes(data)
+    args = [
+        sipp, "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port),
+        "-m", str(calls), "-d", str(talk_ms), "-timeout", "40s", "-timeout_error", "-nostdin",
+        "-trace_err", "-error_file", str(log_dir / "errors.log"), "-trace_screen",
+        "-screen_file", str(log_dir / "screen.log"), "-max_recv_loops", "100",
+    ]
+    for name, value in variables.items():
+        args += ["-set", name, value]
+    proc = await asyncio.create_subprocess_exec(
+        *args, cwd=log_dir, stdout=asyncio.subprocess.DEVNULL, stderr=(log_dir / "stderr.log").open("wb")
+    )
+    await asyncio.sleep(0.2)  # let it bind its port
+    if proc.returncode is not None:
+        raise AssertionError(f"SIPp did not start: {(log_dir / 'stderr.log').read_text()}")
+    return Sipp(scenario, port, proc, log_dir)
+
+
+@dataclass
+class SipCaller:
+    tenant: Tenant
+    agent: dict
+
+
+async def make_sip_caller(
+    server: LiveServer, trunk: str, *, mode: str = keys.LIVE, agent_fields: dict | None = None, **creds
+) -> SipCaller:
+    """A partner (live key unless told) with an agent and a SIP connection to `trunk` (host:port)."""
+    from voxline.accounts import partners
+
+    issued = await partners.create_partner(
+        server.ctx, f"sip-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=20, sandbox_concurrency=20)
+    )
+    if mode == keys.TEST:
+        issued = await partners.create_key(server.ctx, issued.partner_id, keys.TEST)
+    tenant = Tenant(issued.partner_id, issued.api_key, "live" if mode == keys.LIVE else "sandbox")
+    agent = await create_agent(server.api, tenant, **(agent_fields or {}))
+    body = {"sip_host": trunk, "did_number": "+14155550142", "transport": "UDP", **creds}
+    r = await server.api.put("/config/telephony/sip", json=body, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    return SipCaller(tenant, agent)
+
+
+@pytest_asyncio.fixture
+async def sipp_runs(tmp_path: Path) -> AsyncIterator[list[Sipp]]:
+    """The SIPp processes a test started, killed at its end whatever happened."""
+    runs: list[Sipp] = []
+    yield runs
+    for run in runs:
+        await run.stop()
+
+
+@pytest_asyncio.fixture
+async def sip_live(live: LiveServer) -> AsyncIterator[LiveServer]:  # noqa: F811
+    """The live server holding answered calls with the sandbox responder (a tone; it records what it hears)
+    on live calls too: a SIPp trunk is no person."""
+    from voxline.sandbox.responder import Responder
+
+    before = getattr(live.app.state, "call_runtime_factory", None)
+    live.app.state.call_runtime_factory = lambda ctx: Responder(speak_secs=1.0)
+    yield live
+    live.app.state.call_runtime_factory = before

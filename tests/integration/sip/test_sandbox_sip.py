@@ -1,0 +1,105 @@
+"""A test key with provider "sip" calls the sandbox's own SIP trunk and callee over real SIP/RTP on loopback:
+the same scripts and test numbers as the other carriers' emulators, sealed by a digest challenge that only
+the partner's sandbox account answers. The partner's webhook gets session.completed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+from tests.integration.sip.conftest import make_sip_caller
+from tests.integration.telephony.conftest import LiveServer, wait_status
+from voxline.core import keys
+from voxline.sandbox.audio import dominant_hz
+from voxline.sandbox.responder import RESPONDER_HZ
+from voxline.sandbox.sip_callee import SipCallee
+
+TERMINAL = ("completed", "busy", "no_answer", "failed", "canceled")
+
+
+async def _receiver() -> tuple[web.AppRunner, str, list[dict]]:
+    got: list[dict] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append(json.loads(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp has no public accessor
+    return runner, f"http://127.0.0.1:{port}/hook", got
+
+
+async def _call(live: LiveServer, to: str, hook: str | None = None) -> dict:
+    caller = await make_sip_caller(live, "sip.example.net", mode=keys.TEST)
+    if hook:
+        r = await live.api.post("/config/webhooks", json={"label": "sip", "url": hook}, headers=caller.tenant.headers)
+        assert r.status_code == 200, r.text
+    body = {"agent_id": caller.agent["id"], "to_number": to, "provider": "sip", "variables": {"callee_name": "Asha"}}
+    r = await live.api.post("/calls/start", json=body, headers=caller.tenant.headers)
+    assert r.status_code == 200, r.text
+    return await wait_status(live, caller, r.json()["data"]["call_id"], TERMINAL, wait=20)  # type: ignore[arg-type]
+
+
+async def test_a_sandbox_sip_call_talks_with_the_built_in_callee(sip_live: LiveServer) -> None:
+    runner, hook, got = await _receiver()
+    try:
+        call = await _call(sip_live, "+14155550123", hook)
+        assert call["status"] == "completed" and call["disposition"] == "completed", call
+        callee: SipCallee = sip_live.app.state.sandbox.sip
+        heard = next(c.heard for c in callee.calls.values() if c.to == "+14155550123" and c.status == "ended")
+        assert len(heard) > 8000, "the sandbox callee heard nothing over RTP"
+        assert abs(dominant_hz(bytes(heard)) - RESPONDER_HZ) < 30, "the callee did not hear our responder's tone"
+        deadline = time.monotonic() + 20
+        while not any(e.get("event") == "session.completed" for e in got) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        assert any(e.get("event") == "session.completed" for e in got), got
+    finally:
+        await runner.cleanup()
+
+
+async def test_sandbox_test_numbers_give_their_outcomes(sip_live: LiveServer) -> None:
+    busy, declined, failed = await asyncio.gather(
+        _call(sip_live, "+14155550486"), _call(sip_live, "+14155550603"), _call(sip_live, "+14155550500")
+    )
+    assert busy["status"] == "busy" and "486" in busy["error_message"], busy
+    assert declined["status"] == "busy" and "603" in declined["error_message"], declined
+    assert failed["status"] == "failed" and "500" in failed["error_message"], failed
+
+
+async def test_the_sandbox_trunk_refuses_an_invite_without_the_sandbox_account() -> None:
+    from voxline.telephony.sip_agent import SipAgent, SipTarget
+
+    callee = SipCallee(seal=None)
+    port = await callee.start()
+    callee.accounts["vxsbxknown"] = "right-password"
+    ended: asyncio.Future = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+
+    class Events:
+        def ringing(self, code: int) -> None: ...
+        def answered(self) -> None: ...
+        def audio(self, pcm: bytes) -> None: ...
+        def dtmf(self, digit: str) -> None: ...
+        def ended(self, end) -> None:  # noqa: ANN001
+            loop.call_soon_threadsafe(ended.set_result, end)
+
+    from voxline.telephony import sip_gateway
+
+    agent: SipAgent = sip_gateway.gateway().agent
+    try:
+        target = SipTarget(uri=f"sip:+14155550123@127.0.0.1:{port}", from_uri="sip:+14155550100@127.0.0.1",
+                           username="vxsbxknown", password="wrong-password")
+        agent.place(target, Events())
+        end = await asyncio.wait_for(ended, 10)
+        assert end.code in (401, 403) and not end.answered, end
+        assert not [c for c in callee.calls.values() if c.status != "ringing"]
+    finally:
+        await callee.aclose()
