@@ -35,6 +35,7 @@ from voxline.store import partners as partner_store
 from voxline.store.db import Record, Transaction
 from voxline.store.errors import Conflict
 from voxline.store.models import IdempotencyKey
+from voxline.telephony import registry
 
 MAX_IDEMPOTENCY_KEY = 255
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -134,6 +135,8 @@ def check_reachable(settings: Settings, provider: str, mode: str) -> None:
     """A live call whose carrier could never call this server back fails now, with the fix, not minutes later."""
     if mode == TEST:
         return  # sandbox calls dial this server's own emulators
+    if not getattr(registry.carrier(provider), "calls_back_over_internet", True):
+        return  # e.g. SIP: our own user agent reports the call from inside this server
     base = settings.public_base_url
     if reachability.carrier_cannot_reach(base, getattr(settings, f"{provider}_api_base", None)):
         raise errors.PublicUrlUnreachable(

@@ -40,6 +40,9 @@ class HeardLog:
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._by_session
 
+    def get(self, session_id: str, default: bytes = b"") -> bytes:
+        return self._by_session.get(session_id, default)
+
     def __len__(self) -> int:
         return len(self._by_session)
 

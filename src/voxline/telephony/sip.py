@@ -100,7 +100,9 @@ def _host(value: str) -> str:
     return value
 
 
-def _proxy(value: str) -> str:
+def _proxy(value: str | None) -> str | None:
+    if value is None:  # stored credentials keep an unset proxy as null
+        return None
     bare = value[4:] if value.lower().startswith("sip:") else value
     host_port(bare.split(";", 1)[0], "outbound_proxy")
     return bare
@@ -173,6 +175,9 @@ class SipCarrier:
     wire_sample_rate = 8000
     answer_media_type = "application/json"
     supports_transfer = False  # SIP REFER: not built yet
+    # Our own user agent, in this server, posts the call's progress: no carrier on the internet calls us back
+    # (the trunk must still reach our RTP port; see the README's SIP notes).
+    calls_back_over_internet = False
 
     def api_base(self, settings: Settings, creds: Credentials) -> str:
         return f"sip:{creds.sip_host or ''}"

@@ -157,6 +157,6 @@ async def sip_live(live: LiveServer) -> AsyncIterator[LiveServer]:  # noqa: F811
     from voxline.sandbox.responder import Responder
 
     before = getattr(live.app.state, "call_runtime_factory", None)
-    live.app.state.call_runtime_factory = lambda ctx: Responder(speak_secs=1.0)
+    live.app.state.call_runtime_factory = lambda ctx: Responder(speak_secs=1.0, heard=live.sandbox.heard)
     yield live
     live.app.state.call_runtime_factory = before

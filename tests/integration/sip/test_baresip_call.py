@@ -15,8 +15,9 @@ from tests.integration.sip.baresip import start_baresip
 from tests.integration.sip.conftest import make_sip_caller
 from tests.integration.telephony.conftest import LiveServer, wait_session_done, wait_status
 from voxline.calls.conversation import voice_runtime
+from voxline.devtools import callee_voice
 from voxline.devtools.demo import quiet_logs
-from voxline.voice import callee_voice, local_models
+from voxline.voice import local_models
 from voxline.voice.catalog import voices
 
 CALLEE_LINE = "Hi, this is Sam, and I would like to book an appointment for tomorrow."

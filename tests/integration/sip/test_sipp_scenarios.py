@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tests.integration.sip.conftest import SipCaller, Sipp, make_sip_caller, run_sipp
 from tests.integration.telephony.conftest import LiveServer, wait_session_done, wait_status
-from voxline.sandbox.responder import HEARD
 from voxline.telephony import sip_gateway
 
 CALLEE = "+14155550123"
@@ -63,7 +62,8 @@ async def test_the_trunk_answers_streams_audio_and_hangs_up(sip_live: LiveServer
     print(f"\nINVITE to 200 OK (SIPp): {sip_gateway.gateway().invite_to_answer_ms[-1]:.1f} ms")
     filed = await wait_session_done(sip_live, caller, call_id)  # type: ignore[arg-type]
     assert filed["session"]["processing_complete"]
-    heard = HEARD.get(call["session_id"], b"")
+    log = sip_live.app.state.sandbox.heard
+    heard = log.get(call["session_id"], b"")
     assert len(heard) >= 8000 * 2 * 1.0, f"the runtime heard {len(heard)} bytes of the trunk's audio"
     assert audioop.rms(heard, 2) > 2000, "the runtime heard silence, not the trunk's tone"
 
