@@ -161,7 +161,7 @@ def own_url(host: str, port: int) -> str:
 @app.command()
 def demo(
     provider: Annotated[
-        str, typer.Option(help="Emulated carrier: twilio, plivo, vobiz, or sip (the sandbox SIP trunk)")
+        str, typer.Option(help="Emulated carrier: twilio, plivo, vobiz, exotel, mcube, or sip (the sandbox SIP trunk)")
     ] = "twilio",
     llm_base_url: Annotated[
         str | None, typer.Option(help="A real OpenAI-compatible model instead of the scripted brain")
@@ -170,7 +170,10 @@ def demo(
         str | None, typer.Option(help="Key for --llm-base-url", envvar="VOXLINE_LLM_API_KEY")
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name for --llm-base-url")] = None,
-    keep: Annotated[bool, typer.Option(help="Keep the temporary data dir (database, recording)")] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(help="Keep the temporary data dir and copy the call's recording to ./voxline-demo-PROVIDER.wav"),
+    ] = False,
 ) -> None:
     """Run one whole sandbox call on this machine (no network, no accounts) and show it as it happens."""
     from voxline.devtools import demo as demo_run

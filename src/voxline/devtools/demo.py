@@ -30,11 +30,17 @@ DEMO_LINES = (
     "That sounds good. Thank you, goodbye.",
 )
 CALLEE_NUMBER = "+14155550100"
+INDIA_CALLEE_NUMBER = "+919876500100"  # the Indian carriers' emulators take Indian numbers (MCube: ten digits)
 CREDENTIALS: dict[str, dict[str, str]] = {
     "twilio": {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "fedcba9876543210" * 2,
                "from_number": "+14155551234"},
     "plivo": {"auth_id": "MADEMOPLIVOACCOUNT01", "auth_token": "p" * 40, "from_number": "+912231234567"},
     "vobiz": {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token-1234", "from_number": "+912231234568"},
+    "exotel": {"account_sid": "voxlinedemo1", "api_key": "demo-key-123", "api_token": "demo-token-456",
+               "subdomain": "api.in.exotel.com", "caller_id": "+918047112233", "applet_id": "424242"},
+    # MCube's only credential is a bearer token (a JWT); its shape is checked, the sandbox presents its own.
+    "mcube": {"jwt_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ2b3hsaW5lLWRlbW8ifQ.c2lnbmF0dXJl",
+              "exe_number": "08047112244"},
     # The sandbox's own SIP trunk takes the call over SIP/RTP on loopback, whatever host is stored here.
     "sip": {"sip_host": "trunk.example.net", "did_number": "+14155551234"},
 }
@@ -102,6 +108,7 @@ async def run_demo(
     llm_api_key: str | None = None,
     llm_model: str | None = None,
     say: Callable[[str], None] = print,
+    keep_recording: Path | None = None,
     engines: Any = None,
     lines: tuple[str, ...] = DEMO_LINES,
     data_dir: Path | None = None,
@@ -155,8 +162,9 @@ async def run_demo(
     app.state.call_runtime_factory = lambda c: voice_runtime(c, engines, listeners=[show])
     say("[dim]synthesizing the callee's lines with Piper…[/dim]")
     pcm_lines = tuple(callee_voice.line(text).pcm8k.tobytes() for text in lines)
+    callee_number = CALLEE_NUMBER if provider in ("twilio", "sip") else INDIA_CALLEE_NUMBER
     emulator = app.state.sandbox[provider]
-    emulator.scripts[CALLEE_NUMBER] = Script("human", talk_secs=None, lines=pcm_lines)
+    emulator.scripts[callee_number] = Script("human", talk_secs=None, lines=pcm_lines)
 
     received: asyncio.Queue = asyncio.Queue()
     hook_server, hook_task = await _serve(_webhook_receiver(received), hook_port, lifespan="off")
@@ -175,19 +183,25 @@ async def run_demo(
             r.raise_for_status()
             secret = r.json()["data"]["secret"]
             say(f"partner [bold]demo[/bold] with a sandbox key {issued.prefix}…; agent {agent['id']}")
-            r = await api.post("/calls/start", json={"agent_id": agent["id"], "to_number": CALLEE_NUMBER,
+            r = await api.post("/calls/start", json={"agent_id": agent["id"], "to_number": callee_number,
                                                      "provider": provider, "variables": {"callee_name": "Sam"}})
             r.raise_for_status()
             call_id = r.json()["data"]["call_id"]
-            say(f"call {call_id} via the {provider} emulator → {CALLEE_NUMBER}\n")
+            say(f"call {call_id} via the {provider} emulator → {callee_number}\n")
             headers_body = await asyncio.wait_for(received.get(), 180)
             event = verify(secret, headers_body[0], headers_body[1])
             result.webhook = event
-            say(f"\n[green]webhook received[/green], signature verified: {event['event']} "
-                f"for session {event['data']['session_id']}")
+            say(f"\n[green]webhook received[/green] at the local receiver, signature verified "
+                f"(X-Webhook-Signature with the endpoint's secret): {event['event']}")
+            say(shortened(event))
             result.call = (await api.get(f"/calls/{call_id}")).json()["data"]
+            if keep_recording is not None:
+                wav = data_dir / "recordings" / f"{event['data']['session_id']}.wav"
+                if wav.exists():
+                    shutil.copyfile(wav, keep_recording)
+                    say(f"recording kept: [bold]{keep_recording}[/bold]")
             for emu_call in emulator.calls.values():
-                if emu_call.to == CALLEE_NUMBER:
+                if emu_call.to.lstrip("+")[-10:] == callee_number[-10:]:
                     result.callee_heard = bytes(emu_call.heard)
                     result.wire_errors = list(emu_call.wire_errors)
         result.ok = result.call.get("status") == "completed" and result.webhook is not None
@@ -201,6 +215,24 @@ async def run_demo(
         with contextlib.suppress(Exception):
             await app.state.sandbox.aclose()
         await ctx.close()
+
+
+def shortened(event: dict[str, Any]) -> str:
+    """The verified webhook body as the receiver got it, with long values cut so it fits a screen."""
+    import json
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > 72:
+            return value[:69] + "..."
+        if isinstance(value, list) and len(value) > 4:
+            return [cut(v) for v in value[:4]] + [f"... {len(value) - 4} more"]
+        if isinstance(value, list):
+            return [cut(v) for v in value]
+        if isinstance(value, dict):
+            return {k: cut(v) for k, v in value.items()}
+        return value
+
+    return json.dumps(cut(event), indent=2)
 
 
 def quiet_logs() -> None:
@@ -225,10 +257,15 @@ def main(provider: str, llm_base_url: str | None, llm_api_key: str | None, llm_m
     if not local_engines_available():
         console.print("[red]The offline engines are missing.[/red] Install them: pip install 'voxline[local]'")
         return 2
+    if provider not in CREDENTIALS:
+        console.print(f"[red]No emulator for {provider!r}.[/red] The demo can use: {', '.join(CREDENTIALS)}")
+        return 2
     data_dir = Path(tempfile.mkdtemp(prefix="voxline-demo-"))
+    recording = Path.cwd() / f"voxline-demo-{provider}.wav" if keep else None
     try:
         result = asyncio.run(run_demo(provider, llm_base_url=llm_base_url, llm_api_key=llm_api_key,
-                                      llm_model=llm_model, say=console.print, data_dir=data_dir))
+                                      llm_model=llm_model, say=console.print, data_dir=data_dir,
+                                      keep_recording=recording))
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
