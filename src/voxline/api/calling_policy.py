@@ -11,7 +11,7 @@ from voxline.api.calling_windows import TimeZone, WindowIn, WindowOut
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
 from voxline.api.responses import ok, raises
-from voxline.api.schemas import Envelope, Strict
+from voxline.api.schemas import Envelope, Integer, Strict
 from voxline.core import errors
 from voxline.safety import policy
 
@@ -45,9 +45,9 @@ class PolicyUpdate(Strict):
     the call until the next allowed moment). Campaigns always wait for the next window."""
     fallback_timezone: TimeZone = None  # type: ignore[assignment]
     """IANA zone used for numbers whose zone is unknown."""
-    max_attempts_per_day: Annotated[int, Field(ge=1, le=1000)] | None = None
+    max_attempts_per_day: Integer(1, 1000) | None = None
     """Calls that may be started to one number in any 24 hours (1-1000); null: no cap."""
-    max_attempts_per_week: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_attempts_per_week: Integer(1, 10_000) | None = None
     """Calls that may be started to one number in any 7 days (1-10000); null: no cap."""
 
 

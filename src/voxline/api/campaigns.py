@@ -13,7 +13,7 @@ from voxline.api.calling_windows import TimeZone, WindowIn, WindowOut
 from voxline.api.deps import CtxDep, GeneralCaller
 from voxline.api.responses import errors as documented
 from voxline.api.responses import ok, raises
-from voxline.api.schemas import Envelope, ErrorDetail, Phone, Provider, Strict, Text, Uuid, VarName
+from voxline.api.schemas import Envelope, ErrorDetail, Integer, Phone, Provider, Strict, Text, Uuid, VarName
 from voxline.campaigns import service
 from voxline.core import errors
 from voxline.core.campaign_rules import RETRYABLE
@@ -41,10 +41,10 @@ class ScheduleIn(Strict):
 class RetryIn(Strict):
     retry_on: Annotated[list[Retryable], Field(max_length=4)] = ["no_answer", "busy"]
     """Outcomes that earn the contact another attempt; default `no_answer`, `busy`."""
-    delays_secs: Annotated[list[Annotated[int, Field(ge=0, le=7 * 86400)]], Field(min_length=1, max_length=10)] = [
+    delays_secs: Annotated[list[Integer(0, 7 * 86400)], Field(min_length=1, max_length=10)] = [
         1800, 3600]
     """Seconds to wait before the 2nd attempt, the 3rd, …; the last repeats. Default 1800, 3600."""
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    max_attempts: Integer(1, 10) = 3
     """Attempts per contact, the first included (1-10); default 3."""
 
 
@@ -76,7 +76,7 @@ class CampaignCreate(Strict):
     """Carrier to dial through; must be allowed for the account and configured for this key's mode."""
     description: Text(2000) | None = None
     """Free text for your own records."""
-    concurrency_limit: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 1
+    concurrency_limit: Integer(-1_000_000, 1_000_000) = 1
     """Calls of this campaign on the line at once; clamped to 1-10 (default 1)."""
     connection_id: Uuid | None = None
     """Telephony connection to use; required when the account has several active ones for `provider`."""
