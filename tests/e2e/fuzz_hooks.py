@@ -36,17 +36,32 @@ schemathesis.openapi.format(
 
 
 def _breaks_a_cross_field_rule(body: dict) -> bool:
-    """Rules between fields (agents/rules.py) that JSON Schema cannot state, some depending on the stored agent:
-    transfer needs a transfer_number, extraction key names are unique."""
+    """Rules between fields that JSON Schema cannot state, some depending on the stored agent: transfer needs a
+    transfer_number, extraction key names are unique (agents/rules.py), a calling window ends after it starts."""
     enabled = body.get("transfer_enabled", body.get("transferEnabled"))
     number = body.get("transfer_number", body.get("transferNumber", ""))
     if (enabled is True and not number) or (number is None and enabled is not False):
+        return True
+    if any(_ends_before_it_starts(w) for w in _windows(body)):
         return True
     config = body.get("extraction_config")
     if isinstance(config, dict) and isinstance(config.get("keys"), list):
         names = [k.get("name") for k in config["keys"] if isinstance(k, dict)]
         return len(names) != len(set(names))
     return False
+
+
+def _windows(body: dict) -> list:
+    """Calling windows of a calling policy or of a campaign's schedule."""
+    schedule = body.get("schedule")
+    found = [body.get("calling_windows"), schedule.get("windows") if isinstance(schedule, dict) else None]
+    return [w for windows in found if isinstance(windows, list) for w in windows if isinstance(w, dict)]
+
+
+def _ends_before_it_starts(window: dict) -> bool:
+    """A calling window's end must be after its start (core/calling_hours.py); both are HH:MM, so they sort."""
+    start, end = window.get("start"), window.get("end")
+    return isinstance(start, str) and isinstance(end, str) and end <= start
 
 
 @schemathesis.hook

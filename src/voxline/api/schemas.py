@@ -76,6 +76,11 @@ def Text(max_length: int, min_length: int = 0):  # noqa: N802, ANN201
     return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length)]
 
 
+def Integer(ge: int, le: int):  # noqa: N802, ANN201
+    """An integer in [ge, le]; an integral float such as 3.0 counts (see _integral)."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_integral)]
+
+
 # ---- envelopes ----
 class Envelope(BaseModel, Generic[T]):
     success: Literal[True] = True

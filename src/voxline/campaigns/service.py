@@ -167,13 +167,17 @@ async def add_contacts(ctx: Context, who: Principal, campaign_id: str, contacts:
 
 def contacts_from_csv(text: str) -> tuple[list[NewContact], list[dict[str, Any]]]:
     """A header row with `phone` (required) and `name`; every other column goes into the contact's metadata."""
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": the csv module reads \r, \n, \r\n
+    try:
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        rows = list(reader)  # at most the body's 1 MB
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise errors.InvalidCsv(f"The CSV cannot be read: {exc}.") from None
     if "phone" not in [f.lower() for f in fields]:
         raise errors.InvalidCsv("The CSV needs a header row with a `phone` column (and optionally `name`).")
     good: list[NewContact] = []
     bad: list[dict[str, Any]] = []
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in enumerate(rows, start=2):
         record = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         lowered = {k.lower(): v for k, v in record.items()}
         value = lowered.get("phone", "")

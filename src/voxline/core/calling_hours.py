@@ -77,6 +77,11 @@ def parse_span(text: str) -> tuple[Window, ...]:
     return (Window(_minutes(start.strip()), _minutes(end.strip())),)
 
 
+def zone_names() -> list[str]:
+    """Every name check_zone accepts, sorted."""
+    return sorted(available_timezones() | {"UTC"})
+
+
 def check_zone(name: str) -> str:
     try:
         ZoneInfo(name)

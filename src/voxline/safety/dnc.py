@@ -52,7 +52,10 @@ async def page(ctx: Context, principal: Principal, limit: int, offset: int) -> t
 
 def numbers_from_csv(text: str) -> tuple[list[str], list[dict[str, Any]]]:
     """Numbers from a CSV (a `phone` column, or the first column when there is no header); bad rows reported."""
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))  # newline="": the csv module reads \r, \n, \r\n
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise errors.InvalidCsv(f"The CSV cannot be read: {exc}.") from None
     if not rows:
         return [], []
     header = [c.strip().lower() for c in rows[0]]

@@ -97,6 +97,13 @@ async def test_csv_upload_takes_phone_name_and_metadata_columns(client, ready):
     r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": "number\n+919800000023\n"},
                           headers=ready.tenant.headers)
     assert_error(r, 400, "INVALID_CSV")
+    huge = 'phone,note\n+919800000024,"' + "x" * 200_000 + '"\n'  # one field over the csv module's limit
+    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": huge},
+                          headers=ready.tenant.headers)
+    assert_error(r, 400, "INVALID_CSV")
+    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": "phone\r+919800000025\r"},
+                          headers=ready.tenant.headers)
+    assert r.status_code == 200 and r.json()["data"]["added"] == 1, r.text
 
 
 async def test_lifecycle_moves_and_refusals(client, ready):

@@ -119,3 +119,10 @@ async def test_bad_policies_are_refused(client, ready):
     assert_error(r, 400, "INVALID_CALLING_POLICY")
     r = await client.put("/config/calling-policy", json={"outside_hours": "later"}, headers=h)
     assert r.status_code == 400
+
+
+async def test_an_empty_change_is_refused_and_the_policy_kept(client, ready):
+    h = ready.tenant.headers
+    await _policy(client, ready.tenant, max_attempts_per_day=2)
+    assert_error(await client.put("/config/calling-policy", json={}, headers=h), 400, "EMPTY_UPDATE")
+    assert (await client.get("/config/calling-policy", headers=h)).json()["data"]["max_attempts_per_day"] == 2

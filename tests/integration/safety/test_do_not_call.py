@@ -74,3 +74,19 @@ async def test_a_queued_call_whose_number_is_listed_later_is_never_dialed(client
     async with ctx.db.transaction() as s:
         job = (await s.execute(select(DialJob).where(DialJob.call_id == call_id))).scalar_one()
         assert job.status == dq.CANCELED and (await s.get(Call, call_id)).dialed_at is None
+
+
+async def test_import_reads_any_line_ending_and_refuses_an_unreadable_csv(client, ready):
+    h = ready.tenant.headers
+    r = await client.post("/dnc/import", json={"csv": "phone\r+919876500031\r\n+919876500032\n"}, headers=h)
+    assert r.status_code == 200 and r.json()["data"]["added"] == 2, r.text
+    huge = 'phone\n"' + "1" * 200_000 + '"\n'  # one field over the csv module's limit
+    assert_error(await client.post("/dnc/import", json={"csv": huge}, headers=h), 400, "INVALID_CSV")
+
+
+async def test_the_import_path_is_not_a_phone_number(client, ready):
+    h = ready.tenant.headers
+    for method in ("GET", "DELETE"):
+        r = await client.request(method, "/dnc/import", headers=h)
+        assert_error(r, 405, "METHOD_NOT_ALLOWED")
+        assert r.headers["allow"] == "POST"
