@@ -48,8 +48,12 @@ def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> N
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()}, **payload}
+    payload = {
+        "benchmark": name,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     print(f"\nwrote {path}")

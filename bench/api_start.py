@@ -26,16 +26,24 @@ from bench._common import PG_URL, fresh_schema, print_table, summary_ms, write_j
 from tests.e2e.server import free_port, serving  # noqa: E402
 
 VOICE_ID = "6176b5f2-e8df-572a-92e9-54414a621127"
-TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "0123456789abcdef" * 2,
-          "from_number": "+14155551234"}
+TWILIO = {
+    "account_sid": "AC" + "0123456789abcdef" * 2,
+    "auth_token": "0123456789abcdef" * 2,
+    "from_number": "+14155551234",
+}
 
 
 def server_env(backend: str, data_dir: str) -> tuple[dict[str, str], str | None]:
     # The API alone is measured: no dialer (it would try to reach the real carrier for these live-key calls).
-    env = {**os.environ, "VOXLINE_DATA_DIR": data_dir, "VOXLINE_LOG_LEVEL": "warning",
-           "VOXLINE_DIALER_ENABLED": "false", "VOXLINE_CALLING_HOURS": "00:00-24:00",
-           # a public URL, or live calls are refused; nothing is dialed, so nothing is sent there
-           "VOXLINE_PUBLIC_BASE_URL": "https://voxline.example.test"}  # any hour
+    env = {
+        **os.environ,
+        "VOXLINE_DATA_DIR": data_dir,
+        "VOXLINE_LOG_LEVEL": "warning",
+        "VOXLINE_DIALER_ENABLED": "false",
+        "VOXLINE_CALLING_HOURS": "00:00-24:00",
+        # a public URL, or live calls are refused; nothing is dialed, so nothing is sent there
+        "VOXLINE_PUBLIC_BASE_URL": "https://voxline.example.test",
+    }  # any hour
     schema = None
     if backend == "postgres":
         schema = fresh_schema()
@@ -44,8 +52,9 @@ def server_env(backend: str, data_dir: str) -> tuple[dict[str, str], str | None]
 
 
 def cli_json(env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "voxline", *args, "--json"], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "voxline", *args, "--json"], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -53,13 +62,20 @@ async def drive(base: str, key: str, seconds: float, clients: int) -> dict:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as http:
-        async with http.post("/api/v2/agent", json={"agent_name": "bench", "prompt": "Call {{callee_name}}",
-                                                    "voice_id": VOICE_ID}) as r:
+        async with http.post(
+            "/api/v2/agent", json={"agent_name": "bench", "prompt": "Call {{callee_name}}", "voice_id": VOICE_ID}
+        ) as r:
             agent_id = (await r.json())["data"]["id"]
         async with http.put("/api/v2/config/telephony/twilio", json=TWILIO) as r:
             assert r.status == 200
-        body = json.dumps({"agent_id": agent_id, "to_number": "+919876543210", "provider": "twilio",
-                           "variables": {"callee_name": "Sajal"}})
+        body = json.dumps(
+            {
+                "agent_id": agent_id,
+                "to_number": "+919876543210",
+                "provider": "twilio",
+                "variables": {"callee_name": "Sajal"},
+            }
+        )
         latencies: list[float] = []
         statuses: dict[int, int] = {}
         stop_at = time.perf_counter() + seconds
@@ -76,15 +92,30 @@ async def drive(base: str, key: str, seconds: float, clients: int) -> dict:
         t_start = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(clients)])
         elapsed = time.perf_counter() - t_start
-    return {"requests_per_s": round(len(latencies) / elapsed, 1), "ok": len(latencies), "statuses": statuses,
-            "seconds": round(elapsed, 1), **summary_ms(latencies)}
+    return {
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "ok": len(latencies),
+        "statuses": statuses,
+        "seconds": round(elapsed, 1),
+        **summary_ms(latencies),
+    }
 
 
 def run_backend(backend: str, seconds: float, clients: int) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         env, _schema = server_env(backend, data_dir)
-        key = cli_json(env, "partner", "create", "bench", "--rate-limit", "10000000", "--calls-rate-limit",
-                       "10000000", "--concurrency", "100000")["api_key"]
+        key = cli_json(
+            env,
+            "partner",
+            "create",
+            "bench",
+            "--rate-limit",
+            "10000000",
+            "--calls-rate-limit",
+            "10000000",
+            "--concurrency",
+            "100000",
+        )["api_key"]
         with serving(env, free_port()) as base:
             result = asyncio.run(drive(base, key, seconds, clients))
     return {"backend": backend, "clients": clients, **result}
@@ -97,8 +128,11 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
     rows = [run_backend(b, args.seconds, args.clients) for b in args.backends.split(",")]
-    print_table("POST /calls/start, one server process (load generator on the same machine)", rows,
-                ["backend", "clients", "requests_per_s", "p50_ms", "p90_ms", "p99_ms", "ok", "statuses"])
+    print_table(
+        "POST /calls/start, one server process (load generator on the same machine)",
+        rows,
+        ["backend", "clients", "requests_per_s", "p50_ms", "p90_ms", "p99_ms", "ok", "statuses"],
+    )
     write_json("api_start", {"goal": ">= 500 starts/s with p99 < 50 ms on PostgreSQL", "runs": rows})
 
 

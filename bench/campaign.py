@@ -34,8 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from bench._common import PG_URL, fresh_schema, print_table, write_json  # noqa: E402
 
-TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "fedcba9876543210" * 2,
-          "from_number": "+14155551234"}
+TWILIO = {
+    "account_sid": "AC" + "0123456789abcdef" * 2,
+    "auth_token": "fedcba9876543210" * 2,
+    "from_number": "+14155551234",
+}
 PER_CAMPAIGN = 1000
 
 
@@ -81,10 +84,20 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
-        data_dir=data_dir, database_url=url, database_schema=schema, public_base_url=base,
-        rate_limit_per_min=1_000_000, calls_rate_limit_per_min=1_000_000, call_runtime="responder",
-        dialer_poll_secs=0.05, dialer_cps=args.cps, session_finish_grace_secs=0.5, carrier_hangup_grace_secs=1.0,
-        campaign_poll_secs=0.2, webhook_worker_enabled=False, log_level="warning",
+        data_dir=data_dir,
+        database_url=url,
+        database_schema=schema,
+        public_base_url=base,
+        rate_limit_per_min=1_000_000,
+        calls_rate_limit_per_min=1_000_000,
+        call_runtime="responder",
+        dialer_poll_secs=0.05,
+        dialer_cps=args.cps,
+        session_finish_grace_secs=0.5,
+        carrier_hangup_grace_secs=1.0,
+        campaign_poll_secs=0.2,
+        webhook_worker_enabled=False,
+        log_level="warning",
         twilio_api_base=f"{base}/sandbox/twilio",
     )
     # The scheduler's own time: every tick, measured around the real method.
@@ -102,33 +115,53 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     sched_mod.Scheduler.tick = timed_tick  # type: ignore[method-assign]
     ctx = Context.build(settings)
     app = create_app(ctx=ctx)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           ws="websockets"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag
         await asyncio.sleep(0.05)
     try:
-        issued = await partners.create_partner(ctx, f"bench-{uuid.uuid4().hex[:8]}", partners.Limits(
-            concurrency=args.limit, sandbox_concurrency=args.limit))
+        issued = await partners.create_partner(
+            ctx,
+            f"bench-{uuid.uuid4().hex[:8]}",
+            partners.Limits(concurrency=args.limit, sandbox_concurrency=args.limit),
+        )
         issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
         h = {"Authorization": f"Bearer {issued.api_key}"}
         async with httpx.AsyncClient(base_url=f"{base}/api/v2", timeout=120) as api:
-            agent = (await api.post("/agent", headers=h, json={
-                "agent_name": "bench", "prompt": "Hi {{callee_name}}", "intro_message": "Hello",
-                "voice_id": (await api.get("/agent/voices", headers=h)).json()["data"]["voices"][0]["id"],
-            })).json()["data"]
+            agent = (
+                await api.post(
+                    "/agent",
+                    headers=h,
+                    json={
+                        "agent_name": "bench",
+                        "prompt": "Hi {{callee_name}}",
+                        "intro_message": "Hello",
+                        "voice_id": (await api.get("/agent/voices", headers=h)).json()["data"]["voices"][0]["id"],
+                    },
+                )
+            ).json()["data"]
             assert (await api.put("/config/telephony/twilio", json=TWILIO, headers=h)).status_code == 200
             window = window_now()
             phones = callees(args.contacts, args.answered_share)
             campaign_ids = []
             for k in range(math.ceil(len(phones) / PER_CAMPAIGN)):
-                body = {"name": f"bench-{k}", "agent_id": agent["id"], "provider": "twilio", "concurrency_limit": 10,
-                        "schedule": {"windows": [window]},
-                        "retry_policy": {"retry_on": ["no_answer"], "delays_secs": [1], "max_attempts": 1}}
+                body = {
+                    "name": f"bench-{k}",
+                    "agent_id": agent["id"],
+                    "provider": "twilio",
+                    "concurrency_limit": 10,
+                    "schedule": {"windows": [window]},
+                    "retry_policy": {"retry_on": ["no_answer"], "delays_secs": [1], "max_attempts": 1},
+                }
                 cid = (await api.post("/campaigns", json=body, headers=h)).json()["data"]["campaign_id"]
-                chunk = phones[k * PER_CAMPAIGN:(k + 1) * PER_CAMPAIGN]
-                r = await api.post(f"/campaigns/{cid}/contacts", headers=h,
-                                   json={"contacts": [{"phone": p, "metadata": {"callee_name": "B"}} for p in chunk]})
+                chunk = phones[k * PER_CAMPAIGN : (k + 1) * PER_CAMPAIGN]
+                r = await api.post(
+                    f"/campaigns/{cid}/contacts",
+                    headers=h,
+                    json={"contacts": [{"phone": p, "metadata": {"callee_name": "B"}} for p in chunk]},
+                )
                 assert r.status_code == 200, r.text
                 campaign_ids.append(cid)
             began = time.monotonic()
@@ -137,8 +170,15 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             indian = sum(1 for p in phones if p.startswith("+91"))
             while True:
                 async with ctx.db.transaction() as s:
-                    statuses = Counter((await s.execute(select(CampaignContact.status).where(
-                        CampaignContact.campaign_id.in_(campaign_ids), CampaignContact.phone.like("+91%")))).scalars())
+                    statuses = Counter(
+                        (
+                            await s.execute(
+                                select(CampaignContact.status).where(
+                                    CampaignContact.campaign_id.in_(campaign_ids), CampaignContact.phone.like("+91%")
+                                )
+                            )
+                        ).scalars()
+                    )
                 finished = statuses["completed"] + statuses["failed"] + statuses["skipped"]
                 if finished >= indian:
                     break
@@ -147,10 +187,22 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(1.0)
             elapsed = time.monotonic() - began
         async with ctx.db.transaction() as s:
-            contacts = list((await s.execute(select(CampaignContact).where(
-                CampaignContact.campaign_id.in_(campaign_ids)))).scalars())
-            attempts = list((await s.execute(select(CampaignAttempt).where(
-                CampaignAttempt.contact_id.in_([c.id for c in contacts])))).scalars()) if len(contacts) < 30000 else []
+            contacts = list(
+                (
+                    await s.execute(select(CampaignContact).where(CampaignContact.campaign_id.in_(campaign_ids)))
+                ).scalars()
+            )
+            attempts = (
+                list(
+                    (
+                        await s.execute(
+                            select(CampaignAttempt).where(CampaignAttempt.contact_id.in_([c.id for c in contacts]))
+                        )
+                    ).scalars()
+                )
+                if len(contacts) < 30000
+                else []
+            )
             calls = list((await s.execute(select(Call).where(Call.partner_id == issued.partner_id))).scalars())
             camps = list((await s.execute(select(Campaign).where(Campaign.id.in_(campaign_ids)))).scalars())
         emulator = app.state.sandbox["twilio"]
@@ -158,11 +210,14 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         per_number = Counter(c.to_number for c in calls)
         double = sum(1 for n in created.values() if n > 1) + sum(1 for n in per_number.values() if n > 1)
         rules = [hours.parse_windows([window])]
-        outside = sum(1 for c in calls if c.dialed_at is None or not hours.allowed(
-            hours.zones_for(c.to_number, "UTC"), rules, c.dialed_at))
+        outside = sum(
+            1
+            for c in calls
+            if c.dialed_at is None or not hours.allowed(hours.zones_for(c.to_number, "UTC"), rules, c.dialed_at)
+        )
         dials = sorted(c.dialed_at.timestamp() for c in calls if c.dialed_at)
         span = (dials[-1] - dials[0]) if len(dials) > 1 else float("nan")
-        peak_1s = max((sum(1 for d in dials[i:i + 2000] if d < t + 1) for i, t in enumerate(dials)), default=0)
+        peak_1s = max((sum(1 for d in dials[i : i + 2000] if d < t + 1) for i, t in enumerate(dials)), default=0)
         us_dialed = sum(1 for c in calls if c.to_number.startswith("+1"))
         return {
             "backend": backend,
@@ -202,9 +257,23 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     results = [await run_backend(b, args) for b in args.backends.split(",")]
-    print_table("campaign", results, ["backend", "contacts", "called", "elapsed_s", "scheduler_ms_per_contact",
-                                      "dials_per_s", "peak_dials_in_1s", "pacing_cps", "double_dials",
-                                      "calls_outside_window", "outside_window_contacts_dialed"])
+    print_table(
+        "campaign",
+        results,
+        [
+            "backend",
+            "contacts",
+            "called",
+            "elapsed_s",
+            "scheduler_ms_per_contact",
+            "dials_per_s",
+            "peak_dials_in_1s",
+            "pacing_cps",
+            "double_dials",
+            "calls_outside_window",
+            "outside_window_contacts_dialed",
+        ],
+    )
     write_json("campaign", {"args": vars(args), "results": results})
 
 

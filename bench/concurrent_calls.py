@@ -50,8 +50,9 @@ def _callees(targets: list[tuple[str, str]], secs: float, cps: float, noise_dbfs
 
     async def one(index: int, ws_url: str, session_id: str) -> float:
         await asyncio.sleep(index / cps)
-        callee = TwilioCallee(ws_url, [], custom={"session_id": session_id}, record_timeline=False,
-                              speaks_first=True, quiet=quiet)
+        callee = TwilioCallee(
+            ws_url, [], custom={"session_id": session_id}, record_timeline=False, speaks_first=True, quiet=quiet
+        )
         task = asyncio.create_task(callee.run())
         await asyncio.sleep(secs + (len(targets) - index) / cps)
         task.cancel()
@@ -109,8 +110,9 @@ async def _serve(conn: Any) -> None:
                 runtimes = []
                 for call in calls:
                     # The API caps a greeting at 500 characters; the bot must talk the whole time here.
-                    rt = voice_runtime(server.ctx, StandInEngines([]),
-                                      adjust_plan=lambda p, g=greeting: with_limits(p, intro=g))
+                    rt = voice_runtime(
+                        server.ctx, StandInEngines([]), adjust_plan=lambda p, g=greeting: with_limits(p, intro=g)
+                    )
                     server.runtimes[call.session_id] = rt
                     runtimes.append(rt)
                 conn.send([(server.ws_url, c.session_id) for c in calls])
@@ -121,15 +123,23 @@ async def _serve(conn: Any) -> None:
                 for call in calls:
                     await server.wait_finished(call.session_id, 120)
                 results = [rt.last_result for rt in runtimes if rt.last_result is not None]
-                conn.send({
-                    "calls": [{"lateness_ms": r.pacing.lateness_ms, "sent_at": r.pacing.sent_at,
-                               "first_audio_at": r.turn_clock.first_audio_at,
-                               "interrupted": any(t.interrupted for t in r.transcript.turns)} for r in results],
-                    "missing": len(calls) - len(results),
-                    "cpu_s": cpu1.user - cpu0.user + cpu1.system - cpu0.system,
-                    "loop_cpu_s": loop1 - loop0,
-                    "vad_windows": scored1 - scored0,
-                })
+                conn.send(
+                    {
+                        "calls": [
+                            {
+                                "lateness_ms": r.pacing.lateness_ms,
+                                "sent_at": r.pacing.sent_at,
+                                "first_audio_at": r.turn_clock.first_audio_at,
+                                "interrupted": any(t.interrupted for t in r.transcript.turns),
+                            }
+                            for r in results
+                        ],
+                        "missing": len(calls) - len(results),
+                        "cpu_s": cpu1.user - cpu0.user + cpu1.system - cpu0.system,
+                        "loop_cpu_s": loop1 - loop0,
+                        "vad_windows": scored1 - scored0,
+                    }
+                )
         finally:
             await server.close()
 
@@ -143,7 +153,7 @@ def level(servers: list[Any], n: int, secs: float, cps: float, noise_dbfs: float
     # Interleave so that consecutive callees land on different processes, as a shared listening socket
     # spreads connections.
     targets = [t for group in zip(*per_server, strict=False) for t in group]
-    targets += [t for group in per_server for t in group[min(map(len, per_server)):]]
+    targets += [t for group in per_server for t in group[min(map(len, per_server)) :]]
     queue = SPAWN.Queue()
     child = SPAWN.Process(target=_callees, args=(targets, secs, cps, noise_dbfs, queue))
     for conn in servers:
@@ -189,8 +199,12 @@ def level(servers: list[Any], n: int, secs: float, cps: float, noise_dbfs: float
         "busiest_loop_cpu_pct": round(100 * max(r["loop_cpu_s"] for r in reports) / wall, 1),
         "callee_cpu_pct": round(100 * callee_cpu_s / wall, 1),  # the load generator, on the same cores
         "vad_windows_per_call_s": round(sum(r["vad_windows"] for r in reports) / n / wall, 1),
-        "on_time": bool(steady) and steady_secs >= 2 and late / len(steady) <= 0.01
-        and frames_per_call_s >= 49 and interrupted == 0 and never + missing == 0,
+        "on_time": bool(steady)
+        and steady_secs >= 2
+        and late / len(steady) <= 0.01
+        and frames_per_call_s >= 49
+        and interrupted == 0
+        and never + missing == 0,
     }
 
 
@@ -200,9 +214,13 @@ def main() -> None:
     parser.add_argument("--secs", type=float, default=15.0, help="seconds each callee stays on the line")
     parser.add_argument("--cps", type=float, default=10.0, help="calls connecting per second")
     parser.add_argument("--processes", type=int, default=1, help="server processes the calls are spread over")
-    parser.add_argument("--line-noise-dbfs", type=float, default=-45.0,
-                        help="noise the callees' lines carry; the default is above the VAD's level gate, so "
-                             "Silero scores every window of every call (the worst case); -120 sends digital silence")
+    parser.add_argument(
+        "--line-noise-dbfs",
+        type=float,
+        default=-45.0,
+        help="noise the callees' lines carry; the default is above the VAD's level gate, so "
+        "Silero scores every window of every call (the worst case); -120 sends digital silence",
+    )
     args = parser.parse_args()
     servers, procs = [], []
     for _ in range(args.processes):
@@ -223,15 +241,42 @@ def main() -> None:
         for proc in procs:
             proc.join(30)
     best = max((r["calls"] for r in rows if r["on_time"]), default=0)
-    print_table(f"Concurrent calls on {args.processes} server process(es), {os.cpu_count()} cores, "
-                f"callees {args.secs:.0f} s each, line noise {args.line_noise_dbfs} dBFS",
-                rows, ["calls", "steady_s", "frames_per_call_s", "silent_calls", "interrupted_calls", "late_pct",
-                       "p99_late_ms", "max_late_ms", "ramp_late_pct", "max_gap_ms_at_callee", "server_cpu_pct",
-                       "busiest_loop_cpu_pct", "callee_cpu_pct", "vad_windows_per_call_s", "on_time"])
+    print_table(
+        f"Concurrent calls on {args.processes} server process(es), {os.cpu_count()} cores, "
+        f"callees {args.secs:.0f} s each, line noise {args.line_noise_dbfs} dBFS",
+        rows,
+        [
+            "calls",
+            "steady_s",
+            "frames_per_call_s",
+            "silent_calls",
+            "interrupted_calls",
+            "late_pct",
+            "p99_late_ms",
+            "max_late_ms",
+            "ramp_late_pct",
+            "max_gap_ms_at_callee",
+            "server_cpu_pct",
+            "busiest_loop_cpu_pct",
+            "callee_cpu_pct",
+            "vad_windows_per_call_s",
+            "on_time",
+        ],
+    )
     print(f"\nlargest N with 99% of frames on time (< 40 ms late), every bot talking: {best}  (goal >= 100)")
     name = "concurrent_calls" if args.processes == 1 else f"concurrent_calls_{args.processes}proc"
-    write_json(name, {"levels": rows, "largest_on_time": best, "goal": 100, "processes": args.processes,
-                      "secs_per_level": args.secs, "cps": args.cps, "line_noise_dbfs": args.line_noise_dbfs})
+    write_json(
+        name,
+        {
+            "levels": rows,
+            "largest_on_time": best,
+            "goal": 100,
+            "processes": args.processes,
+            "secs_per_level": args.secs,
+            "cps": args.cps,
+            "line_noise_dbfs": args.line_noise_dbfs,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import PG_URL, fresh_schema, percentile, print_table, summary_ms, write_json  # noqa: E402
 from tests.e2e.server import free_port  # noqa: E402
 
-TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "fedcba9876543210" * 2,
-          "from_number": "+14155551234"}
+TWILIO = {
+    "account_sid": "AC" + "0123456789abcdef" * 2,
+    "auth_token": "fedcba9876543210" * 2,
+    "from_number": "+14155551234",
+}
 TERMINAL = ("completed", "failed", "no_answer", "busy", "canceled")
 
 
@@ -57,16 +60,31 @@ class Bench:
     def settings(self, **extra: Any):  # noqa: ANN201
         from voxline.settings import Settings
 
-        return Settings(data_dir=Path(self.data_dir), database_url=self.url, database_schema=self.schema,
-                        rate_limit_per_min=10**9, calls_rate_limit_per_min=10**9, dialer_enabled=False, **extra)
+        return Settings(
+            data_dir=Path(self.data_dir),
+            database_url=self.url,
+            database_schema=self.schema,
+            rate_limit_per_min=10**9,
+            calls_rate_limit_per_min=10**9,
+            dialer_enabled=False,
+            **extra,
+        )
 
     def server_env(self, port: int) -> dict[str, str]:
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "VOXLINE_DATA_DIR": self.data_dir, "VOXLINE_DATABASE_URL": self.url,
-               "VOXLINE_PUBLIC_BASE_URL": base, "VOXLINE_LOG_LEVEL": "warning",
-               "VOXLINE_RATE_LIMIT_PER_MIN": "1000000000", "VOXLINE_CALLS_RATE_LIMIT_PER_MIN": "1000000000",
-               "VOXLINE_WEBHOOK_WORKER_ENABLED": "false", "VOXLINE_DIALER_POLL_SECS": "0.05",
-               "VOXLINE_SESSION_FINISH_GRACE_SECS": "1", "VOXLINE_CARRIER_HANGUP_GRACE_SECS": "1"}
+        env = {
+            **os.environ,
+            "VOXLINE_DATA_DIR": self.data_dir,
+            "VOXLINE_DATABASE_URL": self.url,
+            "VOXLINE_PUBLIC_BASE_URL": base,
+            "VOXLINE_LOG_LEVEL": "warning",
+            "VOXLINE_RATE_LIMIT_PER_MIN": "1000000000",
+            "VOXLINE_CALLS_RATE_LIMIT_PER_MIN": "1000000000",
+            "VOXLINE_WEBHOOK_WORKER_ENABLED": "false",
+            "VOXLINE_DIALER_POLL_SECS": "0.05",
+            "VOXLINE_SESSION_FINISH_GRACE_SECS": "1",
+            "VOXLINE_CARRIER_HANGUP_GRACE_SECS": "1",
+        }
         if self.schema:
             env["VOXLINE_DATABASE_SCHEMA"] = self.schema
         from voxline.telephony.registry import emulators
@@ -78,8 +96,12 @@ class Bench:
     def serve(self) -> tuple[subprocess.Popen, str]:
         port = free_port()
         log = open(Path(self.data_dir) / f"server-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
-        proc = subprocess.Popen([sys.executable, "-m", "voxline", "serve", "--port", str(port)],
-                                env=self.server_env(port), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voxline", "serve", "--port", str(port)],
+            env=self.server_env(port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while True:
@@ -117,20 +139,26 @@ class Bench:
         from voxline.store.models import TelephonyConnection
         from voxline.voice.catalog import voices
 
-        issued = await partners.create_partner(self.ctx, f"bench-{uuid.uuid4().hex[:8]}",
-                                               partners.Limits(concurrency=concurrency,
-                                                               sandbox_concurrency=concurrency))
+        issued = await partners.create_partner(
+            self.ctx,
+            f"bench-{uuid.uuid4().hex[:8]}",
+            partners.Limits(concurrency=concurrency, sandbox_concurrency=concurrency),
+        )
         issued = await partners.create_key(self.ctx, issued.partner_id, keys.TEST)
         headers = {"Authorization": f"Bearer {issued.api_key}"}
         app = create_app(ctx=self.ctx)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x/api/v2") as c:
-            r = await c.post("/agent", json={"agent_name": "bench", "prompt": "Hi {{n}}", "voice_id": voices()[0].id},
-                             headers=headers)
+            r = await c.post(
+                "/agent",
+                json={"agent_name": "bench", "prompt": "Hi {{n}}", "voice_id": voices()[0].id},
+                headers=headers,
+            )
             agent_id = r.json()["data"]["id"]
             assert (await c.put("/config/telephony/twilio", json=TWILIO, headers=headers)).status_code == 200
         async with self.ctx.db.transaction() as s:
-            conn = (await s.execute(select(TelephonyConnection).where(
-                TelephonyConnection.partner_id == issued.partner_id))).scalar_one()
+            conn = (
+                await s.execute(select(TelephonyConnection).where(TelephonyConnection.partner_id == issued.partner_id))
+            ).scalar_one()
             conn.calls_per_second = cps
         return issued.partner_id, issued.api_key, agent_id
 
@@ -158,11 +186,17 @@ class Bench:
         proc, base = self.serve()
         try:
             headers = {"Authorization": f"Bearer {key}"}
-            async with httpx.AsyncClient(base_url=f"{base}/api/v2", headers=headers, timeout=30,
-                                         limits=httpx.Limits(max_connections=64)) as http:
+            async with httpx.AsyncClient(
+                base_url=f"{base}/api/v2", headers=headers, timeout=30, limits=httpx.Limits(max_connections=64)
+            ) as http:
+
                 async def one(i: int) -> None:
-                    body = {"agent_id": agent_id, "provider": "twilio", "to_number": callee(i, a.answered_share),
-                            "variables": {}}
+                    body = {
+                        "agent_id": agent_id,
+                        "provider": "twilio",
+                        "to_number": callee(i, a.answered_share),
+                        "variables": {},
+                    }
                     r = await http.post("/calls/start", json=body)
                     assert r.status_code == 200, r.text
 
@@ -184,10 +218,16 @@ class Bench:
                 if call_id in created:
                     creates += 1
                     latencies.append(req["at"] - created[call_id])
-        return {"phase": "paced", "calls": a.calls, "offered_per_s": a.rate, "cps_limit": a.cps,
-                "create_requests": creates, "statuses": _count(r.status for r in rows),
-                "start_to_create": summary_ms(latencies),
-                "goal_p99_under_100ms": percentile([x * 1000 for x in latencies], 99) < 100}
+        return {
+            "phase": "paced",
+            "calls": a.calls,
+            "offered_per_s": a.rate,
+            "cps_limit": a.cps,
+            "create_requests": creates,
+            "statuses": _count(r.status for r in rows),
+            "start_to_create": summary_ms(latencies),
+            "goal_p99_under_100ms": percentile([x * 1000 for x in latencies], 99) < 100,
+        }
 
     async def burst(self) -> dict[str, Any]:
         a = self.args
@@ -197,12 +237,24 @@ class Bench:
 
         app = create_app(ctx=self.ctx)  # no dialer in this process: the calls wait in the queue
         headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x/api/v2",
-                                     headers=headers) as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://x/api/v2", headers=headers
+        ) as c:
             for chunk in range(0, a.calls, 50):
-                rs = await asyncio.gather(*(c.post("/calls/start", json={
-                    "agent_id": agent_id, "provider": "twilio", "to_number": callee(i, a.answered_share),
-                    "variables": {}}) for i in range(chunk, min(a.calls, chunk + 50))))
+                rs = await asyncio.gather(
+                    *(
+                        c.post(
+                            "/calls/start",
+                            json={
+                                "agent_id": agent_id,
+                                "provider": "twilio",
+                                "to_number": callee(i, a.answered_share),
+                                "variables": {},
+                            },
+                        )
+                        for i in range(chunk, min(a.calls, chunk + 50))
+                    )
+                )
                 assert all(r.status_code == 200 for r in rs), rs[0].text
         async with self.ctx.db.transaction() as s:
             (await s.get(Partner, partner_id)).sandbox_concurrency_limit = a.limit  # a sandbox key's calls
@@ -216,11 +268,18 @@ class Bench:
         gaps = [b - x for x, b in zip(dials, dials[1:], strict=False)]
         peak = _max_overlap([(r.dialed_at.timestamp(), r.ended_at.timestamp()) for r in rows])
         creates = sum(1 for q in log["received"] if q["path"].endswith("/Calls.json"))
-        return {"phase": "burst", "calls": a.calls, "cps_limit": a.burst_cps, "concurrency_limit": a.limit,
-                "dials_per_s": round((len(dials) - 1) / (dials[-1] - dials[0]), 1),
-                "peak_concurrent": peak, "min_gap_ms": round(min(gaps) * 1000, 2),
-                "create_requests": creates, "statuses": _count(r.status for r in rows),
-                "limits_held": peak <= a.limit and min(gaps) >= 1 / a.burst_cps - 0.002 and creates == a.calls}
+        return {
+            "phase": "burst",
+            "calls": a.calls,
+            "cps_limit": a.burst_cps,
+            "concurrency_limit": a.limit,
+            "dials_per_s": round((len(dials) - 1) / (dials[-1] - dials[0]), 1),
+            "peak_concurrent": peak,
+            "min_gap_ms": round(min(gaps) * 1000, 2),
+            "create_requests": creates,
+            "statuses": _count(r.status for r in rows),
+            "limits_held": peak <= a.limit and min(gaps) >= 1 / a.burst_cps - 0.002 and creates == a.calls,
+        }
 
     async def close(self) -> None:
         await self.ctx.close()
@@ -283,14 +342,25 @@ async def main() -> None:
     rows = []
     for r in results:
         lat = r.get("start_to_create", {})
-        rows.append({"backend": r["backend"], "phase": r["phase"], "calls": r["calls"],
-                     "dials/s": r.get("dials_per_s", ""), "p50 ms": lat.get("p50_ms", ""),
-                     "p99 ms": lat.get("p99_ms", ""), "peak/limit": f"{r['peak_concurrent']}/{r['concurrency_limit']}"
-                     if "peak_concurrent" in r else "", "min gap ms": r.get("min_gap_ms", ""),
-                     "creates": r["create_requests"], "ok": r.get("limits_held", r.get("goal_p99_under_100ms"))})
-    print_table("Dialer: sandbox calls through the carrier emulators", rows,
-                ["backend", "phase", "calls", "dials/s", "p50 ms", "p99 ms", "peak/limit", "min gap ms", "creates",
-                 "ok"])
+        rows.append(
+            {
+                "backend": r["backend"],
+                "phase": r["phase"],
+                "calls": r["calls"],
+                "dials/s": r.get("dials_per_s", ""),
+                "p50 ms": lat.get("p50_ms", ""),
+                "p99 ms": lat.get("p99_ms", ""),
+                "peak/limit": f"{r['peak_concurrent']}/{r['concurrency_limit']}" if "peak_concurrent" in r else "",
+                "min gap ms": r.get("min_gap_ms", ""),
+                "creates": r["create_requests"],
+                "ok": r.get("limits_held", r.get("goal_p99_under_100ms")),
+            }
+        )
+    print_table(
+        "Dialer: sandbox calls through the carrier emulators",
+        rows,
+        ["backend", "phase", "calls", "dials/s", "p50 ms", "p99 ms", "peak/limit", "min gap ms", "creates", "ok"],
+    )
     write_json("dialer", {"args": vars(args), "results": results})
 
 

@@ -76,9 +76,28 @@ class Probe:
 async def run_level(agent: SipAgent, n: int, secs: float, cps: float, sipp: str, tmp: Path) -> dict:
     port = _free_port()
     proc = subprocess.Popen(  # noqa: ASYNC220 - a benchmark; the loop has nothing else to do
-        [sipp, "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-mp", str(_free_port()), "-rtp_echo",
-         "-m", str(n), "-l", str(n + 10), "-timeout", str(int(secs + n / cps + 60)) + "s", "-nostdin"],
-        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sipp,
+            "-sf",
+            str(SCENARIO),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mp",
+            str(_free_port()),
+            "-rtp_echo",
+            "-m",
+            str(n),
+            "-l",
+            str(n + 10),
+            "-timeout",
+            str(int(secs + n / cps + 60)) + "s",
+            "-nostdin",
+        ],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     await asyncio.sleep(0.3)
     probes: list[tuple[str, Probe]] = []

@@ -35,8 +35,12 @@ from voxline.voice import scripted_brain  # noqa: E402
 from voxline.voice.engines import DeploymentEngines, LLMEndpoint  # noqa: E402
 
 STANDIN_LINE = "Yes, that works."
-OFFLINE_LINES = ["I would like to book an appointment tomorrow.", "Yes, that works for me.",
-                 "Can I cancel the other one?", "No, that is all."]
+OFFLINE_LINES = [
+    "I would like to book an appointment tomorrow.",
+    "Yes, that works for me.",
+    "Can I cancel the other one?",
+    "No, that is all.",
+]
 
 
 def _callee_process(ws_url: str, session_id: str, texts: list[str], reply_quiet_secs: float, out) -> None:  # noqa: ANN001
@@ -44,8 +48,14 @@ def _callee_process(ws_url: str, session_id: str, texts: list[str], reply_quiet_
     import uvloop
 
     lines = [callee_voice.line(t, trim=True, pause_before_ms=150) for t in texts]
-    callee = TwilioCallee(ws_url, lines, custom={"session_id": session_id}, hang_up_after_lines=True,
-                          reply_quiet_secs=reply_quiet_secs, record_timeline=False)
+    callee = TwilioCallee(
+        ws_url,
+        lines,
+        custom={"session_id": session_id},
+        hang_up_after_lines=True,
+        reply_quiet_secs=reply_quiet_secs,
+        record_timeline=False,
+    )
     out.put(uvloop.run(callee.run()).answer_delays())
 
 
@@ -61,14 +71,17 @@ async def one_call(server, engines_kind: str, turns: int, brain: LLMEndpoint) ->
     server.runtimes[call.session_id] = runtime
     spawn = mp.get_context("spawn")
     out = spawn.Queue()
-    child = spawn.Process(target=_callee_process, args=(server.ws_url, call.session_id, texts,
-                                                        0.5 if engines_kind == "standin" else 0.8, out))
+    child = spawn.Process(
+        target=_callee_process,
+        args=(server.ws_url, call.session_id, texts, 0.5 if engines_kind == "standin" else 0.8, out),
+    )
     child.start()
     delays = await asyncio.to_thread(out.get, True, 600)
     await asyncio.to_thread(child.join, 30)
     await server.wait_finished(call.session_id, 60)
-    bot_latencies = [t.latency_ms for t in runtime.last_result.transcript.turns
-                     if t.role == "bot" and t.latency_ms is not None]
+    bot_latencies = [
+        t.latency_ms for t in runtime.last_result.transcript.turns if t.role == "bot" and t.latency_ms is not None
+    ]
     return delays, bot_latencies
 
 
@@ -101,24 +114,43 @@ async def main() -> None:
         effective = round(stop_secs / window) * window
         share = [d - effective for d in delays]
         after_vad = [ms / 1000 - stop_secs for ms in runtime_ms]  # the runtime stamps from (decision - stop_secs)
-        rows = [{"measure": "callee stops → first bot audio (raw)", "turns": len(delays), **summary_ms(delays)},
-                {"measure": f"callee-side minus the VAD's stop window ({effective * 1000:.0f} ms)",
-                 "turns": len(share), **summary_ms(share)},
-                {"measure": "VAD decided the turn is over → first bot audio sent", "turns": len(after_vad),
-                 **summary_ms(after_vad)}]
+        rows = [
+            {"measure": "callee stops → first bot audio (raw)", "turns": len(delays), **summary_ms(delays)},
+            {
+                "measure": f"callee-side minus the VAD's stop window ({effective * 1000:.0f} ms)",
+                "turns": len(share),
+                **summary_ms(share),
+            },
+            {
+                "measure": "VAD decided the turn is over → first bot audio sent",
+                "turns": len(after_vad),
+                **summary_ms(after_vad),
+            },
+        ]
         # The callee-side share still holds the VAD's quantization (the end of speech falls anywhere in a
         # 32 ms window, and input arrives in 40 ms frames); after the decision is the platform alone.
-        goal = {"p99_ms_goal": 30, "callee_side_p99_ms": rows[1]["p99_ms"], "after_vad_p99_ms": rows[2]["p99_ms"],
-                "met_after_vad": rows[2]["p99_ms"] <= 30, "met_callee_side": rows[1]["p99_ms"] <= 30}
+        goal = {
+            "p99_ms_goal": 30,
+            "callee_side_p99_ms": rows[1]["p99_ms"],
+            "after_vad_p99_ms": rows[2]["p99_ms"],
+            "met_after_vad": rows[2]["p99_ms"] <= 30,
+            "met_callee_side": rows[1]["p99_ms"] <= 30,
+        }
     else:
-        rows = [{"measure": "voice-to-voice (callee-side)", "turns": len(delays), **summary_ms(delays)},
-                {"measure": "runtime latency_ms", "turns": len(runtime_ms),
-                 **summary_ms([ms / 1000 for ms in runtime_ms])}]
+        rows = [
+            {"measure": "voice-to-voice (callee-side)", "turns": len(delays), **summary_ms(delays)},
+            {"measure": "runtime latency_ms", "turns": len(runtime_ms), **summary_ms([ms / 1000 for ms in runtime_ms])},
+        ]
         goal = {}
-    print_table(f"Turn latency, {args.engines} engines, {calls} concurrent call(s), VAD stop window {stop_secs}s",
-                rows, ["measure", "turns", "p50_ms", "p90_ms", "p99_ms", "mean_ms"])
-    write_json(f"turn_latency_{args.engines}", {"engines": args.engines, "calls": calls,
-                                                 "vad_stop_secs": stop_secs, "rows": rows, **goal})
+    print_table(
+        f"Turn latency, {args.engines} engines, {calls} concurrent call(s), VAD stop window {stop_secs}s",
+        rows,
+        ["measure", "turns", "p50_ms", "p90_ms", "p99_ms", "mean_ms"],
+    )
+    write_json(
+        f"turn_latency_{args.engines}",
+        {"engines": args.engines, "calls": calls, "vad_stop_secs": stop_secs, "rows": rows, **goal},
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import PG_URL, fresh_schema, print_table, summary_ms, write_json  # noqa: E402
 
 GOAL = ">= 500 deliveries/s from one process; session end -> receiver p99 < 200 ms"
-TWILIO = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "0123456789abcdef" * 2,
-          "from_number": "+14155551234"}
+TWILIO = {
+    "account_sid": "AC" + "0123456789abcdef" * 2,
+    "auth_token": "0123456789abcdef" * 2,
+    "from_number": "+14155551234",
+}
 
 
 # ---- the receiver (its own process) ----
@@ -112,26 +115,44 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
     schema = fresh_schema() if backend == "postgres" else None
     url = PG_URL if backend == "postgres" else f"sqlite+aiosqlite:///{data_dir}/voxline.db"
     await asyncio.to_thread(upgrade, url, schema)
-    ctx = Context.build(Settings(data_dir=Path(data_dir), database_url=url, database_schema=schema,
-                                 log_level="warning"))
+    ctx = Context.build(
+        Settings(data_dir=Path(data_dir), database_url=url, database_schema=schema, log_level="warning")
+    )
     receiver = ReceiverProcess()
     try:
         await receiver.wait_ready()
-        issued = await partners.create_partner(ctx, f"bench-{os.getpid()}", partners.Limits(
-            concurrency=100_000, sandbox_concurrency=100_000, rate_limit_per_min=10_000_000,
-            calls_rate_limit_per_min=10_000_000))
+        issued = await partners.create_partner(
+            ctx,
+            f"bench-{os.getpid()}",
+            partners.Limits(
+                concurrency=100_000,
+                sandbox_concurrency=100_000,
+                rate_limit_per_min=10_000_000,
+                calls_rate_limit_per_min=10_000_000,
+            ),
+        )
         issued = await partners.create_key(ctx, issued.partner_id, keys.TEST)
         app = create_app(ctx=ctx)  # no lifespan: the API only, no dialer or worker in the background
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench/api/v2",
-                                     headers={"Authorization": f"Bearer {issued.api_key}"}) as api:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bench/api/v2",
+            headers={"Authorization": f"Bearer {issued.api_key}"},
+        ) as api:
             voice = (await api.get("/agent/voices")).json()["data"]["voices"][0]["id"]
-            agent = (await api.post("/agent", json={"agent_name": "bench", "prompt": "Hi {{callee_name}}",
-                                                    "voice_id": voice})).json()["data"]
+            agent = (
+                await api.post(
+                    "/agent", json={"agent_name": "bench", "prompt": "Hi {{callee_name}}", "voice_id": voice}
+                )
+            ).json()["data"]
             assert (await api.put("/config/telephony/twilio", json=TWILIO)).status_code == 200
             r = await api.post("/config/webhooks", json={"label": "bench", "url": receiver.url})
             assert r.status_code == 200, r.text
-            body = {"agent_id": agent["id"], "to_number": "+919876543210", "provider": "twilio",
-                    "variables": {"callee_name": "Sajal"}}
+            body = {
+                "agent_id": agent["id"],
+                "to_number": "+919876543210",
+                "provider": "twilio",
+                "variables": {"callee_name": "Sajal"},
+            }
 
             async def start_sessions(n: int) -> list[str]:
                 gate = asyncio.Semaphore(8)
@@ -144,9 +165,15 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
 
                 return list(await asyncio.gather(*(one() for _ in range(n))))
 
-            outcome = SessionOutcome(status="completed", duration_seconds=30, credits_used=1.8,
-                                     transcript=[{"role": "bot", "content": "Hello Sajal!"},
-                                                 {"role": "user", "content": "Hi.", "latency_ms": 700}])
+            outcome = SessionOutcome(
+                status="completed",
+                duration_seconds=30,
+                credits_used=1.8,
+                transcript=[
+                    {"role": "bot", "content": "Hello Sajal!"},
+                    {"role": "user", "content": "Hi.", "latency_ms": 700},
+                ],
+            )
             print(f"[{backend}] starting {deliveries + latency_events} calls through the API ...", flush=True)
             queued = await start_sessions(deliveries)
             steady = await start_sessions(latency_events)
@@ -169,10 +196,16 @@ async def run_backend(backend: str, deliveries: int, latency_events: int, rate: 
                 await asyncio.sleep(0.05)
             received_at = time.perf_counter() - t0
             from sqlalchemy import func, select
+
             while True:
                 async with ctx.db.transaction() as s:
-                    done = (await s.execute(select(func.count()).select_from(WebhookDelivery)
-                                            .where(WebhookDelivery.status == "delivered"))).scalar_one()
+                    done = (
+                        await s.execute(
+                            select(func.count())
+                            .select_from(WebhookDelivery)
+                            .where(WebhookDelivery.status == "delivered")
+                        )
+                    ).scalar_one()
                 if done >= deliveries:
                     break
                 await asyncio.sleep(0.02)
@@ -236,11 +269,28 @@ def main() -> None:
     if args.receiver:
         receiver_main(args.receiver)
         return
-    rows = [asyncio.run(run_backend(b, args.deliveries, args.latency_events, args.rate, not args.no_handoff))
-            for b in args.backends.split(",")]
-    print_table("Webhook delivery, one worker process, receiver in its own process on loopback", rows,
-                ["backend", "path", "deliveries", "deliveries_per_s", "drain_s", "recorded_s", "latency_events",
-                 "p50_ms", "p90_ms", "p99_ms", "after_return_p99_ms", "posts"])
+    rows = [
+        asyncio.run(run_backend(b, args.deliveries, args.latency_events, args.rate, not args.no_handoff))
+        for b in args.backends.split(",")
+    ]
+    print_table(
+        "Webhook delivery, one worker process, receiver in its own process on loopback",
+        rows,
+        [
+            "backend",
+            "path",
+            "deliveries",
+            "deliveries_per_s",
+            "drain_s",
+            "recorded_s",
+            "latency_events",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "after_return_p99_ms",
+            "posts",
+        ],
+    )
     print(f"goal: {GOAL}")
     write_json("webhooks" if not args.no_handoff else "webhooks_no_handoff", {"goal": GOAL, "runs": rows})
 

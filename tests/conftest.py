@@ -215,7 +215,11 @@ async def ready(client, tenant) -> Ready:
 
 
 def start_body(ready: Ready, **fields) -> dict:
-    body = {"agent_id": ready.agent["id"], "to_number": "+919876543210", "provider": "twilio",
-            "variables": {"callee_name": "Sajal"}}
+    body = {
+        "agent_id": ready.agent["id"],
+        "to_number": "+919876543210",
+        "provider": "twilio",
+        "variables": {"callee_name": "Sajal"},
+    }
     body.update(fields)
     return body

@@ -203,9 +203,7 @@ def _limits(
     )
 
 
-ProvidersOpt = Annotated[
-    str | None, typer.Option("--providers", help=f"Comma list: {','.join(PROVIDERS)}")
-]
+ProvidersOpt = Annotated[str | None, typer.Option("--providers", help=f"Comma list: {','.join(PROVIDERS)}")]
 ConcurrencyOpt = Annotated[int | None, typer.Option("--concurrency", help="Simultaneous active calls (default 5)")]
 SandboxConcurrencyOpt = Annotated[
     int | None,

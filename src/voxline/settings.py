@@ -157,7 +157,9 @@ class Settings(BaseSettings):
     deepgram_api_key: str | None = None
     vad_stop_secs: float = Field(default=0.4, ge=0.1, le=2.0, description="Silence that ends the callee's turn")
     vad_start_secs: float = Field(
-        default=0.12, ge=0.03, le=1.0,
+        default=0.12,
+        ge=0.03,
+        le=1.0,
         description="Speech the VAD must hear before the callee counts as speaking (and the bot stops)",
     )
     turn_detector: str = Field(

@@ -27,10 +27,7 @@ def test_help_and_commands_print_no_pipecat_banner(database):
 
 def test_the_cli_keeps_logging_warnings_at_the_configured_level():
     code = (
-        "import voxline.cli\n"
-        "from loguru import logger\n"
-        "logger.info('an info line')\n"
-        "logger.warning('a real warning')\n"
+        "import voxline.cli\nfrom loguru import logger\nlogger.info('an info line')\nlogger.warning('a real warning')\n"
     )
 
     def run(level: str) -> str:
@@ -49,19 +46,31 @@ def test_the_cli_keeps_logging_warnings_at_the_configured_level():
 def test_a_command_run_where_no_data_is_says_so_and_creates_nothing(tmp_path):
     env = {k: v for k, v in process_env_plain().items() if not k.startswith("VOXLINE_")}
     done = subprocess.run(
-        [sys.executable, "-m", "voxline", "key", "create", "acme"], env=env, cwd=tmp_path, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "voxline", "key", "create", "acme"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2 and "no Voxline data here" in done.stderr, done.stderr
     assert not (tmp_path / ".voxline").exists(), "no empty store is made"
     made = subprocess.run(
-        [sys.executable, "-m", "voxline", "partner", "create", "acme", "--json"], env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "voxline", "partner", "create", "acme", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert made.returncode == 0, made.stderr
     listed = subprocess.run(
-        [sys.executable, "-m", "voxline", "partner", "list", "--json"], env=env, cwd=tmp_path, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "voxline", "partner", "list", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     (row,) = json.loads(listed.stdout)
     for field in ("concurrency_limit", "agent_limit", "allowed_providers", "sandbox_concurrency_limit"):

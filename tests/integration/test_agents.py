@@ -87,18 +87,26 @@ async def test_each_app_offers_the_voices_of_its_own_settings(database, tenant, 
         ctx = Context.build(database.settings(tts_engines=engines))
         app = create_app(ctx=ctx)
         try:
-            async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v2"
-            ) as client:
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v2"
+                ) as client,
+            ):
                 voices = (await client.get("/agent/voices", headers=tenant.headers)).json()["data"]["voices"]
                 config = (await client.get("/config", headers=tenant.headers)).json()["data"]
-                created = await client.post("/agent", json=agent_body(agent_name=f"v-{uuid.uuid4().hex[:8]}",
-                                                                      voice_id=openai_voice.id),
-                                            headers=tenant.headers)
+                created = await client.post(
+                    "/agent",
+                    json=agent_body(agent_name=f"v-{uuid.uuid4().hex[:8]}", voice_id=openai_voice.id),
+                    headers=tenant.headers,
+                )
         finally:
             await ctx.close()
-        seen[engines] = {"voices": [v["id"] for v in voices], "allowed": config["allowed_voices"],
-                         "status": created.status_code}
+        seen[engines] = {
+            "voices": [v["id"] for v in voices],
+            "allowed": config["allowed_voices"],
+            "status": created.status_code,
+        }
     assert seen["piper"]["voices"] == [v.id for v in offline_only] == seen["piper"]["allowed"]
     assert seen["piper,openai"]["voices"] == [v.id for v in with_openai] == seen["piper,openai"]["allowed"]
     assert seen["piper"]["status"] == 400 and seen["piper,openai"]["status"] == 200  # the voice of an engine it offers

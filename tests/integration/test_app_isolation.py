@@ -88,8 +88,11 @@ async def _status_callback(app: App, call_id: str, token: str) -> httpx.Response
     """Twilio's signed status callback for the call, as Twilio would send it to `app`."""
     path = f"/telephony/twilio/status/{call_id}?token={token}"
     url = app.ctx.settings.public_base_url.rstrip("/") + path
-    params = {"AccountSid": TWILIO_CREDS["account_sid"], "CallSid": "CA" + secrets.token_hex(16),
-              "CallStatus": "ringing"}
+    params = {
+        "AccountSid": TWILIO_CREDS["account_sid"],
+        "CallSid": "CA" + secrets.token_hex(16),
+        "CallStatus": "ringing",
+    }
     signature = RequestValidator(TWILIO_CREDS["auth_token"]).compute_signature(url, params)
     transport = httpx.ASGITransport(app=app.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -52,6 +52,7 @@ async def _column(db: Store, sql: str, **params) -> list:
 @pytest.fixture
 async def old_database(database, tmp_path):  # noqa: ANN001
     """An empty database of the session's backend at revision 0004 (before modes)."""
+
     def to_0004(url: str, schema: str | None) -> None:
         command.upgrade(alembic_config(url, schema), "0004")
 

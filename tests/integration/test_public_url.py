@@ -23,8 +23,12 @@ async def _start(client: httpx.AsyncClient, key: str) -> httpx.Response:
     )
     assert agent.status_code == 200, agent.text
     assert (await client.put("/config/telephony/twilio", json=TWILIO_CREDS, headers=headers)).status_code == 200
-    body = {"agent_id": agent.json()["data"]["id"], "to_number": "+919876543210", "provider": "twilio",
-            "variables": {"name": "Asha"}}
+    body = {
+        "agent_id": agent.json()["data"]["id"],
+        "to_number": "+919876543210",
+        "provider": "twilio",
+        "variables": {"name": "Asha"},
+    }
     return await client.post("/calls/start", json=body, headers=headers)
 
 

@@ -24,7 +24,8 @@ def test_a_number_spanning_zones_is_allowed_only_when_all_allow():
     # 13:00 UTC = 18:30 India, 08:00 New York: not yet in New York
     assert not h.allowed(zones, NINE_TO_NINE, datetime(2026, 12, 1, 13, 0, tzinfo=UTC))
     assert h.next_allowed(zones, NINE_TO_NINE, datetime(2026, 12, 1, 13, 0, tzinfo=UTC)) == datetime(
-        2026, 12, 1, 14, 0, tzinfo=UTC)
+        2026, 12, 1, 14, 0, tzinfo=UTC
+    )
 
 
 def test_zones_13_and_a_half_hours_apart_share_only_an_evening_and_a_morning():
@@ -44,8 +45,11 @@ def test_campaign_windows_and_partner_hours_intersect():
 
 
 def test_windows_are_checked():
-    for bad in ({"start": "9", "end": "21:00"}, {"start": "21:00", "end": "09:00"}, {"days": ["xyz"], "start": "09:00",
-                                                                                       "end": "10:00"}):
+    for bad in (
+        {"start": "9", "end": "21:00"},
+        {"start": "21:00", "end": "09:00"},
+        {"days": ["xyz"], "start": "09:00", "end": "10:00"},
+    ):
         try:
             h.Window.parse(bad)
         except h.InvalidWindow:

@@ -2,8 +2,17 @@ from voxline.core.reachability import carrier_cannot_reach, is_private_url
 
 
 def test_private_urls() -> None:
-    for url in ("http://127.0.0.1:8000", "http://localhost:9000", "http://10.1.2.3", "http://192.168.1.5:80",
-                "http://[::1]:8000", "http://0.0.0.0:8000", "http://box.local", "http://[::ffff:10.0.0.1]", "http://"):
+    for url in (
+        "http://127.0.0.1:8000",
+        "http://localhost:9000",
+        "http://10.1.2.3",
+        "http://192.168.1.5:80",
+        "http://[::1]:8000",
+        "http://0.0.0.0:8000",
+        "http://box.local",
+        "http://[::ffff:10.0.0.1]",
+        "http://",
+    ):
         assert is_private_url(url), url
     for url in ("https://voxline.example.com", "https://8.8.8.8", "https://abc.ngrok.app"):
         assert not is_private_url(url), url

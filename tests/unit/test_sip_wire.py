@@ -23,8 +23,14 @@ def _error(**fields: object) -> str:
 
 def test_good_settings_are_kept() -> None:
     creds = Credentials.model_validate(
-        {**GOOD, "outbound_username": "u1", "outbound_password": "p", "outbound_proxy": "sip:proxy.example.net:5070",
-         "custom_headers": {"X-Account": "acme 1"}, "transport": "TCP"}
+        {
+            **GOOD,
+            "outbound_username": "u1",
+            "outbound_password": "p",
+            "outbound_proxy": "sip:proxy.example.net:5070",
+            "custom_headers": {"X-Account": "acme 1"},
+            "transport": "TCP",
+        }
     )
     assert creds.outbound_proxy == "proxy.example.net:5070" and creds.custom_headers == {"X-Account": "acme 1"}
     assert Credentials.model_validate({**GOOD, "sip_host": "10.0.0.7", "port": 5080}).port == 5080
@@ -86,8 +92,14 @@ def test_status_reports_parse() -> None:
 def test_the_invite_goes_to_the_trunk_as_the_caller_id() -> None:
     urls = CallUrls("a", "s", "m", "ws://x/telephony/sip/media/s1", "tok")
     req = DialRequest("c1", "s1", "+14155550123", "+14155550100", urls, False, 30, 600)
-    creds = {**GOOD, "transport": "TCP", "outbound_username": "u", "outbound_password": "p",
-             "outbound_proxy": "proxy.example.net", "custom_headers": {"X-Account": "a"}}
+    creds = {
+        **GOOD,
+        "transport": "TCP",
+        "outbound_username": "u",
+        "outbound_password": "p",
+        "outbound_proxy": "proxy.example.net",
+        "custom_headers": {"X-Account": "a"},
+    }
     target = target_for(creds, req)
     assert target.uri == "sip:+14155550123@sip.example.net:5060;transport=tcp"
     assert target.from_uri == "sip:+14155550100@sip.example.net"

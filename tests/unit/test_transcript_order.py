@@ -13,8 +13,10 @@ def test_a_sentence_whose_text_arrives_just_after_bot_stopped_stays_in_the_turn_
     t.bot_started()
     t.bot_text("Our time is up, Sajal. Goodbye.")
     t.finish()
-    assert [x.content for x in t.turns] == ["Hello Sajal, this is the clinic calling.",
-                                            "Our time is up, Sajal. Goodbye."]
+    assert [x.content for x in t.turns] == [
+        "Hello Sajal, this is the clinic calling.",
+        "Our time is up, Sajal. Goodbye.",
+    ]
     assert t.turns[0].latency_ms == 120
     assert [x.content for x in seen] == [x.content for x in t.turns]  # each announced once
 

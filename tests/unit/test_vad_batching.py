@@ -63,7 +63,7 @@ async def test_batched_runs_give_each_stream_the_confidences_pipecats_model_give
         stream, out = SileroStream(RATE), []
         windows = _windows(pcm)
         for start in range(0, len(windows), 2):  # two windows per submission, as 40 ms frames bring them
-            out += await confidences(stream, windows[start:start + 2])
+            out += await confidences(stream, windows[start : start + 2])
         return out
 
     got = await asyncio.gather(*(feed(pcm) for pcm in streams))
@@ -79,14 +79,15 @@ async def test_batched_runs_give_each_stream_the_confidences_pipecats_model_give
 async def _states(vad: BatchedSileroVAD, pcm: np.ndarray) -> list[VADState]:
     frame = 640 * 2  # 40 ms of 16 kHz PCM16, the pipeline's input frames
     data = pcm.tobytes()
-    return [await vad.analyze_audio(data[i:i + frame]) for i in range(0, len(data), frame)]
+    return [await vad.analyze_audio(data[i : i + frame]) for i in range(0, len(data), frame)]
 
 
 def _vad() -> BatchedSileroVAD:
     """The analyzer as a call gets it, with the deployment's default start and stop windows."""
     defaults = Settings.model_fields
-    vad = BatchedSileroVAD(params=VADParams(stop_secs=defaults["vad_stop_secs"].default,
-                                            start_secs=defaults["vad_start_secs"].default))
+    vad = BatchedSileroVAD(
+        params=VADParams(stop_secs=defaults["vad_stop_secs"].default, start_secs=defaults["vad_start_secs"].default)
+    )
     vad.set_sample_rate(RATE)
     return vad
 

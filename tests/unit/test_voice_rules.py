@@ -15,10 +15,22 @@ from voxline.voice.transcript import Transcript
 
 
 def _agent(**over):
-    base = dict(id="a1", voice_id="nope", end_call_enabled=True, end_call_instructions=None, end_call_message=None,
-                transfer_enabled=False, transfer_number=None, transfer_message=None, transfer_instructions=None,
-                max_call_duration_secs=600, voicemail_detection_enabled=False, voicemail_message=None,
-                enable_recording=False, extraction_config=None)
+    base = dict(
+        id="a1",
+        voice_id="nope",
+        end_call_enabled=True,
+        end_call_instructions=None,
+        end_call_message=None,
+        transfer_enabled=False,
+        transfer_number=None,
+        transfer_message=None,
+        transfer_instructions=None,
+        max_call_duration_secs=600,
+        voicemail_detection_enabled=False,
+        voicemail_message=None,
+        enable_recording=False,
+        extraction_config=None,
+    )
     base.update(over)
     return SimpleNamespace(**base)
 
@@ -71,15 +83,25 @@ def test_an_interrupted_turn_keeps_the_sentence_that_was_playing_and_is_marked()
     t.bot_started()
     t.bot_stopped()  # the transport says "stopped" just before the interruption passes
     t.bot_stopped(interrupted=True, cut_sentence="Let me tell you about")
-    assert t.as_list() == [{"role": "bot", "content": "Let me tell you about", "timestamp": t.turns[0].timestamp,
-                            "latency_ms": None, "interrupted": True}]
+    assert t.as_list() == [
+        {
+            "role": "bot",
+            "content": "Let me tell you about",
+            "timestamp": t.turns[0].timestamp,
+            "latency_ms": None,
+            "interrupted": True,
+        }
+    ]
 
 
-@pytest.mark.parametrize("greeting", [
-    "Hi, you've reached Sam. Please leave a message after the tone.",
-    "The person you are calling is not available.",
-    "Welcome to the voicemail of 555 0100.",
-])
+@pytest.mark.parametrize(
+    "greeting",
+    [
+        "Hi, you've reached Sam. Please leave a message after the tone.",
+        "The person you are calling is not available.",
+        "Welcome to the voicemail of 555 0100.",
+    ],
+)
 def test_voicemail_greetings_are_machines(greeting):
     assert voicemail.sounds_like_machine(greeting)
 
@@ -89,13 +111,21 @@ def test_people_answering_are_not_machines(hello):
     assert not voicemail.sounds_like_machine(hello)
 
 
-KEYS = [{"name": "n", "type": "integer", "description": ""}, {"name": "ok", "type": "boolean", "description": ""},
-        {"name": "d", "type": "date", "description": ""}, {"name": "tags", "type": "array", "description": ""}]
+KEYS = [
+    {"name": "n", "type": "integer", "description": ""},
+    {"name": "ok", "type": "boolean", "description": ""},
+    {"name": "d", "type": "date", "description": ""},
+    {"name": "tags", "type": "array", "description": ""},
+]
 
 
 def test_extraction_values_are_validated_against_their_types_and_missing_keys_are_null():
-    assert extraction.validate({"n": 3, "ok": False, "tags": ["a"]}, KEYS) == {"n": 3, "ok": False, "d": None,
-                                                                               "tags": ["a"]}
+    assert extraction.validate({"n": 3, "ok": False, "tags": ["a"]}, KEYS) == {
+        "n": 3,
+        "ok": False,
+        "d": None,
+        "tags": ["a"],
+    }
     for bad in ({"n": "3"}, {"ok": "yes"}, {"d": "tomorrow"}, {"tags": [1]}, {"n": True}):
         with pytest.raises(extraction.ExtractionInvalid):
             extraction.validate(bad, KEYS)
@@ -122,8 +152,10 @@ def test_scripted_brain_calls_the_end_call_tool_only_when_offered():
 
 
 def test_scripted_brain_extraction_answers_the_keys_it_was_asked():
-    messages = [{"role": "system", "content": 'x KEYS_JSON: [{"name": "wants", "type": "boolean"}]'},
-                {"role": "user", "content": "user: yes please book it"}]
+    messages = [
+        {"role": "system", "content": 'x KEYS_JSON: [{"name": "wants", "type": "boolean"}]'},
+        {"role": "user", "content": "user: yes please book it"},
+    ]
     assert scripted_brain.extraction_answer(messages) == '{"wants": true}'
 
 

@@ -41,8 +41,7 @@ class ScheduleIn(Strict):
 class RetryIn(Strict):
     retry_on: Annotated[list[Retryable], Field(max_length=4)] = ["no_answer", "busy"]
     """Outcomes that earn the contact another attempt; default `no_answer`, `busy`."""
-    delays_secs: Annotated[list[Integer(0, 7 * 86400)], Field(min_length=1, max_length=10)] = [
-        1800, 3600]
+    delays_secs: Annotated[list[Integer(0, 7 * 86400)], Field(min_length=1, max_length=10)] = [1800, 3600]
     """Seconds to wait before the 2nd attempt, the 3rd, …; the last repeats. Default 1800, 3600."""
     max_attempts: Integer(1, 10) = 3
     """Attempts per contact, the first included (1-10); default 3."""
@@ -240,8 +239,14 @@ async def create_campaign(body: CampaignCreate, ctx: CtxDep, caller: GeneralCall
     as `retry_policy` says. The connection is checked as for POST /calls/start. Add contacts, then start it.
     """
     new = service.NewCampaign(
-        body.name, body.agent_id, body.provider, body.description, body.concurrency_limit, body.connection_id,
-        body.variable_mapping, body.schedule.model_dump() if body.schedule else None,
+        body.name,
+        body.agent_id,
+        body.provider,
+        body.description,
+        body.concurrency_limit,
+        body.connection_id,
+        body.variable_mapping,
+        body.schedule.model_dump() if body.schedule else None,
         body.retry_policy.model_dump() if body.retry_policy else None,
     )
     return ok(CampaignOut(**await service.create(ctx, caller, new)))

@@ -18,9 +18,20 @@ from voxline.voice.runtime import VoiceRuntime
 from voxline.voice.transcript import Turn
 
 
-def voice_runtime(ctx: Context, engines: Engines | None = None, *,
-                  adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
-                  listeners: list[Callable[[Turn], None]] | None = None) -> VoiceRuntime:
+def voice_runtime(
+    ctx: Context,
+    engines: Engines | None = None,
+    *,
+    adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
+    listeners: list[Callable[[Turn], None]] | None = None,
+) -> VoiceRuntime:
     """A VoiceRuntime for calls of this app (`engines` default to the deployment's, from settings)."""
-    return VoiceRuntime(ctx.settings, plan_source(ctx), SessionFiler(ctx), engines,
-                        adjust_plan=adjust_plan, listeners=listeners, opt_out=opt_out.Guard(ctx))
+    return VoiceRuntime(
+        ctx.settings,
+        plan_source(ctx),
+        SessionFiler(ctx),
+        engines,
+        adjust_plan=adjust_plan,
+        listeners=listeners,
+        opt_out=opt_out.Guard(ctx),
+    )

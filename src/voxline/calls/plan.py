@@ -42,8 +42,16 @@ def system_prompt(agent: Agent, rendered_prompt: str, values: dict[str, str]) ->
     return "\n\n".join(p for p in parts if p)
 
 
-def build_plan(agent: Agent, session_id: str, call_id: str | None, partner_id: str, rendered_prompt: str,
-               rendered_intro: str | None, variables: dict[str, str], partner_vmd: bool) -> CallPlan:
+def build_plan(
+    agent: Agent,
+    session_id: str,
+    call_id: str | None,
+    partner_id: str,
+    rendered_prompt: str,
+    rendered_intro: str | None,
+    variables: dict[str, str],
+    partner_vmd: bool,
+) -> CallPlan:
     values = {k: templating.stringify(v) if not isinstance(v, str) else v for k, v in (variables or {}).items()}
     voice = catalog.find_any(agent.voice_id) or catalog.OFFLINE_VOICES[0]
     return CallPlan(

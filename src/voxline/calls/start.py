@@ -51,7 +51,6 @@ class StartRequest:
     provider_given: bool = True  # False: the request left `provider` out and got the API's default
 
 
-
 @dataclass(frozen=True)
 class Started:
     view: dict[str, Any]  # the seed's response shape
@@ -189,7 +188,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
             defaulted = "" if req.provider_given else " (no provider was given, and the API's default is mcube)"
             raise errors.ProviderNotAllowed(
                 f"Provider {req.provider!r}{defaulted} is not enabled for this account "
-                f"(allowed: {', '.join(agent.allowed_providers) or 'none'}); pass \"provider\" to choose one."
+                f'(allowed: {", ".join(agent.allowed_providers) or "none"}); pass "provider" to choose one.'
             )
         conn = await resolve_connection(s, principal, req)
         policy = destination.DestinationPolicy.from_stored(*await partner_store.destination_policy(s, partner_id))

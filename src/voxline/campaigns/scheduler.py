@@ -34,6 +34,7 @@ from voxline.store import calls as call_store
 from voxline.store import campaigns as store
 from voxline.store import dnc as dnc_store
 from voxline.store.campaign_tables import Campaign, CampaignAttempt, CampaignContact
+from voxline.store.db import Transaction
 from voxline.store.models import SessionEvent
 from voxline.webhooks import outbox
 
@@ -103,8 +104,9 @@ class Scheduler:
                 if attempt is not None:
                     attempt.status, attempt.outcome, attempt.opted_out = call.status, outcome, opted_out
                     attempt.ended_at = call.ended_at or now
-                nxt = rules.after_attempt(rules.RetryPolicy.from_dict(campaign.retry_policy), contact.attempts,
-                                          outcome, now)
+                nxt = rules.after_attempt(
+                    rules.RetryPolicy.from_dict(campaign.retry_policy), contact.attempts, outcome, now
+                )
                 contact.status, contact.outcome = nxt.status, outcome
                 contact.current_call_id = None
                 contact.last_error = call.error_message
@@ -158,9 +160,20 @@ class Scheduler:
                         continue
                     contact.attempts += 1
                     try:
-                        await store.reserve_attempt(s, CampaignAttempt(
-                            id=new_id(), contact_id=contact.id, attempt=contact.attempts, call_id=None, status=None,
-                            outcome=None, opted_out=False, created_at=now, ended_at=None))
+                        await store.reserve_attempt(
+                            s,
+                            CampaignAttempt(
+                                id=new_id(),
+                                contact_id=contact.id,
+                                attempt=contact.attempts,
+                                call_id=None,
+                                status=None,
+                                outcome=None,
+                                opted_out=False,
+                                created_at=now,
+                                ended_at=None,
+                            ),
+                        )
                     except store.AttemptTaken:
                         contact.attempts -= 1
                         continue
@@ -182,7 +195,12 @@ class Scheduler:
         return max(0, cap - await call_store.count_active(s, partner_id, mode, _ACTIVE, cap=cap + 1))
 
     async def _next_contact(
-        self, s, c: Campaign, now: datetime, queues: dict[str, list[CampaignContact]], stats: TickStats  # noqa: ANN001
+        self,
+        s: Transaction,
+        c: Campaign,
+        now: datetime,
+        queues: dict[str, list[CampaignContact]],
+        stats: TickStats,
     ) -> CampaignContact | None:
         """The next due contact that may be called now; those outside their window wait until it opens."""
         key = (c.partner_id, c.mode)
@@ -218,7 +236,8 @@ class Scheduler:
             self._declared[c.agent_id] = list(agent.variables) if agent is not None else []
         declared = self._declared[c.agent_id]
         values = rules.Variables(declared, c.variable_mapping or {}).for_contact(
-            contact.phone, contact.name, contact.contact_metadata or {})
+            contact.phone, contact.name, contact.contact_metadata or {}
+        )
         return call_start.StartRequest(c.agent_id, contact.phone, c.provider, values, c.connection_id)
 
     # ---- placing one call through the ordinary start-call use-case -----------------------------------
@@ -295,10 +314,17 @@ class Scheduler:
                     agent = await agent_store.for_call(s, c.partner_id, c.agent_id)
                     counts = (await store.counts(s, [c.id]))[c.id]
                     event = SessionEvent(
-                        id=new_id(), partner_id=c.partner_id, mode=c.mode, session_id=None,
+                        id=new_id(),
+                        partner_id=c.partner_id,
+                        mode=c.mode,
+                        session_id=None,
                         event_type=CAMPAIGN_COMPLETED,
-                        payload={"event": CAMPAIGN_COMPLETED, "timestamp": iso(utcnow()), "livemode": c.mode == LIVE,
-                                 "data": campaign_view(c, agent.agent_name if agent else None, counts)},
+                        payload={
+                            "event": CAMPAIGN_COMPLETED,
+                            "timestamp": iso(utcnow()),
+                            "livemode": c.mode == LIVE,
+                            "data": campaign_view(c, agent.agent_name if agent else None, counts),
+                        },
                         created_at=utcnow(),
                     )
                     await store.add_event(s, event)

@@ -84,13 +84,25 @@ async def create(ctx: Context, who: Principal, new: NewCampaign) -> dict[str, An
         if unknown:
             raise errors.UndeclaredVariable(f"variable_mapping names variables the agent does not declare: {unknown}.")
         row = Campaign(
-            id=new_id(), partner_id=who.partner_id, mode=who.mode, name=new.name, description=new.description,
-            agent_id=agent.id, provider=new.provider, connection_id=new.connection_id and conn.id,
-            concurrency_limit=rules.clamp_concurrency(new.concurrency_limit), status=rules.DRAFT,
+            id=new_id(),
+            partner_id=who.partner_id,
+            mode=who.mode,
+            name=new.name,
+            description=new.description,
+            agent_id=agent.id,
+            provider=new.provider,
+            connection_id=new.connection_id and conn.id,
+            concurrency_limit=rules.clamp_concurrency(new.concurrency_limit),
+            status=rules.DRAFT,
             variable_mapping=new.variable_mapping or None,
             schedule=check_schedule(new.schedule, ctx.settings.calling_fallback_timezone),
-            retry_policy=retry.as_dict(), last_dispatch_at=None, started_at=None, paused_at=None,
-            completed_at=None, created_at=now, updated_at=now,
+            retry_policy=retry.as_dict(),
+            last_dispatch_at=None,
+            started_at=None,
+            paused_at=None,
+            completed_at=None,
+            created_at=now,
+            updated_at=now,
         )
         await store.add_campaign(s, row)
         return campaign_view(row, agent.agent_name, {})
@@ -145,17 +157,30 @@ async def add_contacts(ctx: Context, who: Principal, campaign_id: str, contacts:
         fresh = [p for p in phones if p not in present]
         existing = await store.phones_elsewhere(s, who.partner_id, who.mode, row.id, fresh)
         blocked = await dnc_store.listed(s, who.partner_id, who.mode, fresh)
-        await store.add_contacts(s, [
-            {
-                "id": new_id(), "campaign_id": row.id, "partner_id": who.partner_id, "mode": who.mode, "phone": p,
-                "name": unique[p].name, "metadata": unique[p].metadata or {},
-                "status": rules.SKIPPED if p in blocked else rules.WAITING,
-                "attempts": 0, "next_attempt_at": now, "current_call_id": None, "claimed_until": None,
-                "outcome": "do_not_call" if p in blocked else None, "last_error": None,
-                "created_at": now, "updated_at": now,
-            }
-            for p in fresh
-        ])
+        await store.add_contacts(
+            s,
+            [
+                {
+                    "id": new_id(),
+                    "campaign_id": row.id,
+                    "partner_id": who.partner_id,
+                    "mode": who.mode,
+                    "phone": p,
+                    "name": unique[p].name,
+                    "metadata": unique[p].metadata or {},
+                    "status": rules.SKIPPED if p in blocked else rules.WAITING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "current_call_id": None,
+                    "claimed_until": None,
+                    "outcome": "do_not_call" if p in blocked else None,
+                    "last_error": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for p in fresh
+            ],
+        )
         return {
             "added": len(fresh),
             "duplicates": len(contacts) - len(fresh),
@@ -273,12 +298,19 @@ async def export_csv(ctx: Context, who: Principal, campaign_id: str) -> AsyncIte
             writer = csv.writer(out)
             for c in page_rows:
                 tried = attempts[c.id]
-                writer.writerow([
-                    c.phone, c.name or "", c.status, c.outcome or "", c.attempts,
-                    "true" if any(a.opted_out for a in tried) else "false",
-                    " ".join(a.call_id for a in tried if a.call_id), c.last_error or "",
-                    json.dumps(c.contact_metadata or {}, ensure_ascii=False, sort_keys=True),
-                ])
+                writer.writerow(
+                    [
+                        c.phone,
+                        c.name or "",
+                        c.status,
+                        c.outcome or "",
+                        c.attempts,
+                        "true" if any(a.opted_out for a in tried) else "false",
+                        " ".join(a.call_id for a in tried if a.call_id),
+                        c.last_error or "",
+                        json.dumps(c.contact_metadata or {}, ensure_ascii=False, sort_keys=True),
+                    ]
+                )
             yield out.getvalue()
             after = page_rows[-1].id
 

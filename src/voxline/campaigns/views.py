@@ -39,8 +39,15 @@ def campaign_view(c: Campaign, agent_name: str | None, counts: dict[str, int]) -
 
 
 def attempt_view(a: CampaignAttempt) -> dict[str, Any]:
-    return {"attempt": a.attempt, "call_id": a.call_id, "status": a.status, "outcome": a.outcome,
-            "opted_out": a.opted_out, "created_at": iso(a.created_at), "ended_at": iso(a.ended_at)}
+    return {
+        "attempt": a.attempt,
+        "call_id": a.call_id,
+        "status": a.status,
+        "outcome": a.outcome,
+        "opted_out": a.opted_out,
+        "created_at": iso(a.created_at),
+        "ended_at": iso(a.ended_at),
+    }
 
 
 def contact_view(c: CampaignContact, attempts: list[CampaignAttempt]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class GateMode(StrEnum):
     CLASSIFY = "classify"  # unknown: the first utterance decides, in-band, person or machine
     OPEN = "open"  # a person: everything goes to the model
 
+
 _BY_STATUS = {
     CallStatus.COMPLETED: Disposition.COMPLETED,
     CallStatus.FAILED: Disposition.FAILED,

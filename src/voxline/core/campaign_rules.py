@@ -9,7 +9,14 @@ from typing import Any
 
 # Outcomes of one attempt (the contact's `outcome` is its last attempt's)
 COMPLETED, NO_ANSWER, BUSY, FAILED, VOICEMAIL, CANCELED, OPTED_OUT = (
-    "completed", "no_answer", "busy", "failed", "voicemail", "canceled", "opted_out")
+    "completed",
+    "no_answer",
+    "busy",
+    "failed",
+    "voicemail",
+    "canceled",
+    "opted_out",
+)
 RETRYABLE = (NO_ANSWER, BUSY, FAILED, VOICEMAIL)
 
 # Contact statuses

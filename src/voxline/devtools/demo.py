@@ -32,15 +32,26 @@ DEMO_LINES = (
 CALLEE_NUMBER = "+14155550100"
 INDIA_CALLEE_NUMBER = "+919876500100"  # the Indian carriers' emulators take Indian numbers (MCube: ten digits)
 CREDENTIALS: dict[str, dict[str, str]] = {
-    "twilio": {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "fedcba9876543210" * 2,
-               "from_number": "+14155551234"},
+    "twilio": {
+        "account_sid": "AC" + "0123456789abcdef" * 2,
+        "auth_token": "fedcba9876543210" * 2,
+        "from_number": "+14155551234",
+    },
     "plivo": {"auth_id": "MADEMOPLIVOACCOUNT01", "auth_token": "p" * 40, "from_number": "+912231234567"},
     "vobiz": {"auth_id": "MA_TEST1234", "auth_token": "vobiz-token-1234", "from_number": "+912231234568"},
-    "exotel": {"account_sid": "voxlinedemo1", "api_key": "demo-key-123", "api_token": "demo-token-456",
-               "subdomain": "api.in.exotel.com", "caller_id": "+918047112233", "applet_id": "424242"},
+    "exotel": {
+        "account_sid": "voxlinedemo1",
+        "api_key": "demo-key-123",
+        "api_token": "demo-token-456",
+        "subdomain": "api.in.exotel.com",
+        "caller_id": "+918047112233",
+        "applet_id": "424242",
+    },
     # MCube's only credential is a bearer token (a JWT); its shape is checked, the sandbox presents its own.
-    "mcube": {"jwt_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ2b3hsaW5lLWRlbW8ifQ.c2lnbmF0dXJl",
-              "exe_number": "08047112244"},
+    "mcube": {
+        "jwt_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ2b3hsaW5lLWRlbW8ifQ.c2lnbmF0dXJl",
+        "exe_number": "08047112244",
+    },
     # The sandbox's own SIP trunk takes the call over SIP/RTP on loopback, whatever host is stored here.
     "sip": {"sip_host": "trunk.example.net", "did_number": "+14155551234"},
 }
@@ -76,8 +87,9 @@ def _free_port() -> int:
 async def _serve(app: Any, port: int, lifespan: str = "on") -> tuple[Any, asyncio.Task]:
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan,
-                            ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan, ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
@@ -183,16 +195,25 @@ async def run_demo(
             r.raise_for_status()
             secret = r.json()["data"]["secret"]
             say(f"partner [bold]demo[/bold] with a sandbox key {issued.prefix}…; agent {agent['id']}")
-            r = await api.post("/calls/start", json={"agent_id": agent["id"], "to_number": callee_number,
-                                                     "provider": provider, "variables": {"callee_name": "Sam"}})
+            r = await api.post(
+                "/calls/start",
+                json={
+                    "agent_id": agent["id"],
+                    "to_number": callee_number,
+                    "provider": provider,
+                    "variables": {"callee_name": "Sam"},
+                },
+            )
             r.raise_for_status()
             call_id = r.json()["data"]["call_id"]
             say(f"call {call_id} via the {provider} emulator → {callee_number}\n")
             headers_body = await asyncio.wait_for(received.get(), 180)
             event = verify(secret, headers_body[0], headers_body[1])
             result.webhook = event
-            say(f"\n[green]webhook received[/green] at the local receiver, signature verified "
-                f"(X-Webhook-Signature with the endpoint's secret): {event['event']}")
+            say(
+                f"\n[green]webhook received[/green] at the local receiver, signature verified "
+                f"(X-Webhook-Signature with the endpoint's secret): {event['event']}"
+            )
             say(shortened(event))
             result.call = (await api.get(f"/calls/{call_id}")).json()["data"]
             if keep_recording is not None:
@@ -243,8 +264,7 @@ def quiet_logs() -> None:
     logger.add(sys.stderr, level="ERROR")
 
 
-def main(provider: str, llm_base_url: str | None, llm_api_key: str | None, llm_model: str | None,
-         keep: bool) -> int:
+def main(provider: str, llm_base_url: str | None, llm_api_key: str | None, llm_model: str | None, keep: bool) -> int:
     import json
 
     from rich.console import Console
@@ -263,9 +283,17 @@ def main(provider: str, llm_base_url: str | None, llm_api_key: str | None, llm_m
     data_dir = Path(tempfile.mkdtemp(prefix="voxline-demo-"))
     recording = Path.cwd() / f"voxline-demo-{provider}.wav" if keep else None
     try:
-        result = asyncio.run(run_demo(provider, llm_base_url=llm_base_url, llm_api_key=llm_api_key,
-                                      llm_model=llm_model, say=console.print, data_dir=data_dir,
-                                      keep_recording=recording))
+        result = asyncio.run(
+            run_demo(
+                provider,
+                llm_base_url=llm_base_url,
+                llm_api_key=llm_api_key,
+                llm_model=llm_model,
+                say=console.print,
+                data_dir=data_dir,
+                keep_recording=recording,
+            )
+        )
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -30,8 +30,11 @@ from voxline.store.migrate import upgrade
 from voxline.voice.catalog import voices
 from voxline.voice.runtime import VoiceRuntime
 
-TWILIO_CREDS = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "0123456789abcdef" * 2,
-                "from_number": "+14155551234"}
+TWILIO_CREDS = {
+    "account_sid": "AC" + "0123456789abcdef" * 2,
+    "auth_token": "0123456789abcdef" * 2,
+    "from_number": "+14155551234",
+}
 MEDIA_PATH = "/loopback-media/twilio"
 
 
@@ -62,8 +65,9 @@ class LoopbackServer:
 
     async def place_call(self, *, variables: dict[str, Any] | None = None, **agent_fields: Any) -> PlacedCall:
         """A partner, an agent and a started call (call + session rows), ready for its media stream."""
-        issued = await partners.create_partner(self.ctx, f"v-{uuid.uuid4().hex[:10]}",
-                                               partners.Limits(concurrency=1000))
+        issued = await partners.create_partner(
+            self.ctx, f"v-{uuid.uuid4().hex[:10]}", partners.Limits(concurrency=1000)
+        )
         headers = {"Authorization": f"Bearer {issued.api_key}"}
         body = {
             "agent_name": f"agent-{uuid.uuid4().hex[:8]}",
@@ -78,10 +82,16 @@ class LoopbackServer:
         agent = r.json()["data"]
         r = await self.http.put("/config/telephony/twilio", json=TWILIO_CREDS, headers=headers)
         assert r.status_code == 200, r.text
-        r = await self.http.post("/calls/start", headers=headers, json={
-            "agent_id": agent["id"], "to_number": "+919876543210", "provider": "twilio",
-            "variables": variables if variables is not None else {"callee_name": "Sajal"},
-        })
+        r = await self.http.post(
+            "/calls/start",
+            headers=headers,
+            json={
+                "agent_id": agent["id"],
+                "to_number": "+919876543210",
+                "provider": "twilio",
+                "variables": variables if variables is not None else {"callee_name": "Sajal"},
+            },
+        )
         assert r.status_code == 200, r.text
         data = r.json()["data"]
         return PlacedCall(data["call_id"], data["session_id"], agent, headers)
@@ -124,8 +134,12 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
     await asyncio.to_thread(upgrade, settings.resolved_database_url, None)
     ctx = Context.build(settings)
     app = create_app(ctx=ctx)
-    state = LoopbackServer(ctx, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}{MEDIA_PATH}",
-                           httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v2", timeout=60))
+    state = LoopbackServer(
+        ctx,
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}{MEDIA_PATH}",
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v2", timeout=60),
+    )
 
     @app.websocket(MEDIA_PATH)
     async def twilio_media(websocket: WebSocket) -> None:
@@ -137,21 +151,34 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
                 begin = msg["start"]
         session_id = begin["customParameters"]["session_id"]
         serializer = TwilioFrameSerializer(
-            stream_sid=begin["streamSid"], call_sid=begin["callSid"],
+            stream_sid=begin["streamSid"],
+            call_sid=begin["callSid"],
             params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
         )
         channel = MediaChannel(
-            websocket=websocket, serializer=serializer, wire_sample_rate=8000, provider="twilio",
-            call_id=begin["customParameters"].get("call_id", ""), session_id=session_id,
-            answered_by=state.answered_by.get(session_id), control=state.controls.get(session_id),
+            websocket=websocket,
+            serializer=serializer,
+            wire_sample_rate=8000,
+            provider="twilio",
+            call_id=begin["customParameters"].get("call_id", ""),
+            session_id=session_id,
+            answered_by=state.answered_by.get(session_id),
+            control=state.controls.get(session_id),
         )
         try:
             await state.runtimes[session_id].run(channel)
         finally:
             state.finished.setdefault(session_id, asyncio.Event()).set()
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            ws="websockets-sansio", ws_max_size=1 << 22)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_max_size=1 << 22,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     state._server, state._task = server, task  # noqa: SLF001 - this module's own server, kept for close()

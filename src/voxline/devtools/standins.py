@@ -47,8 +47,10 @@ class StandInTTS(TTSService):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            push_start_frame=True, push_stop_frames=True,
-            settings=TTSSettings(model=None, voice="standin", language=None), **kwargs,
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=TTSSettings(model=None, voice="standin", language=None),
+            **kwargs,
         )
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:

@@ -93,11 +93,20 @@ class Heard:
 
 
 class TwilioCallee:
-    def __init__(self, url: str, lines: list[Line], *, call_sid: str | None = None,
-                 custom: dict[str, str] | None = None, hang_up_after_lines: bool = False,
-                 stay_silent_secs: float = 60.0, record_timeline: bool = True,
-                 speaks_first: bool = False, reply_quiet_secs: float = 0.8,
-                 quiet: bytes = SILENCE) -> None:
+    def __init__(
+        self,
+        url: str,
+        lines: list[Line],
+        *,
+        call_sid: str | None = None,
+        custom: dict[str, str] | None = None,
+        hang_up_after_lines: bool = False,
+        stay_silent_secs: float = 60.0,
+        record_timeline: bool = True,
+        speaks_first: bool = False,
+        reply_quiet_secs: float = 0.8,
+        quiet: bytes = SILENCE,
+    ) -> None:
         self.url = url
         self.lines = lines
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -116,20 +125,36 @@ class TwilioCallee:
         self._sent = 0
 
     def _media(self, payload: bytes) -> str:
-        return json.dumps({"event": "media", "streamSid": self.stream_sid,
-                           "media": {"track": "inbound", "payload": base64.b64encode(payload).decode()}})
+        return json.dumps(
+            {
+                "event": "media",
+                "streamSid": self.stream_sid,
+                "media": {"track": "inbound", "payload": base64.b64encode(payload).decode()},
+            }
+        )
 
     async def run(self) -> Heard:
         import websockets
 
         async with websockets.connect(self.url, max_size=None, open_timeout=10, compression=None) as ws:
             await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-            await ws.send(json.dumps({
-                "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
-                "start": {"streamSid": self.stream_sid, "callSid": self.call_sid, "accountSid": "AC" + "0" * 32,
-                          "tracks": ["inbound"], "customParameters": self.custom,
-                          "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}},
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "event": "start",
+                        "sequenceNumber": "1",
+                        "streamSid": self.stream_sid,
+                        "start": {
+                            "streamSid": self.stream_sid,
+                            "callSid": self.call_sid,
+                            "accountSid": "AC" + "0" * 32,
+                            "tracks": ["inbound"],
+                            "customParameters": self.custom,
+                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                        },
+                    }
+                )
+            )
             reader = asyncio.create_task(self._read(ws))
             try:
                 await self._speak(ws, reader)
@@ -211,21 +236,24 @@ class TwilioCallee:
                 if not ok:
                     return
                 started = time.monotonic()
-                await self._silence_until(ws, reader, lambda s=started, b=line.barge_in_after_ms:
-                                          time.monotonic() - s > b / 1000)
+                await self._silence_until(
+                    ws, reader, lambda s=started, b=line.barge_in_after_ms: time.monotonic() - s > b / 1000
+                )
             else:
                 start = time.monotonic()
-                await self._silence_until(ws, reader, lambda s=start, p=line.pause_before_ms:
-                                          time.monotonic() - s > p / 1000)
+                await self._silence_until(
+                    ws, reader, lambda s=start, p=line.pause_before_ms: time.monotonic() - s > p / 1000
+                )
             ulaw = lin2ulaw(line.pcm8k)
-            frames = [ulaw[i:i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(ulaw), FRAME)]
+            frames = [ulaw[i : i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(ulaw), FRAME)]
             if not await self._send_frames(ws, frames, reader):
                 return
             self.heard.line_ended_at.append(time.monotonic())
             # Wait for the bot's answer to finish.
             mark = time.monotonic()
-            ok = await self._silence_until(ws, reader, lambda m=mark: self._bot_last_media > m and
-                                           self._bot_quiet_for(self.reply_quiet_secs))
+            ok = await self._silence_until(
+                ws, reader, lambda m=mark: self._bot_last_media > m and self._bot_quiet_for(self.reply_quiet_secs)
+            )
             if not ok:
                 return
         if self.hang_up_after_lines:

@@ -82,8 +82,9 @@ async def serve(
         ctx.leases.release(call.id)
 
 
-async def _hold(ctx: Context, websocket: WebSocket, call: Call, channel: MediaChannel,
-                runtime: CallRuntime | None) -> None:
+async def _hold(
+    ctx: Context, websocket: WebSocket, call: Call, channel: MediaChannel, runtime: CallRuntime | None
+) -> None:
     if runtime is None:
         # Never play the sandbox tone to a real person: a live call with no conversation runtime ends now.
         log.error("no conversation runtime is installed; ending live call %s", call.id)
@@ -98,8 +99,9 @@ async def _hold(ctx: Context, websocket: WebSocket, call: Call, channel: MediaCh
     try:
         done, _ = await asyncio.wait({conversation, ended}, timeout=cap_secs, return_when=asyncio.FIRST_COMPLETED)
         if not done:
-            log.info("call %s ran past its maximum duration (%s s) and the runtime's wrap-up; hanging up",
-                     call.id, max_secs)
+            log.info(
+                "call %s ran past its maximum duration (%s s) and the runtime's wrap-up; hanging up", call.id, max_secs
+            )
             await CallControl(ctx, call.id).hang_up()
         elif conversation not in done:
             # The call is over but the carrier keeps its stream open (Exotel does): close it ourselves.

@@ -19,8 +19,13 @@ MAX_IMPORT = 100_000
 
 
 def view(row: DncEntry) -> dict[str, Any]:
-    return {"phone": row.phone, "source": row.source, "reason": row.reason, "call_id": row.call_id,
-            "created_at": iso(row.created_at)}
+    return {
+        "phone": row.phone,
+        "source": row.source,
+        "reason": row.reason,
+        "call_id": row.call_id,
+        "created_at": iso(row.created_at),
+    }
 
 
 async def add(ctx: Context, principal: Principal, phones: list[str], reason: str | None, source: str = API) -> int:

@@ -55,8 +55,14 @@ async def record(ctx: Context, call_id: str, said: str) -> bool:
         if call is None:
             return False
         await dnc_store.add_many(
-            s, call.partner_id, call.mode, [call.to_number], source="opt_out", now=ctx.clock(),
-            reason=said[:500], call_id=call.id,
+            s,
+            call.partner_id,
+            call.mode,
+            [call.to_number],
+            source="opt_out",
+            now=ctx.clock(),
+            reason=said[:500],
+            call_id=call.id,
         )
     log.info("call %s: the callee opted out; number listed", call_id)
     return True

@@ -39,8 +39,15 @@ log = logging.getLogger("voxline.sandbox")
 
 REALM = "voxline-sandbox"
 PROVIDER = "sip"
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
-            "c": "content-type"}
+_COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+}
 
 
 @dataclass
@@ -307,8 +314,9 @@ class SipCallee(asyncio.DatagramProtocol):
             nonlocal sent
             if call.status != "answered" or call.rtp is None or call.rtp_peer is None:
                 raise asyncio.CancelledError
-            header = struct.pack("!BBHII", 0x80, 0, (seq0 + sent) & 0xFFFF, (ts0 + sent * FRAME_SAMPLES) & 0xFFFFFFFF,
-                                 ssrc)
+            header = struct.pack(
+                "!BBHII", 0x80, 0, (seq0 + sent) & 0xFFFF, (ts0 + sent * FRAME_SAMPLES) & 0xFFFFFFFF, ssrc
+            )
             call.rtp.sendto(header + ulaw_encode(pcm.ljust(FRAME_SAMPLES * 2, b"\x00")), call.rtp_peer)
             sent += 1
             await asyncio.sleep(max(0.0, start + sent * FRAME_MS / 1000 - time.monotonic()))
@@ -347,8 +355,17 @@ class SipCallee(asyncio.DatagramProtocol):
         if call.rtp is not None:
             call.rtp.close()
 
-    def _reply(self, m: SipMessage, addr: tuple[str, int], code: int, reason: str, call: CalleeCall | None,
-               *, sdp: bool = False, extra: list[str] | None = None) -> None:
+    def _reply(
+        self,
+        m: SipMessage,
+        addr: tuple[str, int],
+        code: int,
+        reason: str,
+        call: CalleeCall | None,
+        *,
+        sdp: bool = False,
+        extra: list[str] | None = None,
+    ) -> None:
         to = m.get("to")
         if code > 100 and ";tag=" not in to:
             to += f";tag={call.tag if call else secrets.token_hex(6)}"
@@ -365,9 +382,11 @@ class SipCallee(asyncio.DatagramProtocol):
 
     def _sdp(self, call: CalleeCall) -> str:
         port = call.rtp.get_extra_info("sockname")[1] if call.rtp else 0
-        return (f"v=0\r\no=sandbox 1 1 IN IP4 {self.host}\r\ns=Voxline sandbox callee\r\nc=IN IP4 {self.host}\r\n"
-                f"t=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-                f"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n")
+        return (
+            f"v=0\r\no=sandbox 1 1 IN IP4 {self.host}\r\ns=Voxline sandbox callee\r\nc=IN IP4 {self.host}\r\n"
+            f"t=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+            f"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        )
 
     def _bye(self, call: CalleeCall) -> None:
         inv = call.invite

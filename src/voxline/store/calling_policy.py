@@ -21,8 +21,14 @@ async def put(s: AsyncSession, row: CallingPolicy) -> CallingPolicy:
         s.add(row)
         await s.flush()
         return row
-    for name in ("windows", "outside_hours", "fallback_timezone", "max_attempts_per_day", "max_attempts_per_week",
-                 "updated_at"):
+    for name in (
+        "windows",
+        "outside_hours",
+        "fallback_timezone",
+        "max_attempts_per_day",
+        "max_attempts_per_week",
+        "updated_at",
+    ):
         setattr(existing, name, getattr(row, name))
     await s.flush()
     return existing

@@ -77,12 +77,16 @@ async def phones_elsewhere(
     """Numbers the partner already has as contacts of its other campaigns (its existing contacts)."""
     found: set[str] = set()
     for start in range(0, len(phones), 500):
-        stmt = select(CampaignContact.phone).where(
-            CampaignContact.partner_id == partner_id,
-            CampaignContact.mode == mode,
-            CampaignContact.campaign_id != campaign_id,
-            CampaignContact.phone.in_(list(phones[start : start + 500])),
-        ).distinct()
+        stmt = (
+            select(CampaignContact.phone)
+            .where(
+                CampaignContact.partner_id == partner_id,
+                CampaignContact.mode == mode,
+                CampaignContact.campaign_id != campaign_id,
+                CampaignContact.phone.in_(list(phones[start : start + 500])),
+            )
+            .distinct()
+        )
         found.update((await s.execute(stmt)).scalars())
     return found
 
@@ -100,8 +104,11 @@ async def contacts_page(
         where.append(CampaignContact.status == status)
     total = (await s.execute(select(func.count()).select_from(CampaignContact).where(*where))).scalar_one()
     stmt = (
-        select(CampaignContact).where(*where).order_by(CampaignContact.created_at, CampaignContact.id)
-        .limit(limit).offset(offset)
+        select(CampaignContact)
+        .where(*where)
+        .order_by(CampaignContact.created_at, CampaignContact.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list((await s.execute(stmt)).scalars()), total
 
@@ -131,8 +138,10 @@ async def drop_open(s: AsyncSession, campaign_id: str, status: str, now: datetim
 # ---- the scheduler's queries -------------------------------------------------------------------------------
 async def running(s: AsyncSession, now: datetime) -> list[Campaign]:
     """Running campaigns whose start time has come, least recently served first (fair share)."""
-    stmt = select(Campaign).where(Campaign.status == RUNNING).order_by(
-        Campaign.last_dispatch_at.is_not(None), Campaign.last_dispatch_at, Campaign.id
+    stmt = (
+        select(Campaign)
+        .where(Campaign.status == RUNNING)
+        .order_by(Campaign.last_dispatch_at.is_not(None), Campaign.last_dispatch_at, Campaign.id)
     )
     return list((await s.execute(stmt)).scalars())
 
@@ -226,8 +235,10 @@ async def stranded(s: AsyncSession, now: datetime, limit: int = 50) -> list[Camp
 
 async def finish_if_done(s: AsyncSession, campaign_id: str, now: datetime) -> bool:
     """Mark a running campaign completed when no contact is waiting or being called; True for the one winner."""
-    still = select(func.count()).select_from(CampaignContact).where(
-        CampaignContact.campaign_id == campaign_id, CampaignContact.status.in_(OPEN)
+    still = (
+        select(func.count())
+        .select_from(CampaignContact)
+        .where(CampaignContact.campaign_id == campaign_id, CampaignContact.status.in_(OPEN))
     )
     if (await s.execute(still)).scalar_one():
         return False
@@ -242,7 +253,9 @@ async def finish_if_done(s: AsyncSession, campaign_id: str, now: datetime) -> bo
 
 async def touch(s: AsyncSession, campaign_id: str, now: datetime) -> None:
     await s.execute(
-        update(Campaign).where(Campaign.id == campaign_id).values(last_dispatch_at=now)
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(last_dispatch_at=now)
         .execution_options(synchronize_session=False)
     )
 

@@ -33,14 +33,24 @@ async def add_many(
     if not phones:
         return 0
     rows = [
-        {"id": new_id(), "partner_id": partner_id, "mode": mode, "phone": p, "source": source, "reason": reason,
-         "call_id": call_id, "created_at": now}
+        {
+            "id": new_id(),
+            "partner_id": partner_id,
+            "mode": mode,
+            "phone": p,
+            "source": source,
+            "reason": reason,
+            "call_id": call_id,
+            "created_at": now,
+        }
         for p in dict.fromkeys(phones)
     ]
     added = 0
     for start in range(0, len(rows), 500):
-        stmt = _insert(s)(DncEntry).values(rows[start : start + 500]).on_conflict_do_nothing(
-            index_elements=["partner_id", "mode", "phone"]
+        stmt = (
+            _insert(s)(DncEntry)
+            .values(rows[start : start + 500])
+            .on_conflict_do_nothing(index_elements=["partner_id", "mode", "phone"])
         )
         added += (await s.execute(stmt)).rowcount or 0
     return added

@@ -21,9 +21,7 @@ class _Conflicts:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None) -> None:
         if isinstance(exc, IntegrityError):
             raise Conflict(str(exc.orig)) from exc
 

@@ -41,10 +41,35 @@ _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!%*_+`'~.-]{1,64}$")
 # Headers the user agent writes itself: a custom one must not replace or duplicate them.
 _RESERVED_HEADERS = frozenset(
-    h.lower() for h in (
-        "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length", "Content-Type",
-        "Authorization", "Proxy-Authorization", "Route", "Record-Route", "Allow", "Supported", "Require",
-        "Session-Expires", "Min-SE", "User-Agent", "f", "t", "i", "m", "l", "c", "v", "k",
+    h.lower()
+    for h in (
+        "Via",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Max-Forwards",
+        "Content-Length",
+        "Content-Type",
+        "Authorization",
+        "Proxy-Authorization",
+        "Route",
+        "Record-Route",
+        "Allow",
+        "Supported",
+        "Require",
+        "Session-Expires",
+        "Min-SE",
+        "User-Agent",
+        "f",
+        "t",
+        "i",
+        "m",
+        "l",
+        "c",
+        "v",
+        "k",
     )
 )
 
@@ -188,8 +213,13 @@ class SipCarrier:
 
         fields: dict[str, Any] = creds.model_dump()
         if base.startswith(("http://", "https://")):  # a sandbox call: the server's own SIP trunk
-            fields.update(sip_host=await _sandbox_trunk(http, base, fields), port=None, transport="UDP",
-                          outbound_proxy=None, custom_headers={})
+            fields.update(
+                sip_host=await _sandbox_trunk(http, base, fields),
+                port=None,
+                transport="UDP",
+                outbound_proxy=None,
+                custom_headers={},
+            )
         try:
             return await sip_gateway.gateway().place(target_for(fields, req, base), req)
         except SipBusy as exc:  # no INVITE left: the dialer may try again later, or another process may
@@ -225,11 +255,15 @@ class SipCarrier:
         if event == "answered":
             return StatusUpdate(CallStatus.IN_PROGRESS, carrier_call_id=call_id)
         if event == "ended":
-            update = ended_status(optional_int(params.get("code")) or 0, params.get("reason", ""),
-                                  params.get("answered") == "1")
-            return StatusUpdate(update.status, carrier_call_id=call_id,
-                                duration_seconds=optional_int(params.get("duration")),
-                                error_message=update.error_message)
+            update = ended_status(
+                optional_int(params.get("code")) or 0, params.get("reason", ""), params.get("answered") == "1"
+            )
+            return StatusUpdate(
+                update.status,
+                carrier_call_id=call_id,
+                duration_seconds=optional_int(params.get("duration")),
+                error_message=update.error_message,
+            )
         return StatusUpdate(None, carrier_call_id=call_id)
 
     async def accept_media(self, websocket: WebSocket) -> MediaHandshake:

@@ -107,8 +107,15 @@ class _Live:
 class SipAgent:
     """One PJSIP endpoint on its own thread. `start()` once per process; calls are named by our own key."""
 
-    def __init__(self, *, bind_host: str = "0.0.0.0", sip_port: int = 0, public_host: str | None = None,
-                 max_calls: int = 256, log_level: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        bind_host: str = "0.0.0.0",
+        sip_port: int = 0,
+        public_host: str | None = None,
+        max_calls: int = 256,
+        log_level: int = 1,
+    ) -> None:
         self.bind_host = bind_host
         self.sip_port = sip_port
         self.public_host = public_host
@@ -217,7 +224,8 @@ class SipAgent:
                     tcfg.publicAddress = self.public_host
                 tid = ep.transportCreate(kind, tcfg)
                 self.local_ports[proto] = ep.transportGetInfo(tid).localName and int(
-                    ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+                    ep.transportGetInfo(tid).localName.rsplit(":", 1)[1]
+                )
             ep.libStart()
             ep.audDevManager().setNullDev()  # the conference clock without a sound card
             for info in ep.codecEnum2():

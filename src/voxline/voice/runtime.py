@@ -104,8 +104,13 @@ class FirstUtteranceGate(FrameProcessor):
     callee's audio, on every call.
     """
 
-    def __init__(self, mode: GateMode, on_greeting_end: Callable[[], None], on_first: Callable[[str], None],
-                 on_heard: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        mode: GateMode,
+        on_greeting_end: Callable[[], None],
+        on_first: Callable[[str], None],
+        on_heard: Callable[[str], None],
+    ) -> None:
         super().__init__()
         self.mode = mode
         self._on_greeting_end = on_greeting_end
@@ -148,8 +153,15 @@ class AudioSink(FrameProcessor):
 class LiveCall:
     """One conversation: the pipeline, its tools and its watchdogs."""
 
-    def __init__(self, settings: Settings, plan: CallPlan, channel: MediaChannel, engines: Engines,
-                 listeners: list[Callable[[Turn], None]], opt_out: OptOutGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        plan: CallPlan,
+        channel: MediaChannel,
+        engines: Engines,
+        listeners: list[Callable[[Turn], None]],
+        opt_out: OptOutGuard | None = None,
+    ) -> None:
         self.settings = settings
         self.plan = plan
         self.opt_out = opt_out
@@ -202,8 +214,9 @@ class LiveCall:
         if plan.end_call_enabled:
             tools.append(FunctionSchema("end_call", "End the phone call, after saying goodbye.", {}, []))
             llm.register_function("end_call", self._tool_end_call)
-        can_transfer = plan.transfer_enabled and self.channel.control is not None and \
-            self.channel.control.supports_transfer
+        can_transfer = (
+            plan.transfer_enabled and self.channel.control is not None and self.channel.control.supports_transfer
+        )
         if can_transfer:
             tools.append(FunctionSchema("transfer_call", "Transfer the callee to a human colleague.", {}, []))
             llm.register_function("transfer_call", self._tool_transfer)
@@ -440,10 +453,17 @@ class VoiceRuntime:
     (the application wires both: see calls/conversation.py).
     """
 
-    def __init__(self, settings: Settings, plans: PlanSource, sink: SessionSink, engines: Engines | None = None, *,
-                 adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
-                 listeners: list[Callable[[Turn], None]] | None = None,
-                 opt_out: OptOutGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        plans: PlanSource,
+        sink: SessionSink,
+        engines: Engines | None = None,
+        *,
+        adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
+        listeners: list[Callable[[Turn], None]] | None = None,
+        opt_out: OptOutGuard | None = None,
+    ) -> None:
         self.settings = settings
         self.opt_out = opt_out  # asked about each final utterance: does the callee ask never to be called again?
         self.plans = plans

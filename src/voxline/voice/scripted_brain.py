@@ -27,8 +27,11 @@ MODEL_NAME = "voxline-scripted-brain"
 # (pattern on the callee's last words, tool to call if offered, spoken reply otherwise)
 _RULES: list[tuple[str, str | None, str]] = [
     (r"\b(bye|goodbye|that'?s all|hang up|end the call)\b", "end_call", "Goodbye, and thank you!"),
-    (r"\b(human|person|someone else|representative|transfer|real agent)\b", "transfer_call",
-     "Let me find someone who can help you."),
+    (
+        r"\b(human|person|someone else|representative|transfer|real agent)\b",
+        "transfer_call",
+        "Let me find someone who can help you.",
+    ),
     (r"\b(book|appointment|schedule)\b", None, "Sure. I have booked your appointment for tomorrow at ten thirty."),
     (r"\b(cancel)\b", None, "Okay, your appointment is cancelled."),
     (r"\b(yes|yeah|sure|correct)\b", None, "Great, thank you for confirming."),
@@ -87,14 +90,21 @@ def extraction_answer(messages: list[dict[str, Any]]) -> str:
 
 def _chunks(base: dict[str, Any], tool: str | None, text: str | None) -> Iterator[str]:
     def event(delta: dict[str, Any], finish: str | None = None) -> str:
-        body = {**base, "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        body = {
+            **base,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return "data: " + json.dumps(body) + "\n\n"
 
     yield event({"role": "assistant", "content": ""})
     if tool:
-        call = {"index": 0, "id": "call_" + uuid.uuid4().hex[:12], "type": "function",
-                "function": {"name": tool, "arguments": ""}}
+        call = {
+            "index": 0,
+            "id": "call_" + uuid.uuid4().hex[:12],
+            "type": "function",
+            "function": {"name": tool, "arguments": ""},
+        }
         yield event({"tool_calls": [call]})
         yield event({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})
         yield event({}, "tool_calls")
@@ -124,8 +134,11 @@ def make_app() -> FastAPI:
         body = await request.json()
         messages = body.get("messages") or []
         tools = [t.get("function", {}).get("name") for t in body.get("tools") or []]
-        base = {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "created": int(time.time()),
-                "model": body.get("model", MODEL_NAME)}
+        base = {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+            "created": int(time.time()),
+            "model": body.get("model", MODEL_NAME),
+        }
         if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
             tool, text = None, extraction_answer(messages)
         else:
@@ -134,12 +147,21 @@ def make_app() -> FastAPI:
             return StreamingResponse(_stream(list(_chunks(base, tool, text))), media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if tool:
-            message["tool_calls"] = [{"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
-                                      "function": {"name": tool, "arguments": "{}"}}]
-        return JSONResponse({**base, "object": "chat.completion",
-                             "choices": [{"index": 0, "message": message,
-                                          "finish_reason": "tool_calls" if tool else "stop"}],
-                             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
+            message["tool_calls"] = [
+                {
+                    "id": "call_" + uuid.uuid4().hex[:12],
+                    "type": "function",
+                    "function": {"name": tool, "arguments": "{}"},
+                }
+            ]
+        return JSONResponse(
+            {
+                **base,
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            }
+        )
 
     return app
 

@@ -100,8 +100,10 @@ class Transcript:
         if self._bot is None:
             self.bot_started()
         assert self._bot is not None
-        self._bot.content = (self._bot.content + text) if text.startswith(" ") or not self._bot.content else (
-            self._bot.content + " " + text
+        self._bot.content = (
+            (self._bot.content + text)
+            if text.startswith(" ") or not self._bot.content
+            else (self._bot.content + " " + text)
         )
 
     def bot_stopped(self, interrupted: bool = False, cut_sentence: str | None = None) -> None:
@@ -116,8 +118,9 @@ class Transcript:
         self._close_bot()
 
     def _just_closed(self) -> bool:
-        return self._last_closed is not None and self._closed_at is not None and \
-            time.monotonic() - self._closed_at < 0.5
+        return (
+            self._last_closed is not None and self._closed_at is not None and time.monotonic() - self._closed_at < 0.5
+        )
 
     def _close_bot(self) -> None:
         bot, self._bot = self._bot, None
@@ -157,8 +160,12 @@ class Transcript:
 class BotTap(FrameProcessor):
     """After the output transport: records what the bot actually said, turn by turn."""
 
-    def __init__(self, transcript: Transcript, take_latency: Callable[[], int | None],
-                 on_bot_stopped: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        transcript: Transcript,
+        take_latency: Callable[[], int | None],
+        on_bot_stopped: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self._t = transcript
         self._take_latency = take_latency

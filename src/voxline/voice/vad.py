@@ -79,8 +79,9 @@ class SileroStream:
 class _Job:
     __slots__ = ("confidences", "future", "loop", "stream", "windows")
 
-    def __init__(self, stream: SileroStream, windows: np.ndarray, loop: asyncio.AbstractEventLoop,
-                 future: asyncio.Future) -> None:
+    def __init__(
+        self, stream: SileroStream, windows: np.ndarray, loop: asyncio.AbstractEventLoop, future: asyncio.Future
+    ) -> None:
         self.stream = stream
         self.windows = windows  # int16, one row per window (scaled to float in the batch thread)
         self.loop = loop
@@ -136,7 +137,7 @@ class SileroBatcher:
                 tails = batch[:, -context:]
                 for row, job in enumerate(rows):  # views into this run's arrays: no per-row copies
                     job.confidences[index] = out[row, 0]
-                    job.stream.state = new_state[:, row:row + 1, :]
+                    job.stream.state = new_state[:, row : row + 1, :]
                     job.stream.context = tails[row]
                 self.runs += 1
                 self.rows += len(rows)
@@ -204,9 +205,9 @@ class BatchedSileroVAD(VADAnalyzer):
         size = self._vad_frames_num_bytes
         data = self._pending + buffer
         count = len(data) // size
-        self._pending = data[count * size:]
+        self._pending = data[count * size :]
         if count:
-            pcm = np.frombuffer(data[:count * size], dtype=np.int16).reshape(count, size // 2)
+            pcm = np.frombuffer(data[: count * size], dtype=np.int16).reshape(count, size // 2)
             levels = self._envelope_of(window_levels(pcm))
             confidences = await self._confidences_for(pcm, levels)
             self._levels.extend(levels)
@@ -248,4 +249,3 @@ class BatchedSileroVAD(VADAnalyzer):
     async def cleanup(self) -> None:
         self._confidences.clear()
         self._levels.clear()
-

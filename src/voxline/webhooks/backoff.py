@@ -25,9 +25,9 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     return delays
 
 
-def next_delay(schedule: tuple[float, ...], failed_attempts: int, jitter: float, rng: random.Random | None = None) -> (
-    float | None
-):
+def next_delay(
+    schedule: tuple[float, ...], failed_attempts: int, jitter: float, rng: random.Random | None = None
+) -> float | None:
     """Seconds until the next attempt after `failed_attempts` failures, or None when retries are used up."""
     if failed_attempts < 1 or failed_attempts > len(schedule):
         return None

@@ -55,8 +55,18 @@ async def enqueue(signals: OutboxSignals, s: Transaction, event: SessionEvent) -
     await store.add_deliveries(s, rows)
     if taker is not None and token is not None:
         items = [
-            ClaimedDelivery(row.id, endpoint_id, event.partner_id, 0, url, mode, secret_enc, event.id,
-                            event.event_type, event.payload)
+            ClaimedDelivery(
+                row.id,
+                endpoint_id,
+                event.partner_id,
+                0,
+                url,
+                mode,
+                secret_enc,
+                event.id,
+                event.event_type,
+                event.payload,
+            )
             for row, (endpoint_id, url, mode, secret_enc) in zip(rows, endpoints, strict=True)
         ]
 

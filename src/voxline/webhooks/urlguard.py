@@ -238,9 +238,9 @@ class GuardedResolver(AbstractResolver):
         self._policy = policy
         self._inner = ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> (
-        list[ResolveResult]
-    ):
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
         policy = self._policy()
         for item in found:

@@ -174,8 +174,9 @@ class DeliveryWorker:
     async def _wait(self, *flags: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(f.wait()) for f in flags]
         try:
-            await asyncio.wait(waiters, timeout=self.ctx.settings.webhook_poll_interval_secs,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=self.ctx.settings.webhook_poll_interval_secs, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -264,12 +265,20 @@ class DeliveryWorker:
         next_at = now
         if not ok:
             settings = self.ctx.settings
-            delay = None if permanent else next_delay(_schedule(settings.webhook_retry_schedule), attempt,
-                                                       settings.webhook_retry_jitter)
+            delay = (
+                None
+                if permanent
+                else next_delay(_schedule(settings.webhook_retry_schedule), attempt, settings.webhook_retry_jitter)
+            )
             if delay is None:
                 status = store.DEAD
-                log.warning("webhook delivery %s to endpoint %s dead after %d attempts: %s",
-                            item.id, item.endpoint_id, attempt, error)
+                log.warning(
+                    "webhook delivery %s to endpoint %s dead after %d attempts: %s",
+                    item.id,
+                    item.endpoint_id,
+                    attempt,
+                    error,
+                )
             else:
                 status = store.PENDING
                 next_at = now + timedelta(seconds=delay)

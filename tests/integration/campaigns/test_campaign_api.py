@@ -8,9 +8,24 @@ import io
 
 from tests.integration.test_auth import assert_error
 
-CAMPAIGN_FIELDS = {"campaign_id", "name", "description", "agent_id", "agent_name", "provider", "concurrency_limit",
-                   "status", "total_contacts", "completed_count", "failed_count", "skipped_count", "started_at",
-                   "paused_at", "completed_at", "created_at"}
+CAMPAIGN_FIELDS = {
+    "campaign_id",
+    "name",
+    "description",
+    "agent_id",
+    "agent_name",
+    "provider",
+    "concurrency_limit",
+    "status",
+    "total_contacts",
+    "completed_count",
+    "failed_count",
+    "skipped_count",
+    "started_at",
+    "paused_at",
+    "completed_at",
+    "created_at",
+}
 
 
 async def make_campaign(client, ready, **fields) -> dict:
@@ -32,10 +47,14 @@ async def test_create_answers_a_draft_with_the_documented_fields(client, ready):
 async def test_create_checks_agent_provider_and_schedule(client, ready):
     h = ready.tenant.headers
     base = {"name": "x", "agent_id": ready.agent["id"], "provider": "twilio"}
-    assert_error(await client.post("/campaigns", json={**base, "agent_id": "6f1c1f4e-8b7e-4c47-9d51-8c6b2a5a0f00"},
-                                   headers=h), 404, "AGENT_NOT_FOUND")
-    assert_error(await client.post("/campaigns", json={**base, "provider": "plivo"}, headers=h), 400,
-                 "PROVIDER_NOT_CONFIGURED")
+    assert_error(
+        await client.post("/campaigns", json={**base, "agent_id": "6f1c1f4e-8b7e-4c47-9d51-8c6b2a5a0f00"}, headers=h),
+        404,
+        "AGENT_NOT_FOUND",
+    )
+    assert_error(
+        await client.post("/campaigns", json={**base, "provider": "plivo"}, headers=h), 400, "PROVIDER_NOT_CONFIGURED"
+    )
     bad = {**base, "schedule": {"windows": [{"start": "18:00", "end": "10:00"}]}}
     assert_error(await client.post("/campaigns", json=bad, headers=h), 400, "INVALID_SCHEDULE")
     bad = {**base, "variable_mapping": {"not_declared": "x"}}
@@ -45,13 +64,25 @@ async def test_create_checks_agent_provider_and_schedule(client, ready):
 async def test_contacts_count_added_duplicates_created_and_existing(client, ready):
     h = ready.tenant.headers
     first = await make_campaign(client, ready)
-    r = await client.post(f"/campaigns/{first['campaign_id']}/contacts",
-                          json={"contacts": [{"phone": "+919800000001"}, {"phone": "+919800000002"}]}, headers=h)
-    assert r.json()["data"] == {"added": 2, "duplicates": 0, "contacts_created": 2, "contacts_existing": 0,
-                                "skipped_do_not_call": 0, "invalid": None}
+    r = await client.post(
+        f"/campaigns/{first['campaign_id']}/contacts",
+        json={"contacts": [{"phone": "+919800000001"}, {"phone": "+919800000002"}]},
+        headers=h,
+    )
+    assert r.json()["data"] == {
+        "added": 2,
+        "duplicates": 0,
+        "contacts_created": 2,
+        "contacts_existing": 0,
+        "skipped_do_not_call": 0,
+        "invalid": None,
+    }
     second = await make_campaign(client, ready)
-    contacts = [{"phone": "+919800000001", "name": "Asha", "metadata": {"callee_name": "Asha"}},
-                {"phone": "+919800000003"}, {"phone": "+919800000003"}]
+    contacts = [
+        {"phone": "+919800000001", "name": "Asha", "metadata": {"callee_name": "Asha"}},
+        {"phone": "+919800000003"},
+        {"phone": "+919800000003"},
+    ]
     r = await client.post(f"/campaigns/{second['campaign_id']}/contacts", json={"contacts": contacts}, headers=h)
     data = r.json()["data"]
     assert (data["added"], data["duplicates"], data["contacts_created"], data["contacts_existing"]) == (2, 1, 1, 1)
@@ -75,8 +106,11 @@ async def test_a_number_on_the_do_not_call_list_is_added_as_skipped(client, read
     h = ready.tenant.headers
     await client.post("/dnc", json={"numbers": ["+919800000011"]}, headers=h)
     c = await make_campaign(client, ready)
-    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts",
-                          json={"contacts": [{"phone": "+919800000011"}, {"phone": "+919800000012"}]}, headers=h)
+    r = await client.post(
+        f"/campaigns/{c['campaign_id']}/contacts",
+        json={"contacts": [{"phone": "+919800000011"}, {"phone": "+919800000012"}]},
+        headers=h,
+    )
     assert r.json()["data"]["skipped_do_not_call"] == 1
     got = (await client.get(f"/campaigns/{c['campaign_id']}", headers=h)).json()["data"]
     assert got["skipped_count"] == 1 and got["pending_count"] == 1
@@ -87,22 +121,30 @@ async def test_a_number_on_the_do_not_call_list_is_added_as_skipped(client, read
 async def test_csv_upload_takes_phone_name_and_metadata_columns(client, ready):
     c = await make_campaign(client, ready)
     text = "phone,name,callee_name,plan\n+919800000021,Asha,Asha K,gold\nbad,Ravi,,\n+919800000022,Meera,,silver\n"
-    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": text},
-                          headers=ready.tenant.headers)
+    r = await client.post(
+        f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": text}, headers=ready.tenant.headers
+    )
     data = r.json()["data"]
     assert data["added"] == 2 and [i["field"] for i in data["invalid"]] == ["line 3"]
     rows = (await client.get(f"/campaigns/{c['campaign_id']}/contacts", headers=ready.tenant.headers)).json()["data"]
     first = next(x for x in rows["contacts"] if x["phone"] == "+919800000021")
     assert first["name"] == "Asha" and first["metadata"] == {"callee_name": "Asha K", "plan": "gold"}
-    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": "number\n+919800000023\n"},
-                          headers=ready.tenant.headers)
+    r = await client.post(
+        f"/campaigns/{c['campaign_id']}/contacts/csv",
+        json={"csv": "number\n+919800000023\n"},
+        headers=ready.tenant.headers,
+    )
     assert_error(r, 400, "INVALID_CSV")
     huge = 'phone,note\n+919800000024,"' + "x" * 200_000 + '"\n'  # one field over the csv module's limit
-    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": huge},
-                          headers=ready.tenant.headers)
+    r = await client.post(
+        f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": huge}, headers=ready.tenant.headers
+    )
     assert_error(r, 400, "INVALID_CSV")
-    r = await client.post(f"/campaigns/{c['campaign_id']}/contacts/csv", json={"csv": "phone\r+919800000025\r"},
-                          headers=ready.tenant.headers)
+    r = await client.post(
+        f"/campaigns/{c['campaign_id']}/contacts/csv",
+        json={"csv": "phone\r+919800000025\r"},
+        headers=ready.tenant.headers,
+    )
     assert r.status_code == 200 and r.json()["data"]["added"] == 1, r.text
 
 
@@ -138,11 +180,11 @@ async def test_list_get_and_isolation(client, ready, make_partner):
 async def test_export_is_csv_with_one_line_per_contact(client, ready):
     c = await make_campaign(client, ready)
     contacts = [{"phone": f"+91980000005{i}", "metadata": {"k": i}} for i in range(3)]
-    await client.post(f"/campaigns/{c['campaign_id']}/contacts", json={"contacts": contacts},
-                      headers=ready.tenant.headers)
+    await client.post(
+        f"/campaigns/{c['campaign_id']}/contacts", json={"contacts": contacts}, headers=ready.tenant.headers
+    )
     r = await client.get(f"/campaigns/{c['campaign_id']}/export", headers=ready.tenant.headers)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == 3 and {row["status"] for row in rows} == {"waiting"}
     assert rows[0]["metadata"].startswith('{"k": ')
-

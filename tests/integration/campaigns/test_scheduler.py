@@ -69,9 +69,12 @@ async def _end(ctx, call_id: str, status: CallStatus) -> None:
 
 
 async def test_busy_and_no_answer_are_retried_after_the_delay_until_the_maximum(client, ctx, make_partner, clock):
-    tenant, _, cid = await _setup(client, make_partner, concurrency_limit=3,
-                                  retry_policy={"retry_on": ["busy", "no_answer"], "delays_secs": [60, 120],
-                                                "max_attempts": 3})
+    tenant, _, cid = await _setup(
+        client,
+        make_partner,
+        concurrency_limit=3,
+        retry_policy={"retry_on": ["busy", "no_answer"], "delays_secs": [60, 120], "max_attempts": 3},
+    )
     a, b, c = "+919811100001", "+919811100002", "+919811100003"
     await _add(client, tenant, cid, [a, b, c], metadata={"callee_name": "Asha", "plan": "gold"})
     await client.post(f"/campaigns/{cid}/start", headers=tenant.headers)
@@ -104,8 +107,11 @@ async def test_busy_and_no_answer_are_retried_after_the_delay_until_the_maximum(
     stats = await sched.tick()
     assert cid in stats.completed_campaigns
     row = (await _contacts(client, tenant, cid))[a]
-    assert row["status"] == "failed" and row["attempts"] == 3 and [x["outcome"] for x in row["calls"]] == [
-        "busy", "no_answer", "busy"]
+    assert (
+        row["status"] == "failed"
+        and row["attempts"] == 3
+        and [x["outcome"] for x in row["calls"]] == ["busy", "no_answer", "busy"]
+    )
     got = (await client.get(f"/campaigns/{cid}", headers=tenant.headers)).json()["data"]
     assert (got["status"], got["completed_count"], got["failed_count"]) == ("completed", 1, 2)
     async with ctx.db.transaction() as s:
@@ -117,8 +123,9 @@ async def test_busy_and_no_answer_are_retried_after_the_delay_until_the_maximum(
 
 async def test_windows_are_in_each_callees_local_time(client, ctx, make_partner, clock):
     clock.at(datetime(2026, 12, 1, 5, 0, tzinfo=UTC))  # 10:30 in India; 21:00 (the evening before) in California
-    tenant, _, cid = await _setup(client, make_partner, concurrency_limit=5,
-                                  schedule={"windows": [{"start": "10:00", "end": "18:00"}]})
+    tenant, _, cid = await _setup(
+        client, make_partner, concurrency_limit=5, schedule={"windows": [{"start": "10:00", "end": "18:00"}]}
+    )
     india, california = "+919811200001", "+14155550188"
     await _add(client, tenant, cid, [india, california])
     await client.post(f"/campaigns/{cid}/start", headers=tenant.headers)
@@ -137,8 +144,11 @@ async def test_windows_are_in_each_callees_local_time(client, ctx, make_partner,
 
 async def test_campaigns_of_one_partner_share_its_lines_and_never_get_429(client, ctx, make_partner, clock):
     tenant, agent, first = await _setup(client, make_partner, concurrency=4, concurrency_limit=10)
-    r = await client.post("/campaigns", json={"name": "d", "agent_id": agent["id"], "provider": "twilio",
-                                              "concurrency_limit": 10}, headers=tenant.headers)
+    r = await client.post(
+        "/campaigns",
+        json={"name": "d", "agent_id": agent["id"], "provider": "twilio", "concurrency_limit": 10},
+        headers=tenant.headers,
+    )
     second = r.json()["data"]["campaign_id"]
     await _add(client, tenant, first, [f"+9198113{i:05d}" for i in range(10)])
     await _add(client, tenant, second, [f"+9198114{i:05d}" for i in range(10)])
@@ -166,8 +176,9 @@ async def test_a_stranded_attempt_is_recovered_with_the_same_call_never_a_second
         contact = await s.get(CampaignContact, claim.contact_id)
         contact.current_call_id = None
         contact.claimed_until = T0 - timedelta(seconds=1)
-        (await s.execute(select(CampaignAttempt).where(CampaignAttempt.contact_id == claim.contact_id))).scalar_one(
-        ).call_id = None
+        (
+            await s.execute(select(CampaignAttempt).where(CampaignAttempt.contact_id == claim.contact_id))
+        ).scalar_one().call_id = None
     await sched.tick()  # recovery repeats the same request: the same call comes back
     async with ctx.db.transaction() as s:
         mine = Call.partner_id == tenant.partner_id

@@ -69,8 +69,11 @@ async def test_a_partner_that_defers_gets_the_call_queued_for_the_morning(client
 
 
 async def test_days_of_week_are_the_callees(client, ready, clock):
-    await _policy(client, ready.tenant, calling_windows=[{"days": ["mon", "tue", "wed", "thu", "fri"],
-                                                         "start": "10:00", "end": "18:00"}])
+    await _policy(
+        client,
+        ready.tenant,
+        calling_windows=[{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "10:00", "end": "18:00"}],
+    )
     clock(2026, 12, 4, 19, 0)  # Friday 19:00 UTC = Saturday 00:30 in India
     r = await client.post("/calls/start", json=start_body(ready, to_number=INDIA), headers=ready.tenant.headers)
     body = assert_error(r, 403, "OUTSIDE_CALLING_HOURS")
@@ -112,8 +115,9 @@ async def test_frequency_cap_per_day_and_week(client, ctx, ready, clock):
 
 async def test_bad_policies_are_refused(client, ready):
     h = ready.tenant.headers
-    r = await client.put("/config/calling-policy", json={"calling_windows": [{"start": "21:00", "end": "09:00"}]},
-                         headers=h)
+    r = await client.put(
+        "/config/calling-policy", json={"calling_windows": [{"start": "21:00", "end": "09:00"}]}, headers=h
+    )
     assert_error(r, 400, "INVALID_CALLING_POLICY")
     r = await client.put("/config/calling-policy", json={"fallback_timezone": "Mars/Olympus"}, headers=h)
     assert_error(r, 400, "INVALID_CALLING_POLICY")

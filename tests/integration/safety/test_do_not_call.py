@@ -15,15 +15,21 @@ from voxline.store.models import Call, DialJob
 
 async def test_numbers_are_added_listed_read_and_removed(client, ready):
     h = ready.tenant.headers
-    r = await client.post("/dnc", json={"numbers": ["+919876500001", "+919876500002", "+919876500001"],
-                                        "reason": "asked by email"}, headers=h)
+    r = await client.post(
+        "/dnc",
+        json={"numbers": ["+919876500001", "+919876500002", "+919876500001"], "reason": "asked by email"},
+        headers=h,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["data"] == {"added": 2, "already_listed": 0, "invalid": []}
     r = await client.post("/dnc", json={"numbers": ["+919876500002", "+919876500003"]}, headers=h)
     assert r.json()["data"]["added"] == 1 and r.json()["data"]["already_listed"] == 1
     listing = (await client.get("/dnc", headers=h)).json()["data"]
     assert listing["total"] == 3 and {n["phone"] for n in listing["numbers"]} == {
-        "+919876500001", "+919876500002", "+919876500003"}
+        "+919876500001",
+        "+919876500002",
+        "+919876500003",
+    }
     one = (await client.get("/dnc/+919876500001", headers=h)).json()["data"]
     assert one["source"] == "api" and one["reason"] == "asked by email"
     assert (await client.delete("/dnc/+919876500001", headers=h)).status_code == 200

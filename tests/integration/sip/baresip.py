@@ -83,7 +83,7 @@ def _configure(home: Path, port: int, user: str, speech8k: bytes, lead_silence_s
         f"""poll_method epoll
 sip_listen 127.0.0.1:{port}
 audio_player alsa,null
-audio_source aufile,{home / 'speak.wav'}
+audio_source aufile,{home / "speak.wav"}
 audio_alert alsa,null
 ausrc_srate 8000
 auplay_srate 8000
@@ -99,10 +99,8 @@ module aufile.so
 module alsa.so
 module sndfile.so
 module_app account.so
-snd_path {home / 'rec'}
+snd_path {home / "rec"}
 """
     )
-    (home / "accounts").write_text(
-        f"<sip:{user}@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
-    )
+    (home / "accounts").write_text(f"<sip:{user}@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n")
     (home / "contacts").write_text("")

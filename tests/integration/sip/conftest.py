@@ -100,10 +100,31 @@ async def run_sipp(
     for name, data in (files or {}).items():
         (log_dir / name).write_bytes(data)
     args = [
-        sipp, "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port),
-        "-m", str(calls), "-d", str(talk_ms), "-timeout", "40s", "-timeout_error", "-nostdin",
-        "-trace_err", "-error_file", str(log_dir / "errors.log"), "-trace_screen",
-        "-screen_file", str(log_dir / "screen.log"), "-max_recv_loops", "100",
+        sipp,
+        "-sf",
+        str(SCENARIOS / scenario),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-mp",
+        str(media_port),
+        "-m",
+        str(calls),
+        "-d",
+        str(talk_ms),
+        "-timeout",
+        "40s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_err",
+        "-error_file",
+        str(log_dir / "errors.log"),
+        "-trace_screen",
+        "-screen_file",
+        str(log_dir / "screen.log"),
+        "-max_recv_loops",
+        "100",
     ]
     for name, value in variables.items():
         args += ["-set", name, value]

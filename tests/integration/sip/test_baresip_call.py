@@ -43,8 +43,12 @@ async def test_a_conversation_with_baresip_is_heard_both_ways(live: LiveServer, 
     try:
         agent = {"intro_message": GREETING, "voice_id": voices("piper")[0].id}
         caller = await make_sip_caller(live, phone.host, agent_fields=agent)
-        body = {"agent_id": caller.agent["id"], "to_number": BARESIP_USER, "provider": "sip",
-                "variables": {"callee_name": "Asha"}}
+        body = {
+            "agent_id": caller.agent["id"],
+            "to_number": BARESIP_USER,
+            "provider": "sip",
+            "variables": {"callee_name": "Asha"},
+        }
         r = await live.api.post("/calls/start", json=body, headers=caller.tenant.headers)
         assert r.status_code == 200, r.text
         call_id = r.json()["data"]["call_id"]

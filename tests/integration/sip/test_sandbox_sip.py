@@ -95,8 +95,12 @@ async def test_the_sandbox_trunk_refuses_an_invite_without_the_sandbox_account()
 
     agent: SipAgent = sip_gateway.gateway().agent
     try:
-        target = SipTarget(uri=f"sip:+14155550123@127.0.0.1:{port}", from_uri="sip:+14155550100@127.0.0.1",
-                           username="vxsbxknown", password="wrong-password")
+        target = SipTarget(
+            uri=f"sip:+14155550123@127.0.0.1:{port}",
+            from_uri="sip:+14155550100@127.0.0.1",
+            username="vxsbxknown",
+            password="wrong-password",
+        )
         agent.place(target, Events())
         end = await asyncio.wait_for(ended, 10)
         assert end.code in (401, 403) and not end.answered, end

@@ -19,8 +19,12 @@ TERMINAL = ("completed", "busy", "no_answer", "failed", "canceled")
 
 
 async def _start(live: LiveServer, caller: SipCaller) -> str:
-    body = {"agent_id": caller.agent["id"], "to_number": CALLEE, "provider": "sip",
-            "variables": {"callee_name": "Asha"}}
+    body = {
+        "agent_id": caller.agent["id"],
+        "to_number": CALLEE,
+        "provider": "sip",
+        "variables": {"callee_name": "Asha"},
+    }
     r = await live.api.post("/calls/start", json=body, headers=caller.tenant.headers)
     assert r.status_code == 200, r.text
     return r.json()["data"]["call_id"]
@@ -226,8 +230,10 @@ async def test_rfc_4733_digits_reach_the_runtime_as_dtmf_events(sip_live: LiveSe
                     digits.append(frame.button.value)
 
     captures = Path("/usr/share/sip-tester")  # SIPp's own RFC 4733 captures (Debian's sip-tester)
-    files = {name: _with_payload_type((captures / name).read_bytes(), 120)
-             for name in ("dtmf_2833_1.pcap", "dtmf_2833_5.pcap")}
+    files = {
+        name: _with_payload_type((captures / name).read_bytes(), 120)
+        for name in ("dtmf_2833_1.pcap", "dtmf_2833_5.pcap")
+    }
     sip_live.app.state.call_runtime_factory = lambda ctx: Keypad()
     sipp = await run_sipp(tmp_path, "answer_dtmf_bye.xml", files=files)
     sipp_runs.append(sipp)

@@ -25,8 +25,9 @@ async def _campaign(ctx, client, phones: list[str], concurrency: int, **extra) -
     tenant, agent = await sandbox_twilio_partner(ctx, client, concurrency=LIMIT)
     body = {"name": "p", "agent_id": agent["id"], "provider": "twilio", "concurrency_limit": concurrency, **extra}
     cid = (await client.post("/campaigns", json=body, headers=tenant.headers)).json()["data"]["campaign_id"]
-    r = await client.post(f"/campaigns/{cid}/contacts", json={"contacts": [{"phone": p} for p in phones]},
-                          headers=tenant.headers)
+    r = await client.post(
+        f"/campaigns/{cid}/contacts", json={"contacts": [{"phone": p} for p in phones]}, headers=tenant.headers
+    )
     assert r.json()["data"]["added"] == len(phones)
     async with ctx.db.transaction() as s:
         (await s.get(Partner, tenant.partner_id)).sandbox_concurrency_limit = LIMIT
@@ -39,8 +40,9 @@ async def _wait(ctx, cid: str, wait: float = 150.0) -> None:  # noqa: ANN001
     while True:
         async with ctx.db.transaction() as s:
             c = await s.get(Campaign, cid, populate_existing=True)
-            statuses = Counter((await s.execute(select(CampaignContact.status).where(
-                CampaignContact.campaign_id == cid))).scalars())
+            statuses = Counter(
+                (await s.execute(select(CampaignContact.status).where(CampaignContact.campaign_id == cid))).scalars()
+            )
         if c.status == "completed":
             return
         assert time.monotonic() < deadline, statuses
@@ -50,8 +52,11 @@ async def _wait(ctx, cid: str, wait: float = 150.0) -> None:  # noqa: ANN001
 async def _rows(ctx, tenant, cid):  # noqa: ANN001
     async with ctx.db.transaction() as s:
         contacts = list((await s.execute(select(CampaignContact).where(CampaignContact.campaign_id == cid))).scalars())
-        attempts = list((await s.execute(select(CampaignAttempt).where(
-            CampaignAttempt.contact_id.in_([c.id for c in contacts])))).scalars())
+        attempts = list(
+            (
+                await s.execute(select(CampaignAttempt).where(CampaignAttempt.contact_id.in_([c.id for c in contacts])))
+            ).scalars()
+        )
         calls = list((await s.execute(select(Call).where(Call.partner_id == tenant.partner_id))).scalars())
     return contacts, attempts, calls
 
@@ -81,12 +86,19 @@ async def test_two_processes_share_a_campaign_and_call_each_contact_once(fresh, 
 
 
 async def test_a_server_killed_mid_campaign_is_replaced_and_nothing_is_lost_or_doubled(
-    fresh, fresh_database, tmp_path  # noqa: ANN001
+    fresh,
+    fresh_database,
+    tmp_path,  # noqa: ANN001
 ):
     ctx, client = fresh
     phones = [f"+9197{i:04d}0300" for i in range(16)] + [f"+9197{i:04d}0486" for i in range(4)]  # answered, busy
-    tenant, cid = await _campaign(ctx, client, phones, concurrency=3,
-                                  retry_policy={"retry_on": ["busy", "failed"], "delays_secs": [1], "max_attempts": 2})
+    tenant, cid = await _campaign(
+        ctx,
+        client,
+        phones,
+        concurrency=3,
+        retry_policy={"retry_on": ["busy", "failed"], "delays_secs": [1], "max_attempts": 2},
+    )
     first = start_server(fresh_database, tmp_path, dialer_lease_secs="2")
     try:
         deadline = time.monotonic() + 60
@@ -114,4 +126,5 @@ async def test_a_server_killed_mid_campaign_is_replaced_and_nothing_is_lost_or_d
         assert all(a.call_id for a in mine) and by_number[c.phone] == c.attempts, (c.phone, c.attempts, mine)
     assert len({a.call_id for a in attempts}) == len(attempts) == len(calls)
     assert {c.phone for c in contacts if c.status == "completed"} >= {p for p in phones if p.endswith("0300")} - {
-        c.phone for c in contacts if c.outcome == "failed"}
+        c.phone for c in contacts if c.outcome == "failed"
+    }

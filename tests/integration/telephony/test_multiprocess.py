@@ -110,8 +110,11 @@ async def test_two_processes_dial_each_call_once_within_the_limits(fresh, fresh_
     peak = max_overlap(intervals)
     if peak > LIMIT:  # say which calls overlapped, to tell a real breach from a clock artefact
         at = max((sum(1 for a, b in intervals if a <= t < b), t) for t, _ in intervals)[1]
-        detail = [(c.id[:8], c.dialed_at.isoformat(), c.ended_at.isoformat(), c.status, c.created_at.isoformat())
-                  for c in rows if c.dialed_at.timestamp() <= at < c.ended_at.timestamp()]
+        detail = [
+            (c.id[:8], c.dialed_at.isoformat(), c.ended_at.isoformat(), c.status, c.created_at.isoformat())
+            for c in rows
+            if c.dialed_at.timestamp() <= at < c.ended_at.timestamp()
+        ]
         raise AssertionError(f"{peak} calls at once, limit {LIMIT}: {detail}")
     # Pacing held: consecutive dials on the connection are at least 1/CPS apart, whichever process made them.
     dials = sorted(c.dialed_at.timestamp() for c in rows)

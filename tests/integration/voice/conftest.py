@@ -53,8 +53,9 @@ async def voice_server(tmp_path_factory) -> AsyncIterator[LoopbackServer]:
         await server.close()
 
 
-async def place_call(server: LoopbackServer, *, variables: dict[str, Any] | None = None,
-                     **agent_fields: Any) -> PlacedCall:
+async def place_call(
+    server: LoopbackServer, *, variables: dict[str, Any] | None = None, **agent_fields: Any
+) -> PlacedCall:
     return await server.place_call(variables=variables, **agent_fields)
 
 

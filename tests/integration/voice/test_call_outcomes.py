@@ -44,13 +44,22 @@ async def _run(server, call, script, lines, *, answered_by=None, control=None, e
 
 
 async def test_carrier_amd_machine_gets_the_voicemail_message_with_variables_then_the_call_ends(voice_server):
-    call = await place_call(voice_server, voicemail_detection_enabled=True,
-                            voicemail_message="Hi {{callee_name}}, the clinic called. Please call us back.")
+    call = await place_call(
+        voice_server,
+        voicemail_detection_enabled=True,
+        voicemail_message="Hi {{callee_name}}, the clinic called. Please call us back.",
+    )
     await _enable_account_voicemail(voice_server, call)
     control = RecordingCarrierControl()
-    runtime, heard, data = await _run(voice_server, call, [GREETING], [line(GREETING, pause_before_ms=0)],
-                                      speaks_first=True,
-                                      answered_by="machine", control=control)
+    runtime, heard, data = await _run(
+        voice_server,
+        call,
+        [GREETING],
+        [line(GREETING, pause_before_ms=0)],
+        speaks_first=True,
+        answered_by="machine",
+        control=control,
+    )
     bot = [t["content"] for t in data["session"]["transcript"] if t["role"] == "bot"]
     assert bot == ["Hi Sajal, the clinic called. Please call us back."]  # no greeting to a machine
     assert data["disposition"] == "voicemail" and data["answered_by"] == "machine"
@@ -60,9 +69,9 @@ async def test_carrier_amd_machine_gets_the_voicemail_message_with_variables_the
 async def test_voicemail_without_a_message_hangs_up_without_speaking(voice_server):
     call = await place_call(voice_server, voicemail_detection_enabled=True)
     await _enable_account_voicemail(voice_server, call)
-    runtime, heard, data = await _run(voice_server, call, [GREETING], [line(GREETING, pause_before_ms=0)],
-                                      speaks_first=True,
-                                      answered_by="machine")
+    runtime, heard, data = await _run(
+        voice_server, call, [GREETING], [line(GREETING, pause_before_ms=0)], speaks_first=True, answered_by="machine"
+    )
     assert [t for t in data["session"]["transcript"] if t["role"] == "bot"] == []
     assert data["disposition"] == "voicemail" and data["answered_by"] == "machine"
     assert runtime.last_result.reason == "voicemail"
@@ -71,8 +80,9 @@ async def test_voicemail_without_a_message_hangs_up_without_speaking(voice_serve
 async def test_in_band_detection_recognises_a_voicemail_greeting_when_the_carrier_has_no_amd(voice_server):
     call = await place_call(voice_server, voicemail_detection_enabled=True, voicemail_message="Please call back.")
     await _enable_account_voicemail(voice_server, call)
-    runtime, heard, data = await _run(voice_server, call, [GREETING], [line(GREETING, pause_before_ms=0)],
-                                      speaks_first=True)
+    runtime, heard, data = await _run(
+        voice_server, call, [GREETING], [line(GREETING, pause_before_ms=0)], speaks_first=True
+    )
     bot = [t["content"] for t in data["session"]["transcript"] if t["role"] == "bot"]
     assert bot == ["Please call back."]
     assert data["disposition"] == "voicemail" and data["answered_by"] == "machine"
@@ -82,16 +92,21 @@ async def test_in_band_detection_lets_a_person_through_and_greets_them(voice_ser
     call = await place_call(voice_server, voicemail_detection_enabled=True, voicemail_message="Please call back.")
     await _enable_account_voicemail(voice_server, call)
     script = ["Hello, who is calling?", "Thank you very much, goodbye."]
-    runtime, heard, data = await _run(voice_server, call, script,
-                                      [line(script[0], pause_before_ms=100), line(script[1])])
+    runtime, heard, data = await _run(
+        voice_server, call, script, [line(script[0], pause_before_ms=100), line(script[1])]
+    )
     bot = [t["content"] for t in data["session"]["transcript"] if t["role"] == "bot"]
     assert bot[0] == "Hello Sajal, this is the clinic calling."
     assert data["answered_by"] == "human" and data["disposition"] == "completed"
 
 
 async def test_transfer_tool_announces_then_moves_the_callee_to_the_transfer_number(voice_server):
-    call = await place_call(voice_server, transfer_enabled=True, transfer_number="+14155550000",
-                            transfer_message="Connecting you to {{callee_name}}'s care team now.")
+    call = await place_call(
+        voice_server,
+        transfer_enabled=True,
+        transfer_number="+14155550000",
+        transfer_message="Connecting you to {{callee_name}}'s care team now.",
+    )
     control = RecordingCarrierControl()
     script = ["Can I speak to a real person please?"]
     runtime, heard, data = await _run(voice_server, call, script, [line(script[0])], control=control)
@@ -138,11 +153,14 @@ async def test_calls_without_recording_have_no_recording_link(voice_server):
     assert r.status_code == 404 and r.json()["error"]["code"] == "RECORDING_NOT_FOUND"
 
 
-EXTRACTION = {"prompt": "What did the callee want?", "keys": [
-    {"name": "wants_appointment", "type": "boolean", "description": "asked to book"},
-    {"name": "topic", "type": "string", "description": "what about"},
-    {"name": "callback_date", "type": "date", "description": "when to call back"},
-]}
+EXTRACTION = {
+    "prompt": "What did the callee want?",
+    "keys": [
+        {"name": "wants_appointment", "type": "boolean", "description": "asked to book"},
+        {"name": "topic", "type": "string", "description": "what about"},
+        {"name": "callback_date", "type": "date", "description": "when to call back"},
+    ],
+}
 
 
 async def test_extraction_fills_every_configured_key_and_can_be_replayed(voice_server):

@@ -27,9 +27,7 @@ async def _converse(server, call, script, lines, **runtime_kw):
 async def test_the_bot_greets_with_variables_answers_and_ends_the_call_with_the_end_call_tool(voice_server):
     call = await place_call(voice_server)
     script = ["I would like to book an appointment.", "Thank you, goodbye."]
-    runtime, heard, data = await _converse(
-        voice_server, call, script, [line(script[0]), line(script[1])]
-    )
+    runtime, heard, data = await _converse(voice_server, call, script, [line(script[0]), line(script[1])])
     session = data["session"]
     bot = [t["content"] for t in session["transcript"] if t["role"] == "bot"]
     user = [t["content"] for t in session["transcript"] if t["role"] == "user"]
@@ -54,7 +52,9 @@ async def test_callee_speaking_over_the_bot_stops_it_within_one_audio_chunk_and_
     call = await place_call(voice_server, intro_message="Hello {{callee_name}}. " + "I have a lot to say today. " * 12)
     script = ["Sorry, can I book an appointment?", "Thank you very much, goodbye."]
     runtime, heard, data = await _converse(
-        voice_server, call, script,
+        voice_server,
+        call,
+        script,
         [line(script[0], barge_in_after_ms=700), line(script[1])],
     )
     assert heard.clears, "the carrier was never told to clear its buffer"
@@ -69,8 +69,9 @@ async def test_callee_speaking_over_the_bot_stops_it_within_one_audio_chunk_and_
 
 async def test_a_call_reaching_its_duration_cap_says_the_farewell_and_ends(voice_server):
     call = await place_call(voice_server, end_call_message="Our time is up, {{callee_name}}. Goodbye.")
-    runtime = voice_runtime(voice_server.ctx, StandInEngines([]),
-                           adjust_plan=lambda p: with_limits(p, max_duration_secs=4))
+    runtime = voice_runtime(
+        voice_server.ctx, StandInEngines([]), adjust_plan=lambda p: with_limits(p, max_duration_secs=4)
+    )
     voice_server.runtimes[call.session_id] = runtime
     callee = TwilioCallee(voice_server.ws_url, [], custom={"session_id": call.session_id})
     started = asyncio.get_running_loop().time()
@@ -86,8 +87,9 @@ async def test_a_call_reaching_its_duration_cap_says_the_farewell_and_ends(voice
 
 async def test_a_call_where_nobody_speaks_for_too_long_is_ended_with_the_farewell(voice_server):
     call = await place_call(voice_server)
-    runtime = voice_runtime(voice_server.ctx, StandInEngines([]),
-                           adjust_plan=lambda p: with_limits(p, silence_timeout_secs=2.0))
+    runtime = voice_runtime(
+        voice_server.ctx, StandInEngines([]), adjust_plan=lambda p: with_limits(p, silence_timeout_secs=2.0)
+    )
     voice_server.runtimes[call.session_id] = runtime
     callee = TwilioCallee(voice_server.ws_url, [], custom={"session_id": call.session_id})
     await asyncio.wait_for(callee.run(), 30)
@@ -103,8 +105,9 @@ async def test_the_callee_hanging_up_ends_the_call_and_files_the_session(voice_s
     said = "Hello, who is this please?"  # a bare "Hello?" can sit under the VAD's volume gate
     runtime = voice_runtime(voice_server.ctx, StandInEngines([said]))
     voice_server.runtimes[call.session_id] = runtime
-    callee = TwilioCallee(voice_server.ws_url, [line(said)], custom={"session_id": call.session_id},
-                          hang_up_after_lines=True)
+    callee = TwilioCallee(
+        voice_server.ws_url, [line(said)], custom={"session_id": call.session_id}, hang_up_after_lines=True
+    )
     await asyncio.wait_for(callee.run(), 30)
     await wait_finished(voice_server, call.session_id)
     r = await voice_server.http.get(f"/calls/{call.call_id}", headers=call.headers)

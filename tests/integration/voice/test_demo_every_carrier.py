@@ -21,8 +21,9 @@ async def test_the_demo_runs_on(provider: str, tmp_path) -> None:
     quiet_logs()
     said: list[str] = []
     kept = tmp_path / "call.wav"
-    result = await run_demo(provider, say=said.append, data_dir=tmp_path / "data", engines=StandInEngines(DEMO_LINES),
-                            keep_recording=kept)
+    result = await run_demo(
+        provider, say=said.append, data_dir=tmp_path / "data", engines=StandInEngines(DEMO_LINES), keep_recording=kept
+    )
     assert result.ok, "\n".join(said)
     assert result.wire_errors == []
     assert result.webhook is not None and result.webhook["data"]["call"]["provider"] == provider

@@ -25,8 +25,9 @@ async def test_a_callee_who_opts_out_is_acknowledged_listed_and_reported(voice_s
     call = await place_call(server)
     runtime = voice_runtime(server.ctx, StandInEngines([OPT_OUT]))
     server.runtimes[call.session_id] = runtime
-    callee = TwilioCallee(server.ws_url, [line(OPT_OUT)], custom={"session_id": call.session_id,
-                                                                 "call_id": call.call_id})
+    callee = TwilioCallee(
+        server.ws_url, [line(OPT_OUT)], custom={"session_id": call.session_id, "call_id": call.call_id}
+    )
     heard = await asyncio.wait_for(callee.run(), 60)
     await wait_finished(server, call.session_id)
     data = (await server.http.get(f"/calls/{call.call_id}", headers=call.headers)).json()["data"]
@@ -38,8 +39,11 @@ async def test_a_callee_who_opts_out_is_acknowledged_listed_and_reported(voice_s
     async with server.ctx.db.transaction() as s:
         event = (await s.execute(select(SessionEvent).where(SessionEvent.session_id == call.session_id))).scalar_one()
     assert event.payload["data"]["opted_out"] is True and event.payload["data"]["call"]["disposition"] == "opted_out"
-    r = await server.http.post("/calls/start", json={"agent_id": call.agent["id"], "to_number": data["to_number"],
-                                                     "provider": "twilio"}, headers=call.headers)
+    r = await server.http.post(
+        "/calls/start",
+        json={"agent_id": call.agent["id"], "to_number": data["to_number"], "provider": "twilio"},
+        headers=call.headers,
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "NUMBER_ON_DO_NOT_CALL"  # never called again
     async with server.ctx.db.transaction() as s:
         assert (await s.execute(select(DncEntry).where(DncEntry.call_id == call.call_id))).scalar_one()
@@ -51,8 +55,11 @@ async def test_a_callee_who_talks_on_is_not_listed(voice_server):
     script = ["Can you call me back tomorrow?", "Thank you, goodbye."]
     runtime = voice_runtime(server.ctx, StandInEngines(script))
     server.runtimes[call.session_id] = runtime
-    callee = TwilioCallee(server.ws_url, [line(script[0]), line(script[1])],
-                          custom={"session_id": call.session_id, "call_id": call.call_id})
+    callee = TwilioCallee(
+        server.ws_url,
+        [line(script[0]), line(script[1])],
+        custom={"session_id": call.session_id, "call_id": call.call_id},
+    )
     await asyncio.wait_for(callee.run(), 60)
     await wait_finished(server, call.session_id)
     data = (await server.http.get(f"/calls/{call.call_id}", headers=call.headers)).json()["data"]

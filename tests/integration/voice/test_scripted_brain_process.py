@@ -11,8 +11,11 @@ async def test_the_brain_in_its_own_process_streams_a_reply_over_the_openai_wire
     brain = scripted_brain.start_process()
     try:
         async with httpx.AsyncClient(base_url=brain.base_url, timeout=10) as http:
-            body = {"model": scripted_brain.MODEL_NAME, "stream": True,
-                    "messages": [{"role": "user", "content": "Yes, that works."}]}
+            body = {
+                "model": scripted_brain.MODEL_NAME,
+                "stream": True,
+                "messages": [{"role": "user", "content": "Yes, that works."}],
+            }
             async with http.stream("POST", "/chat/completions", json=body) as r:
                 assert r.status_code == 200
                 events = [line[6:] async for line in r.aiter_lines() if line.startswith("data: ")]

@@ -77,8 +77,9 @@ class Receiver:
         return [r for r in self.requests if r.path == path]
 
     async def handle(self, request: web.Request) -> web.Response:
-        received = Received(request.path, {k.lower(): v for k, v in request.headers.items()}, await request.read(),
-                            time.time())
+        received = Received(
+            request.path, {k.lower(): v for k, v in request.headers.items()}, await request.read(), time.time()
+        )
         self.requests.append(received)
         responder = self.scripts.get(request.path)
         status = 200
@@ -151,8 +152,7 @@ def sample_outcome(**overrides) -> SessionOutcome:
         transcript=[
             {"role": "bot", "content": "Hello Sajal!", "timestamp": "2026-11-25T10:00:00.000Z"},
             {"role": "user", "content": "Hi, yes.", "timestamp": "2026-11-25T10:00:02.000Z", "latency_ms": None},
-            {"role": "bot", "content": "Great, confirmed.", "timestamp": "2026-11-25T10:00:03.000Z",
-             "latency_ms": 640},
+            {"role": "bot", "content": "Great, confirmed.", "timestamp": "2026-11-25T10:00:03.000Z", "latency_ms": 640},
         ],
         duration_seconds=19,
         credits_used=1.8,

@@ -86,8 +86,11 @@ async def test_calls_that_never_connected_still_send_the_event(client, ctx, sand
             .where(Call.id == started["call_id"])
             .values(status="busy", disposition="busy", answered_by="not_answered")
         )
-    await finish_session(ctx, started["session_id"], sample_outcome(
-        status="busy", transcript=[], duration_seconds=0, credits_used=0.0, extraction=None))
+    await finish_session(
+        ctx,
+        started["session_id"],
+        sample_outcome(status="busy", transcript=[], duration_seconds=0, credits_used=0.0, extraction=None),
+    )
     data = json.loads((await wait_for(lambda: receiver.at("/hook")))[0].body)["data"]
     assert data["transcript"] == [] and data["duration_seconds"] == 0 and data["latency"] is None
     assert data["call"]["status"] == "busy" and data["call"]["disposition"] == "busy"
@@ -296,8 +299,11 @@ async def test_finished_deliveries_older_than_the_history_window_are_purged_pend
     await wait_for(both_done)
     long_ago = utcnow() - timedelta(days=ctx.settings.webhook_history_days + 1)
     async with ctx.db.transaction() as s:
-        await s.execute(update(WebhookDelivery).where(WebhookDelivery.partner_id == sandbox.tenant.partner_id)
-                        .values(updated_at=long_ago))
+        await s.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.partner_id == sandbox.tenant.partner_id)
+            .values(updated_at=long_ago)
+        )
 
     assert await DeliveryWorker(ctx).purge_history() >= 2  # both finished deliveries of /done
     assert await deliveries(client, sandbox.tenant, done["id"]) == []

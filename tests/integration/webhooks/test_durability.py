@@ -57,8 +57,9 @@ async def test_killing_the_server_with_deliveries_pending_loses_none(
         return 200
 
     receiver.script("/hook", respond)
-    env = server_env(database, webhook_timeout_secs="30", webhook_retry_schedule=",".join(["0.2"] * 20),
-                     **PROCESS_SETTINGS)
+    env = server_env(
+        database, webhook_timeout_secs="30", webhook_retry_schedule=",".join(["0.2"] * 20), **PROCESS_SETTINGS
+    )
     server = await Server(env).start()
     try:
         endpoint = await add_endpoint(client, sandbox.tenant, receiver.url("/hook"))
