@@ -108,14 +108,32 @@ async def test_test_numbers_choose_the_outcome(talking: LiveServer, suffix: str,
     assert _emucall(live, "twilio", to).lines_said == lines, "an answering machine plays its greeting"
 
 
-async def test_opt_out_and_interrupting_callees_say_their_lines(talking: LiveServer) -> None:
+async def test_the_opt_out_number_ends_on_the_do_not_call_list(talking: LiveServer) -> None:
+    """…0333 says it does not want to be called again: the agent acknowledges and ends the call, the number is
+    listed, and the next /calls/start to it is refused (the stand-in STT hears what the callee says)."""
     live = talking
-    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(["Please don't call me."]))
+    said = "Please don't call me again. Remove my number."
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines([said]))
     caller = await make_caller(live, "vobiz")
-    for to, lines in (("+919815570333", 1), ("+919815570222", 2)):
-        started = await start(live, caller, to)
-        await wait_status(live, caller, started["call_id"], ("completed",), wait=90)
-        assert _emucall(live, "vobiz", to).lines_said == lines
+    to = "+919815570333"
+    started = await start(live, caller, to)
+    call = await wait_status(live, caller, started["call_id"], ("completed",), wait=90)
+    assert _emucall(live, "vobiz", to).lines_said == 1
+    assert call["disposition"] == "opted_out", call
+    again = {"agent_id": caller.agent["id"], "to_number": to, "provider": "vobiz", "variables": {"callee_name": "A"}}
+    r = await live.api.post("/calls/start", json=again, headers=caller.tenant.headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "NUMBER_ON_DO_NOT_CALL", r.text
+
+
+async def test_the_interrupting_callee_talks_over_the_greeting(talking: LiveServer) -> None:
+    live = talking
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(["Who is calling?", "Bye."]))
+    caller = await make_caller(live, "vobiz")
+    to = "+919815570222"
+    started = await start(live, caller, to)
+    await wait_status(live, caller, started["call_id"], ("completed",), wait=90)
+    emucall = _emucall(live, "vobiz", to)
+    assert emucall.lines_said == 2
 
 
 def test_the_readme_documents_every_test_number() -> None:
