@@ -122,7 +122,7 @@ async def test_a_server_killed_mid_campaign_is_replaced_and_nothing_is_lost_or_d
     for c in contacts:
         mine = [a for a in attempts if a.contact_id == c.id]
         # Every attempt made exactly one call, and no call exists that no attempt made.
-        assert [a.attempt for a in mine] == list(range(1, c.attempts + 1))
+        assert sorted(a.attempt for a in mine) == list(range(1, c.attempts + 1))  # rows come in no set order
         assert all(a.call_id for a in mine) and by_number[c.phone] == c.attempts, (c.phone, c.attempts, mine)
     assert len({a.call_id for a in attempts}) == len(attempts) == len(calls)
     assert {c.phone for c in contacts if c.status == "completed"} >= {p for p in phones if p.endswith("0300")} - {
