@@ -184,8 +184,8 @@ async def test_calls_beyond_the_sip_stacks_capacity_wait_for_a_free_line(
     before any INVITE leaves, retried by the dialer, and placed once a line is free."""
     settings = sip_live.ctx.settings
     before = settings.dialer_retry_base_secs, settings.dialer_max_attempts
-    # Retried every second, enough times for a loaded machine to finish the first four calls first.
-    settings.dialer_retry_base_secs, settings.dialer_max_attempts = 1.0, 12
+    # Retried after 2, 4 and 8 s: time for a loaded machine to finish the first four calls first.
+    settings.dialer_retry_base_secs, settings.dialer_max_attempts = 2.0, 4
     try:
         sipp = await run_sipp(tmp_path, "answer_then_bye.xml", talk_ms=1500, calls=5)
         sipp_runs.append(sipp)
