@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         carriers.emulators(),
         custom_lines=lambda provider: sandbox_callee.lookup(lambda: app.state.ctx, provider),
         default_script=callee.TONE if settings.sandbox_callee == "tone" else None,
+        account_setup=lambda provider: functools.partial(carriers.setup_settings, provider, settings.public_base_url),
     )
 
     @app.get("/healthz", include_in_schema=False)

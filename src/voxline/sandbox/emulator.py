@@ -30,7 +30,7 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -200,6 +200,10 @@ class Emulator(ABC):
         # Lines a call asked its callee to say (`variables.sandbox_callee_say`), looked up by this emulator's
         # call id when the call is answered; the app installs it (sandbox/mount.py).
         self.custom_lines: Callable[[str], Awaitable[tuple[str, ...]]] | None = None
+        # What the user of a sandbox account configured in the carrier's dashboard (not through its API), given
+        # the account's credential fields: the connection's setup settings, as the user was shown them. The app
+        # installs it (sandbox/mount.py), so an emulator reads a documented setting, never our adapter's code.
+        self.account_setup: Callable[[dict[str, str]], Mapping[str, Any]] | None = None
         # Fault injection for tests: HTTP statuses the next create-call requests answer, and a delay
         # before answering (a carrier at its calls-per-second limit answers slowly or ambiguously).
         self.create_failures: list[int] = []

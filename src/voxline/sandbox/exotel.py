@@ -246,19 +246,22 @@ class ExotelEmulator(Emulator):
 
     def voicebot_url(self, call: EmuCall) -> str:
         """The URL the flow's Voicebot applet is configured with. A real account's user pastes it from the
-        connection's settings; the sandbox account is configured the same way (`flows` overrides it)."""
+        connection's setup settings; the sandbox account's user is shown the same (`account_setup`), and
+        `flows` (a flow Url → applet URL) overrides it."""
         configured = self.flows.get(str(call.params.get("Url", "")))
         if configured:
             return configured
-        from voxline.telephony.exotel import flow_key
-
-        base = self.public_base_url.replace("https://", "wss://").replace("http://", "ws://")
-        key = flow_key(call.account, self.tokens.get(call.account, ""))
-        return f"{base}/telephony/exotel/flow/{key}"
+        if self.account_setup is None:
+            return ""
+        setup = self.account_setup({"account_sid": call.account, "api_token": self.tokens.get(call.account, "")})
+        return str(setup.get("voicebot_url") or "")
 
     async def stream_target(self, call: EmuCall) -> tuple[str, dict[str, str]] | None:
         # Connect Voice AI streams to the call's StreamUrl; a flow's Voicebot applet to its configured URL.
         url = str(call.params.get("StreamUrl") or "") or self.voicebot_url(call)
+        if not url:
+            call.error = "the flow's Voicebot applet has no URL configured"
+            return None
         parts = urlsplit(url)
         custom = dict(parse_qsl(parts.query))
         if len(custom) > 3 or len(parts.query) > 256:

@@ -95,9 +95,11 @@ def install(
     emulators: Mapping[str, str],
     custom_lines: Callable[[str], Callable[[str], Awaitable[tuple[str, ...]]]] | None = None,
     default_script: Script | None = None,
+    account_setup: Callable[[str], Callable[[dict[str, str]], Mapping[str, Any]]] | None = None,
 ) -> Sandbox:
     """Mount one emulator per `emulators` entry (provider → "module:Class"); `custom_lines(provider)` is how its
-    callee learns a call's own lines, if given."""
+    callee learns a call's own lines, and `account_setup(provider)` what a sandbox account's user configured in
+    the carrier's dashboard (the connection's setup settings), if given."""
     sandbox = Sandbox({name: load_emulator(path)(public_base_url) for name, path in emulators.items()})
     for name, emulator in sandbox.emulators.items():
         if emulator.provider != name:
@@ -106,6 +108,8 @@ def install(
         emulator.default_script = default_script
         if custom_lines is not None:
             emulator.custom_lines = custom_lines(name)
+        if account_setup is not None:
+            emulator.account_setup = account_setup(name)
         app.mount(f"{SANDBOX_PREFIX}/{name}", emulator.app)
     sandbox.sip = SipCallee(seal)
     sandbox.sip.default_script = default_script

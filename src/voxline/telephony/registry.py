@@ -11,6 +11,7 @@ sandbox/, and one line below.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal
 
@@ -77,6 +78,14 @@ def dialable() -> tuple[str, ...]:
 def sandbox_providers() -> tuple[str, ...]:
     """The carriers a test key can call: an HTTP emulator or another sandbox stand-in answers them."""
     return tuple(s.provider for s in SPECS if s.emulator is not None or s.sandbox is not None)
+
+
+def setup_settings(provider: str, public_base_url: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """What the user of an account with these credential `fields` (a sandbox account) is told to configure at the
+    carrier for `provider` (the connection's setup settings): the emulators learn an account's dashboard settings
+    (Exotel's Voicebot applet URL) from this, as a user would from the connection, never from our adapter."""
+    creds = spec(provider).credentials.model_construct(**fields)
+    return dict(creds.setup_settings(public_base_url))
 
 
 def emulators() -> dict[str, str]:
