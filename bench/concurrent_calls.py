@@ -124,7 +124,7 @@ async def _serve(conn: Any, targets: Any, max_calls: int | None) -> None:
     from voxline.devtools.demo import quiet_logs
     from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines
     from voxline.dialer.worker import Dialer
-    from voxline.voice import pacing
+    from voxline.voice import pacing, vad
     from voxline.voice.runtime import with_limits
     from voxline.voice.vad import batcher
 
@@ -139,6 +139,10 @@ async def _serve(conn: Any, targets: Any, max_calls: int | None) -> None:
     extra = {"max_calls_per_process": max_calls} if max_calls else {}
     with tempfile.TemporaryDirectory() as tmp:
         server = await loopback.start(Path(tmp), silence_timeout_secs=600, **extra)
+        # Start the stand-in brain (a server thread) and Silero's session before the first level, as a
+        # deployment's engines are up before its first call: not on the first call's event loop.
+        await asyncio.to_thread(StandInEngines([]).llm_endpoint)
+        await asyncio.to_thread(vad._session)  # noqa: SLF001 - the benchmark warms the process's VAD model
         sampler = asyncio.create_task(server.ctx.admission.sample_forever())
         dialer = Dialer(server.ctx)  # its admission check and claim; the "carrier" is the callee process
         try:

@@ -444,8 +444,8 @@ class ConcurrencyOut(BaseModel):
         None,
         description="Why queued calls wait: `concurrency_limit` (this account's), `server_max_calls`, "
         "`server_loop_lag`, `server_frames_late` or `server_cpu` (the server has no room to voice another call "
-        "now: calls wait rather than ring and go silent), `pacing` (the connection's calls per second; they go "
-        "shortly); null when none waits",
+        "now: calls wait rather than ring and go silent), `dialer` (a dialer's next claim: the connection's calls "
+        "per second, or no dialer has looked yet); null when none waits",
     )
 
 

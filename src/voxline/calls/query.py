@@ -70,7 +70,8 @@ async def concurrency(ctx: Context, owner: Principal) -> Concurrency:
 
 def waiting_reason(ctx: Context, queued: int, held: int, limit: int) -> str | None:
     """Why started calls are still in the queue: the partner's own limit, a server without room (this
-    process's view: it refuses for the reason named), or the carrier connection's pacing (they go soon)."""
+    process's view: it refuses for the reason named), or else a dialer's next claim (the connection's pacing,
+    or no dialer has looked yet)."""
     if not queued:
         return None
     if held >= limit:
@@ -78,4 +79,4 @@ def waiting_reason(ctx: Context, queued: int, held: int, limit: int) -> str | No
     refusing = ctx.admission.refusing
     if refusing is not None:
         return f"server_{refusing.value}"
-    return "pacing"
+    return "dialer"
