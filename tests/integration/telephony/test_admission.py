@@ -75,7 +75,7 @@ async def test_a_full_process_leaves_the_call_queued_and_says_why_then_dials_it_
         tenant, agent = await sandbox_twilio_partner(live.ctx, live.api, concurrency=5)
         emu = live.sandbox["twilio"]
         first_to, second_to = "+919811100001", "+919811100002"
-        emu.scripts[first_to] = Script("human", talk_secs=3.0)
+        emu.scripts[first_to] = Script("human", talk_secs=6.0)
         emu.scripts[second_to] = Script("human", talk_secs=0.5)
         first = await _start(live, tenant, agent, first_to)
         await _until(lambda: _in_progress(live, tenant, first), what="the first call to connect")

@@ -111,7 +111,7 @@ async def test_metrics_after_a_sandbox_call_over_http(live: LiveServer) -> None:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         text = r.text
         assert _metric(text, "voxline_first_audio_delay_seconds_count") >= 1
-        assert _metric(text, "voxline_frames_sent_total") > 20  # the greeting's 20 ms frames
+        assert _metric(text, "voxline_frames_sent_total") >= 5  # the greeting's 20 ms frames ("Hello Asha!": 0.13 s)
         assert _metric(text, "voxline_frames_late_total") >= 0
         assert _metric(text, "voxline_calls_active") >= 0
         assert _metric(text, "voxline_calls_max") == live.ctx.settings.max_calls_per_process
