@@ -89,6 +89,8 @@ async def test_a_full_process_leaves_the_call_queued_and_says_why_then_dials_it_
         assert data["active"] == 2 and data["remaining"] == 3 and data["limit"] == 5
         assert data["queued"] == 1 and data["waiting_reason"] == "server_max_calls", data
         assert live.ctx.admission.refusals.get("max_calls", 0) > 0
+        # The first call's media stream reached a full process and was held: counted once, from claim to media end.
+        assert live.ctx.admission.calls() == 1
         assert not any(c.to == second_to for c in emu.calls.values()), "the second call must not ring yet"
         # The first call ends: room again, and the waiting call is dialed and completes.
         done = await _until(lambda: _ended(live, tenant, second), wait=30, what="the queued call to be dialed")
@@ -97,6 +99,11 @@ async def test_a_full_process_leaves_the_call_queued_and_says_why_then_dials_it_
         assert first_call["ended_at"] <= done["started_at"], "dialed only once the first call had ended"
         r = await live.api.get("/calls/concurrency", headers=tenant.headers)
         assert r.json()["data"]["queued"] == 0 and r.json()["data"]["waiting_reason"] is None
+        await _until(lambda: _no_calls_held(live), wait=10, what="the process to hold no call")
+
+
+async def _no_calls_held(live: LiveServer) -> bool:
+    return live.ctx.admission.calls() == 0
 
 
 async def _in_progress(live: LiveServer, tenant, call_id: str) -> bool:  # noqa: ANN001
