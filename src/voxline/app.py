@@ -20,6 +20,7 @@ from voxline.api.calls import router as calls_router
 from voxline.api.campaigns import router as campaigns_router
 from voxline.api.config import config_router, connections_router
 from voxline.api.dnc import router as dnc_router
+from voxline.api.metrics import router as metrics_router
 from voxline.api.sessions import router as sessions_router
 from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
@@ -62,7 +63,14 @@ def api_routers() -> list[APIRouter]:
 
 def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     """Long-running loops started with the server and cancelled at shutdown (each must survive its own errors)."""
-    return [housekeeping.run, webhook_worker.run, recording.keep_registered, dialer_worker.run, campaign_scheduler.run]
+    return [
+        housekeeping.run,
+        webhook_worker.run,
+        recording.keep_registered,
+        dialer_worker.measure,
+        dialer_worker.run,
+        campaign_scheduler.run,
+    ]
 
 
 def call_runtime_factory(settings: Settings) -> Callable[[Context], CallRuntime] | None:
@@ -114,6 +122,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     # Carrier-facing routes (answer URLs, callbacks, media) live at the root, and the carrier emulators
     # that sandbox calls dial under /sandbox.
     app.include_router(telephony_router)
+    app.include_router(metrics_router)
     sandbox.install(
         app,
         settings.public_base_url,

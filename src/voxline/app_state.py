@@ -14,10 +14,13 @@ import os
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from voxline.core import admission
+from voxline.settings import Settings
 from voxline.store.webhooks import ClaimedDelivery
 
 
@@ -172,3 +175,89 @@ class RecentCalls:
 
     def __contains__(self, call_id: str) -> bool:
         return self.get(call_id) is not None
+
+
+class Admission:
+    """This process's room for calls (see core/admission.py): the calls in its care and what it measures.
+
+    A call counts from the moment this process claims it from the dial queue until its media ends here,
+    or, when its media stream went to another process (or never came: no answer, busy), until the dialer
+    learns that (`settle`). A media stream for a call claimed elsewhere counts from its start to its end:
+    it is never refused, because the claim was the admission point.
+    """
+
+    LAG_WINDOW_SECS = 3.0
+    WINDOW_SECS = 5
+
+    def __init__(self, limits: admission.Limits) -> None:
+        self.limits = limits
+        self.frames = admission.FrameWindow(self.WINDOW_SECS)
+        self.lag = admission.PeakWindow(self.LAG_WINDOW_SECS)
+        self._cpu: deque[tuple[float, float]] = deque()  # (monotonic, loop thread CPU seconds)
+        self._claimed: set[str] = set()  # claimed here; media not (yet) held here
+        self._media: set[str] = set()  # media streams held here
+        self.refusing: admission.Refusal | None = None  # why the dialer last found no room (None: it had room)
+        self.refusals: dict[str, int] = {}  # claim rounds refused while jobs waited, by reason (metrics)
+
+    # ---- the calls in this process's care ----
+    def claimed(self, call_id: str) -> None:
+        self._claimed.add(call_id)
+
+    def media_started(self, call_id: str) -> None:
+        self._claimed.discard(call_id)
+        self._media.add(call_id)
+
+    def media_ended(self, call_id: str) -> None:
+        self._media.discard(call_id)
+        self._claimed.discard(call_id)
+
+    def settled(self, call_id: str) -> None:
+        """The call no longer needs this process: its dial failed, it ended, or its media is elsewhere."""
+        self._claimed.discard(call_id)
+
+    def awaiting_media(self) -> list[str]:
+        return list(self._claimed - self._media)
+
+    def calls(self) -> int:
+        return len(self._claimed) + len(self._media)
+
+    # ---- measurements ----
+    def sampled(self, lag_secs: float, now: float, loop_cpu_secs: float) -> None:
+        """One tick of the loop sampler: how late it woke, and the loop thread's CPU clock."""
+        self.lag.add(lag_secs * 1000)
+        self._cpu.append((now, loop_cpu_secs))
+        while len(self._cpu) > 2 and self._cpu[0][0] < now - self.WINDOW_SECS:
+            self._cpu.popleft()
+
+    def loop_cpu_pct(self) -> float:
+        if len(self._cpu) < 2:
+            return 0.0
+        (t0, c0), (t1, c1) = self._cpu[0], self._cpu[-1]
+        return 100.0 * (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def reading(self) -> admission.Reading:
+        return admission.Reading(self.calls(), self.lag.peak(), self.frames.late_pct(), self.loop_cpu_pct())
+
+    def verdict(self) -> admission.Verdict:
+        return admission.judge(self.reading(), self.limits)
+
+    def refused(self, reason: admission.Refusal) -> None:
+        self.refusals[reason.value] = self.refusals.get(reason.value, 0) + 1
+
+    async def sample_forever(self, every_secs: float = 0.05) -> None:
+        """Measure the event loop: a sleep of `every_secs` that returns late shows the loop's backlog."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(every_secs)
+            now = loop.time()
+            self.sampled(max(0.0, now - before - every_secs), now, time.thread_time())
+
+
+def admission_limits(settings: Settings) -> admission.Limits:
+    return admission.Limits(
+        max_calls=settings.max_calls_per_process,
+        max_loop_lag_ms=settings.admission_max_loop_lag_ms,
+        max_late_frames_pct=settings.admission_max_late_frames_pct,
+        max_cpu_pct=settings.admission_max_loop_cpu_pct,
+    )

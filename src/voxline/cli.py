@@ -139,6 +139,10 @@ def serve(
             "  that URL is private: sandbox calls (rg_test_ keys) work; live calls are refused with "
             "PUBLIC_URL_UNREACHABLE until VOXLINE_PUBLIC_BASE_URL names a public URL of this server"
         )
+    from uvicorn.config import LOGGING_CONFIG
+
+    from voxline.core.log_context import logging_config
+
     uvicorn.run(
         "voxline.app:create_app",
         factory=True,
@@ -146,6 +150,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=logging_config(LOGGING_CONFIG, settings.log_level),  # our lines name their call_id/session_id
         access_log=False,
     )
 

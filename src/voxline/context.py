@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from voxline.app_state import DialWake, EndedCalls, Leases, OutboxSignals, RecentCalls
+from voxline.app_state import Admission, DialWake, EndedCalls, Leases, OutboxSignals, RecentCalls, admission_limits
 from voxline.core.crypto import SecretBox
 from voxline.core.timefmt import utcnow
+from voxline.meters import Meters
 from voxline.settings import Settings
 from voxline.store.db import Database
 
@@ -26,6 +27,14 @@ class Context:
     recent_calls: RecentCalls = field(default_factory=RecentCalls)  # carrier callers verified a moment ago
     # The wall clock for rules that depend on the time of day (calling hours): a test moves it, not the wall.
     clock: Callable[[], datetime] = field(default_factory=lambda: utcnow)
+    # Room for calls in this process (dialer claims, media streams) and what it measures, and the app's
+    # own metrics registry: both per app, never module globals.
+    admission: Admission = field(init=False)
+    meters: Meters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(admission_limits(self.settings))
+        self.meters = Meters(self.admission)
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

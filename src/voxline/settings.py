@@ -136,6 +136,34 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="After a call ends, how long the conversation has to file its session"
     )
 
+    # Admission control (core/admission.py): a process claims a call only while it has room for it.
+    max_calls_per_process: int = Field(
+        default=80,
+        ge=1,
+        description="Ceiling of calls one server process holds (claimed, ringing or connected). The default is "
+        "what one process kept on time on a 2-core machine with stand-in engines; with offline Whisper/Piper a "
+        "process holds far fewer, which the measurements below catch. Measure yours with bench/concurrent_calls.py",
+    )
+    admission_max_loop_lag_ms: float = Field(
+        default=60.0, gt=0, description="No new call while the event loop woke this late (worst of the last 3 s)"
+    )
+    admission_max_late_frames_pct: float = Field(
+        default=1.0, gt=0, description="No new call while more than this share of outgoing frames was late (5 s)"
+    )
+    admission_max_loop_cpu_pct: float = Field(
+        default=90.0, gt=0, description="No new call while the event-loop thread used more CPU than this (5 s)"
+    )
+    first_audio_timeout_secs: float = Field(
+        default=1.5,
+        gt=0,
+        description="A call whose bot has sent no audio this long after its media stream opened (plus any wait "
+        "voicemail detection adds) is a fault: it is ended politely, failed with reason no_first_audio. 1.5 s suits "
+        "the stand-in engines; with real engines (a cloud LLM and TTS, or Piper on a CPU) use 3-4 s",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="When set, /metrics requires `Authorization: Bearer <token>` (never logged)"
+    )
+
     # The live conversation (voice/): which engines hold a call. Empty LLM base URL = the scripted brain.
     llm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM); unset = scripted brain"

@@ -295,6 +295,9 @@ async def test_fifty_parallel_starts_against_a_limit_of_five_create_exactly_five
         "active": 5,
         "remaining": 0,
         "statuses_counted": ["PENDING", "RINGING", "IN_PROGRESS"],
+        # No dialer runs here: all five wait in the queue for a dialer's claim.
+        "queued": 5,
+        "waiting_reason": "dialer",
     }
 
 

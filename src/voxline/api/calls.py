@@ -97,7 +97,7 @@ async def start_call(
 @router.get("/concurrency", summary="Current call concurrency", responses=raises())
 async def concurrency(ctx: CtxDep, caller: CallsCaller) -> Envelope[ConcurrencyOut]:
     """How many calls this account may have active at once, how many are active (pending, ringing or in progress) and
-    how many more can start now.
+    how many more can start now; of the active, how many still wait in the dial queue, and why.
     """
     c = await query.concurrency(ctx, caller)
     return ok(
@@ -107,6 +107,8 @@ async def concurrency(ctx: CtxDep, caller: CallsCaller) -> Envelope[ConcurrencyO
             active=c.active,
             remaining=max(0, c.limit - c.active),
             statuses_counted=[s.value.upper() for s in ACTIVE_STATUSES],
+            queued=c.queued,
+            waiting_reason=c.waiting_reason,
         )
     )
 

@@ -437,6 +437,16 @@ class ConcurrencyOut(BaseModel):
     active: int
     remaining: int
     statuses_counted: list[str]
+    queued: int = Field(
+        0, description="Of the active calls, those started and still waiting in the dial queue to be dialed"
+    )
+    waiting_reason: str | None = Field(
+        None,
+        description="Why queued calls wait: `concurrency_limit` (this account's), `server_max_calls`, "
+        "`server_loop_lag`, `server_frames_late` or `server_cpu` (the server has no room to voice another call "
+        "now: calls wait rather than ring and go silent), `dialer` (a dialer's next claim: the connection's calls "
+        "per second, or no dialer has looked yet); null when none waits",
+    )
 
 
 # ---- config & telephony ----

@@ -34,4 +34,5 @@ def voice_runtime(
         adjust_plan=adjust_plan,
         listeners=listeners,
         opt_out=opt_out.Guard(ctx),
+        meter=ctx.meters.call_meter,
     )

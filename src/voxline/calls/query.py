@@ -10,7 +10,9 @@ from voxline.core.call_limits import concurrency_limit
 from voxline.core.call_status import ACTIVE_STATUSES
 from voxline.core.ids import is_uuid
 from voxline.core.principal import Principal
+from voxline.core.timefmt import utcnow
 from voxline.store import calls as store
+from voxline.store import dial_queue as dq
 from voxline.store import partners as partner_store
 from voxline.store.models import Call, Session
 
@@ -19,6 +21,8 @@ from voxline.store.models import Call, Session
 class Concurrency:
     limit: int
     active: int
+    queued: int = 0  # of the active: started, waiting in the dial queue to be dialed
+    waiting_reason: str | None = None  # why they wait (None: nothing waits)
 
 
 async def get_call(ctx: Context, owner: Principal, call_id: str) -> tuple[Call, Session]:
@@ -56,7 +60,23 @@ async def concurrency(ctx: Context, owner: Principal) -> Concurrency:
         active = await store.count_active(
             s, owner.partner_id, owner.mode, [st.value for st in ACTIVE_STATUSES], cap=1_000_000
         )
+        queued = await dq.count_queued(s, owner.partner_id, owner.mode, utcnow())
+        held = await dq.count_held(s, owner.partner_id, owner.mode) if queued else 0
     limit = concurrency_limit(
         owner.mode, partner.concurrency_limit, partner.sandbox_concurrency_limit, ctx.settings.sandbox_concurrency
     )
-    return Concurrency(limit, active)
+    return Concurrency(limit, active, queued, waiting_reason(ctx, queued, held, limit))
+
+
+def waiting_reason(ctx: Context, queued: int, held: int, limit: int) -> str | None:
+    """Why started calls are still in the queue: the partner's own limit, a server without room (this
+    process's view: it refuses for the reason named), or else a dialer's next claim (the connection's pacing,
+    or no dialer has looked yet)."""
+    if not queued:
+        return None
+    if held >= limit:
+        return "concurrency_limit"
+    refusing = ctx.admission.refusing
+    if refusing is not None:
+        return f"server_{refusing.value}"
+    return "dialer"

@@ -22,6 +22,7 @@ class EndReason(StrEnum):
     VOICEMAIL = "voicemail"  # a message was left on a machine
     OPTED_OUT = "opted_out"  # the callee asked never to be called again: acknowledged, then ended
     CALLEE_HANGUP = "callee_hangup"
+    NO_FIRST_AUDIO = "no_first_audio"  # the bot's first audio did not go out in time: a fault, ended politely
     ERROR = "error"
 
 

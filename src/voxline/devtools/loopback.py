@@ -165,9 +165,12 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
             answered_by=state.answered_by.get(session_id),
             control=state.controls.get(session_id),
         )
+        # Counted against the process's room like a carrier's stream (dialer/media.py).
+        state.ctx.admission.media_started(channel.call_id or session_id)
         try:
             await state.runtimes[session_id].run(channel)
         finally:
+            state.ctx.admission.media_ended(channel.call_id or session_id)
             state.finished.setdefault(session_id, asyncio.Event()).set()
 
     config = uvicorn.Config(

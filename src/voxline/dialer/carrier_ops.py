@@ -14,7 +14,9 @@ from urllib.parse import urlencode
 import httpx
 
 from voxline.accounts.telephony import open_credentials
+from voxline.calls import lifecycle
 from voxline.context import Context
+from voxline.core.call_status import CallStatus
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.dialer.urls import TELEPHONY_PREFIX, sandbox_base, sandbox_credentials
 from voxline.store import dial_queue as dq
@@ -72,6 +74,7 @@ async def hang_up(ctx: Context, call: Call) -> bool:
             await t.carrier.hang_up(http, t.base, t.creds, call.carrier_call_id)
         return True
     except CarrierError as exc:
+        ctx.meters.carrier_errors.labels(call.provider).inc()
         log.warning("hang-up of call %s failed: %s", call.id, exc.message)
         return False
 
@@ -106,6 +109,15 @@ class CallControl:
             call = await dq.get_call(s, self._call_id)
         if call is not None:
             await hang_up(self._ctx, call)
+
+    async def fail(self, reason: str) -> None:
+        """End the call as a fault: failed with `reason` (what the call record and its webhook show), then
+        hung up at the carrier. The status is written first, so the carrier's report of the end changes nothing."""
+        applied = await lifecycle.apply(
+            self._ctx, self._call_id, lifecycle.Transition(CallStatus.FAILED, error_message=reason)
+        )
+        if applied is not None:
+            await hang_up(self._ctx, applied.call)
 
     async def transfer(self, to_number: str) -> None:
         """Cold-transfer the callee to `to_number` at the carrier. Raises CarrierError."""

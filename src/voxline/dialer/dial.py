@@ -17,6 +17,7 @@ from voxline.calls import lifecycle
 from voxline.context import Context
 from voxline.core import call_limits
 from voxline.core.call_status import CallStatus
+from voxline.core.log_context import log_context
 from voxline.core.timefmt import utcnow
 from voxline.dialer import carrier_ops
 from voxline.dialer.urls import call_urls
@@ -29,6 +30,11 @@ log = logging.getLogger("voxline.dialer")
 
 
 async def dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
+    with log_context(claimed.call.id, claimed.call.session_id):
+        await _dial(ctx, http, claimed)
+
+
+async def _dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None:
     verdict = await safety_gate.admit_dial(ctx, claimed)  # do-not-call and calling hours, again at dial time
     if verdict is safety_gate.DialVerdict.LISTED:
         transition = lifecycle.Transition(CallStatus.CANCELED, error_message=safety_gate.DNC_REASON)
@@ -93,6 +99,7 @@ async def _placed(ctx: Context, claimed: Claimed, carrier_call_id: str, target: 
 
 async def _refused(ctx: Context, claimed: Claimed, exc: CarrierError) -> None:
     settings = ctx.settings
+    ctx.meters.carrier_errors.labels(claimed.call.provider).inc()
     job = claimed.job
     if exc.retryable and job.attempts < settings.dialer_max_attempts:
         delay = settings.dialer_retry_base_secs * (2 ** (job.attempts - 1))

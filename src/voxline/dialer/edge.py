@@ -273,6 +273,7 @@ async def carrier_reported_answered(ctx: Context, call_id: str, carrier: Carrier
     try:
         update = await carrier_ops.fetch_status(ctx, call)
     except CarrierError as exc:
+        ctx.meters.carrier_errors.labels(call.provider).inc()
         log.warning("could not ask the carrier whether call %s was answered: %s", call_id, exc.message)
         return False
     if update is None or update.status is not CallStatus.IN_PROGRESS:

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from voxline.context import Context
 from voxline.core import call_limits
+from voxline.core.log_context import log_context
 from voxline.core.media import CallRuntime, MediaChannel
 from voxline.dialer import edge
 from voxline.dialer.carrier_ops import CallControl
@@ -75,11 +76,15 @@ async def serve(
             await websocket.close(code=1008)
         return
     # Ours until the media is over, whatever happens on the way (an error must not leave the lease renewed).
+    # Counted against this process's room until then, even over its ceiling: the claim admitted the call.
     ctx.leases.hold(call.id)
+    ctx.admission.media_started(call.id)
     try:
-        await _hold(ctx, websocket, call, channel, runtimes.pick(ctx, call.sandbox))
+        with log_context(call_id=call.id, session_id=call.session_id):
+            await _hold(ctx, websocket, call, channel, runtimes.pick(ctx, call.sandbox))
     finally:
         ctx.leases.release(call.id)
+        ctx.admission.media_ended(call.id)
 
 
 async def _hold(

@@ -1,7 +1,9 @@
 """The dialer loop of one server process: claim a due row, dial it in a task, repeat; renew leases; reap.
 
 Any number of processes may run it against one database: claims are exclusive (see store/dial_queue),
-pacing and the partner's concurrency limit live in the database, so they hold across processes.
+pacing and the partner's concurrency limit live in the database, so they hold across processes. A process
+claims only while it has room for more calls (core/admission.py); a full one leaves jobs in the queue, for
+another process or for later, and says why (`Admission.refusing`, /calls/concurrency, /metrics).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 import httpx
 
 from voxline.context import Context
+from voxline.core.admission import Refusal
 from voxline.core.timefmt import utcnow
 from voxline.dialer import reaper
 from voxline.dialer.dial import dial
@@ -24,6 +28,7 @@ from voxline.telephony.registry import carrier as carrier_for
 
 log = logging.getLogger("voxline.dialer")
 CLAIM_BATCH = 32  # jobs one claim transaction may take, each at its own pacing slot
+SETTLE_EVERY_SECS = 1.0  # when full, how often to ask which claimed calls got their media elsewhere
 
 
 class Dialer:
@@ -31,6 +36,7 @@ class Dialer:
         self.ctx = ctx
         self.settings = ctx.settings
         self.tasks: set[asyncio.Task[None]] = set()
+        self._settled_at = 0.0
 
     def cps_for(self, conn: TelephonyConnection) -> float:
         if conn.calls_per_second:
@@ -98,16 +104,68 @@ class Dialer:
             wait = self.settings.dialer_poll_secs
             nudge.clear()  # before looking: a call started while we look wakes the next round at once
             try:
-                claimed, wait = await self.claim_or_wait(min(free, CLAIM_BATCH))
+                room = await self.room()
+                if room > 0:
+                    claimed, wait = await self.claim_or_wait(min(free, CLAIM_BATCH, room))
             except Exception:  # the database blinked: try again on the next poll
                 log.exception("dial-queue claim failed")
             for one in claimed:
-                task = asyncio.create_task(dial(self.ctx, http, one))
+                self.ctx.admission.claimed(one.call.id)  # counted from now: the claim is the admission point
+                task = asyncio.create_task(self._dial(http, one))
                 self.tasks.add(task)
                 task.add_done_callback(self._done)
             if not claimed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(nudge.wait(), wait)
+
+    async def room(self) -> int:
+        """Calls this process may claim now; when none, record why if jobs are waiting (see core/admission)."""
+        admission = self.ctx.admission
+        verdict = admission.verdict()
+        if verdict.reason is Refusal.MAX_CALLS and time.monotonic() - self._settled_at > SETTLE_EVERY_SECS:
+            await self.settle()  # calls whose media went to another process no longer count here
+            verdict = admission.verdict()
+        if verdict.reason is None:
+            if admission.refusing is not None:
+                log.info("room for calls again (%d)", verdict.room)
+            admission.refusing = None
+            return verdict.room
+        async with self.ctx.db.transaction() as s:
+            waiting, _ = await dq.queue_stats(s, utcnow())
+        if waiting:
+            admission.refused(verdict.reason)
+            if admission.refusing is not verdict.reason:
+                reading = admission.reading()
+                log.warning(
+                    "no room for new calls (%s): %d calls held, loop lag %.0f ms, %.1f%% frames late, loop CPU %.0f%%;"
+                    " %d due calls stay queued",
+                    verdict.reason.value,
+                    reading.calls,
+                    reading.loop_lag_ms,
+                    reading.late_frames_pct,
+                    reading.cpu_pct,
+                    waiting,
+                )
+            admission.refusing = verdict.reason
+        return 0
+
+    async def settle(self) -> None:
+        """Stop counting claimed calls whose media stream opened elsewhere, or that ended without one."""
+        self._settled_at = time.monotonic()
+        awaiting = self.ctx.admission.awaiting_media()
+        if not awaiting:
+            return
+        async with self.ctx.db.transaction() as s:
+            gone = await dq.gone_from(s, awaiting)
+        for call_id in gone:
+            self.ctx.admission.settled(call_id)
+
+    async def _dial(self, http: httpx.AsyncClient, one: dq.Claimed) -> None:
+        try:
+            await dial(self.ctx, http, one)
+        finally:
+            if one.call.id not in self.ctx.leases:  # not ringing: refused, failed, canceled or back in the queue
+                self.ctx.admission.settled(one.call.id)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -126,6 +184,8 @@ class Dialer:
                     held = await dq.still_held(s, owned)
                 for call_id in set(owned) - held:
                     leases.release(call_id)
+                    self.ctx.admission.settled(call_id)
+                await self.settle()
             except Exception:
                 log.exception("lease renewal failed")
             await asyncio.sleep(every)
@@ -146,3 +206,8 @@ async def run(ctx: Context) -> None:
     if not ctx.settings.dialer_enabled:
         return
     await Dialer(ctx).run()
+
+
+async def measure(ctx: Context) -> None:
+    """Background service: the event-loop sampler the admission rules read (every process, dialing or not)."""
+    await ctx.admission.sample_forever()

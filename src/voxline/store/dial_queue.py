@@ -281,3 +281,38 @@ async def get_call(s: AsyncSession, call_id: str) -> Call | None:
 
 async def flush(s: AsyncSession) -> None:
     await s.flush()
+
+
+async def queue_stats(s: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """Jobs queued and due now, and the oldest one's due time (all partners: the operator's view)."""
+    stmt = select(func.count(), func.min(DialJob.available_at)).where(
+        DialJob.status == QUEUED, DialJob.available_at <= now
+    )
+    count, oldest = (await s.execute(stmt)).one()
+    return int(count), oldest
+
+
+async def count_queued(s: AsyncSession, partner_id: str, mode: str, now: datetime) -> int:
+    """One partner's jobs of one mode waiting in the queue, due now (not yet claimed by any process)."""
+    stmt = (
+        select(func.count())
+        .select_from(DialJob)
+        .where(
+            DialJob.partner_id == partner_id,
+            DialJob.mode == mode,
+            DialJob.status == QUEUED,
+            DialJob.available_at <= now,
+        )
+    )
+    return int((await s.execute(stmt)).scalar_one())
+
+
+async def gone_from(s: AsyncSession, call_ids: Sequence[str]) -> set[str]:
+    """Of these calls, those whose media stream has opened (on any process) or that have ended."""
+    if not call_ids:
+        return set()
+    terminal = [status.value for status in TERMINAL_STATUSES]
+    stmt = select(Call.id).where(
+        Call.id.in_(list(call_ids)), Call.media_started_at.is_not(None) | Call.status.in_(terminal)
+    )
+    return set((await s.execute(stmt)).scalars())

@@ -318,3 +318,10 @@ async def get_delivery(
 async def deliveries_for_event(s: AsyncSession, event_id: str) -> list[WebhookDelivery]:
     stmt = select(WebhookDelivery).where(WebhookDelivery.event_id == event_id)
     return list((await s.execute(stmt)).scalars())
+
+
+async def backlog(s: AsyncSession) -> tuple[int, datetime | None]:
+    """Deliveries not yet delivered (all partners) and the oldest one's creation time."""
+    stmt = select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == PENDING)
+    count, oldest = (await s.execute(stmt)).one()
+    return int(count), oldest

@@ -37,6 +37,8 @@ from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketTransport,
 )
 
+from voxline.core.call_meter import CallMeter, NoMeter
+
 log = logging.getLogger("voxline.voice")
 
 FRAME_SECS = 0.020
@@ -52,21 +54,29 @@ class PacingStats:
     late_frames: int = 0
     lateness_ms: list[float] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)  # monotonic send time of each kept sample
+    written_at: list[float] = field(default_factory=list)  # monotonic time each kept frame's write returned
     keep_samples: bool = False
+    meter: CallMeter = field(default_factory=NoMeter)  # the process's count (admission, /metrics)
 
-    def record(self, lateness: float) -> None:
+    def record(self, lateness: float, sent_at: float | None = None, written_at: float | None = None) -> None:
         self.frames += 1
-        if lateness > LATE_SECS:
+        late = lateness > LATE_SECS
+        if late:
             self.late_frames += 1
+        self.meter.frame_sent(late)
         if self.keep_samples:
+            now = time.monotonic()
             self.lateness_ms.append(lateness * 1000)
-            self.sent_at.append(time.monotonic())
+            self.sent_at.append(now if sent_at is None else sent_at)
+            self.written_at.append(now if written_at is None else written_at)
 
 
 class TurnClock:
     """When the callee last stopped speaking, and the latency of the bot audio that answered it."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: CallMeter | None = None, media_started_at: float | None = None) -> None:
+        self.meter: CallMeter = meter or NoMeter()
+        self.media_started_at = media_started_at  # monotonic time the call's media stream opened
         self.user_stopped_at: float | None = None  # monotonic time speech ended (VAD time - stop window)
         self.pending: float | None = None
         self.latencies: list[int] = []  # ms, in order of bot turns that answered a user turn
@@ -83,8 +93,11 @@ class TurnClock:
         now = time.monotonic()
         if self.first_audio_at is None:
             self.first_audio_at = now
+            if self.media_started_at is not None:
+                self.meter.first_audio(now - self.media_started_at)
         if self.pending is None:
             return None
+        self.meter.turn_latency(now - self.pending)
         ms = round((now - self.pending) * 1000)
         self.pending = None
         self.latencies.append(ms)
@@ -217,7 +230,7 @@ class PacedOutputTransport(FastAPIWebsocketOutputTransport):
         sent_at = time.monotonic()
         ok = await super().write_audio_frame(frame)
         if ok:
-            self._stats.record(max(0.0, sent_at - max(deadline, t0)))
+            self._stats.record(max(0.0, sent_at - max(deadline, t0)), sent_at, time.monotonic())
             self._turns.audio_sent()
         return ok
 

@@ -30,6 +30,7 @@ from pipecat.frames.frames import (
     Frame,
     FunctionCallResultProperties,
     InputAudioRawFrame,
+    InterruptionFrame,
     OutputAudioRawFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
@@ -51,6 +52,7 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
+from voxline.core.call_meter import CallMeter, NoMeter
 from voxline.core.call_outcome import EndReason, GateMode
 from voxline.core.call_status import AnsweredBy, CallStatus, Disposition
 from voxline.core.media import MediaChannel
@@ -74,6 +76,10 @@ SPOKEN_WAIT_SECS = 20.0  # longest we wait for an announcement to finish before 
 FAREWELL_LEAD_SECS = 3.0
 INPUT_FRAMES_PER_BATCH = 2  # 40 ms input frames (see batching.py)
 INTERPRETER_SWITCH_SECS = 0.001
+# Said when the bot could not speak in time (a fault): short, so that a slow speech engine may still manage it.
+FAULT_APOLOGY = "Sorry, we are having technical trouble. We will call you back."
+FAULTS = (EndReason.ERROR, EndReason.NO_FIRST_AUDIO)  # ends that file the session as failed
+FAULT_GRACE_SECS = 3.0  # after a fault, the apology gets this long; then the call is cut and hung up
 
 
 @dataclass
@@ -161,13 +167,21 @@ class LiveCall:
         engines: Engines,
         listeners: list[Callable[[Turn], None]],
         opt_out: OptOutGuard | None = None,
+        meter: CallMeter | None = None,
+        media_started_at: float | None = None,
     ) -> None:
         self.settings = settings
         self.plan = plan
         self.opt_out = opt_out
         self.channel = channel
         self.engines = engines
-        self.result = CallResult(answered_by=_verdict(channel.answered_by))
+        self.meter: CallMeter = meter or NoMeter()
+        self.media_started_at = media_started_at if media_started_at is not None else time.monotonic()
+        self.result = CallResult(
+            answered_by=_verdict(channel.answered_by),
+            pacing=PacingStats(meter=self.meter),
+            turn_clock=TurnClock(self.meter, self.media_started_at),
+        )
         self.result.transcript.listeners.extend(listeners)
         self._ending = False
         self._bot_speaking = False
@@ -177,6 +191,7 @@ class LiveCall:
         self._worker: PipelineWorker | None = None
         self._gate: FirstUtteranceGate | None = None
         self._tasks: list[asyncio.Task] = []
+        self._first_audio_watched = False
 
     @property
     def ending(self) -> bool:
@@ -344,6 +359,7 @@ class LiveCall:
             if self._gate.mode is GateMode.CLASSIFY and not self._gate.heard_speech:  # nobody spoke: a person
                 self._gate.mode = GateMode.OPEN
                 if self.plan.intro:
+                    self._expect_first_audio(time.monotonic())
                     await self.say(self.plan.intro)
         elif self.plan.intro:
             await self.say(self.plan.intro)
@@ -359,6 +375,7 @@ class LiveCall:
             if self.result.answered_by is None:
                 self.result.answered_by = AnsweredBy.HUMAN
             if self.plan.intro:
+                self._expect_first_audio(time.monotonic())
                 self._tasks.append(asyncio.create_task(self.say(self.plan.intro)))
 
     async def _leave_voicemail(self) -> None:
@@ -405,6 +422,37 @@ class LiveCall:
         if self._worker is not None and not self._worker.has_finished():
             await self._worker.cancel()
 
+    def _expect_first_audio(self, since: float) -> None:
+        """The bot is about to speak first: its audio must go out within the bound, or the call is a fault."""
+        if self.result.turn_clock.first_audio_at is None and not self._first_audio_watched:
+            self._first_audio_watched = True
+            deadline = since + self.settings.first_audio_timeout_secs
+            self._tasks.append(asyncio.create_task(self._watch_first_audio(deadline)))
+
+    async def _watch_first_audio(self, deadline: float) -> None:
+        """Never leave a person on a silent line: no first audio by the deadline ends the call politely."""
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        if self.result.turn_clock.first_audio_at is not None or self._ending:
+            return
+        waited = time.monotonic() - self.media_started_at
+        log.error(
+            "call %s: no bot audio %.2f s after its media stream opened; ending it as a fault (no_first_audio)",
+            self.plan.call_id or self.channel.call_id,
+            waited,
+        )
+        self.meter.fault(EndReason.NO_FIRST_AUDIO.value)
+        self.result.error = (
+            f"no_first_audio: the agent could not speak within {self.settings.first_audio_timeout_secs:g} s "
+            "of the call connecting"
+        )
+        assert self._worker is not None
+        # Drop whatever the slow engine is still making (the greeting must not follow the apology).
+        await self._worker.queue_frames([InterruptionFrame()])
+        await self.end(EndReason.NO_FIRST_AUDIO, FAULT_APOLOGY)
+        await asyncio.sleep(FAULT_GRACE_SECS)
+        if not self._worker.has_finished():
+            await self._worker.cancel()
+
     async def _watch_silence(self) -> None:
         limit = self.plan.silence_timeout_secs
         while not self._ending:
@@ -415,6 +463,9 @@ class LiveCall:
     # ---- the call --------------------------------------------------------------------------------
     async def hold(self) -> CallResult:
         self._worker = self._build()
+        assert self._gate is not None
+        if self.plan.intro and self._gate.mode is GateMode.OPEN:  # the greeting goes out as the media opens
+            self._expect_first_audio(self.media_started_at)
         runner = WorkerRunner(handle_sigint=False)
         try:
             await runner.add_workers(self._worker)
@@ -440,7 +491,11 @@ class LiveCall:
         control = self.channel.control
         if control is None or self.result.reason in (EndReason.CALLEE_HANGUP, EndReason.TRANSFER):
             return
+        fail = getattr(control, "fail", None)  # a control that can record the fault on the call (dialer's)
         try:
+            if self.result.reason is EndReason.NO_FIRST_AUDIO and fail is not None:
+                await asyncio.wait_for(fail(self.result.error), timeout=10)
+                return
             await asyncio.wait_for(control.hang_up(), timeout=10)
         except Exception as exc:  # noqa: BLE001 - already-ended calls answer errors; nothing to do
             log.info("carrier hang-up for session %s: %s", self.plan.session_id, type(exc).__name__)
@@ -463,8 +518,10 @@ class VoiceRuntime:
         adjust_plan: Callable[[CallPlan], CallPlan] | None = None,
         listeners: list[Callable[[Turn], None]] | None = None,
         opt_out: OptOutGuard | None = None,
+        meter: CallMeter | None = None,
     ) -> None:
         self.settings = settings
+        self.meter = meter  # the process's counts (frames, first audio, turn latency, faults)
         self.opt_out = opt_out  # asked about each final utterance: does the callee ask never to be called again?
         self.plans = plans
         self.sink = sink
@@ -480,10 +537,13 @@ class VoiceRuntime:
             sys.setswitchinterval(INTERPRETER_SWITCH_SECS)
 
     async def run(self, channel: MediaChannel) -> None:
+        media_started_at = time.monotonic()  # the media stream is open: the callee is listening from now
         plan = await self.plans(channel.session_id)
         if self.adjust_plan is not None:
             plan = self.adjust_plan(plan)
-        live = LiveCall(self.settings, plan, channel, self.engines, self.listeners, self.opt_out)
+        live = LiveCall(
+            self.settings, plan, channel, self.engines, self.listeners, self.opt_out, self.meter, media_started_at
+        )
         try:
             result = await live.hold()
         except asyncio.CancelledError:
@@ -509,6 +569,8 @@ def _verdict(answered_by: str | None) -> AnsweredBy | None:
 
 
 def _disposition(result: CallResult) -> Disposition:
+    if result.reason is EndReason.NO_FIRST_AUDIO:
+        return Disposition.FAILED
     if result.disposition in (Disposition.VOICEMAIL, Disposition.OPTED_OUT):
         return result.disposition
     if result.reason is EndReason.CALLEE_HANGUP and not result.transcript.said("user"):
@@ -537,7 +599,7 @@ async def outcome_of(settings: Settings, plan: CallPlan, result: CallResult, eng
         extracted = await extraction.extract(engines.llm_endpoint(), plan.extraction_config, transcript)
     ended = result.ended_at or datetime.now(UTC)
     return SessionOutcome(
-        status=CallStatus.FAILED if result.reason is EndReason.ERROR else CallStatus.COMPLETED,
+        status=CallStatus.FAILED if result.reason in FAULTS else CallStatus.COMPLETED,
         transcript=transcript,
         latency=result.transcript.latency_summary(),
         duration_seconds=max(0, round((ended - result.started_at).total_seconds())),

@@ -270,6 +270,7 @@ class DeliveryWorker:
                 if permanent
                 else next_delay(_schedule(settings.webhook_retry_schedule), attempt, settings.webhook_retry_jitter)
             )
+            self.ctx.meters.webhook_failures.labels("true" if delay is None else "false").inc()
             if delay is None:
                 status = store.DEAD
                 log.warning(

@@ -1,0 +1,53 @@
+"""The admission rules: when a server process has room for another call, and the windows they read."""
+
+from __future__ import annotations
+
+from voxline.core.admission import FrameWindow, Limits, PeakWindow, Reading, Refusal, judge
+
+LIMITS = Limits(max_calls=10, max_loop_lag_ms=60, max_late_frames_pct=1.0, max_cpu_pct=90)
+
+
+def test_room_is_the_ceiling_minus_the_calls_held_while_measurements_are_healthy() -> None:
+    assert judge(Reading(3, 10, 0.1, 40), LIMITS).room == 7
+    full = judge(Reading(10, 0, 0, 0), LIMITS)
+    assert full.room == 0 and full.reason is Refusal.MAX_CALLS
+
+
+def test_pressure_refuses_each_for_its_own_reason() -> None:
+    assert judge(Reading(3, 61, 0, 0), LIMITS).reason is Refusal.LOOP_LAG
+    assert judge(Reading(3, 0, 1.5, 0), LIMITS).reason is Refusal.FRAMES_LATE
+    assert judge(Reading(3, 0, 0, 95), LIMITS).reason is Refusal.CPU
+
+
+def test_a_process_with_no_calls_is_never_refused_for_pressure() -> None:
+    """Its load cannot come from calls; refusing would leave it idle for good."""
+    verdict = judge(Reading(0, 500, 50, 100), LIMITS)
+    assert verdict.room == 10 and verdict.reason is None
+
+
+def test_frame_window_forgets_seconds_older_than_its_window() -> None:
+    now = [100.0]
+    window = FrameWindow(secs=5, clock=lambda: now[0])
+    for _ in range(98):
+        window.record(False)
+    window.record(True)
+    window.record(True)
+    assert window.late_pct() == 2.0
+    now[0] = 106.0
+    window.record(False)
+    assert window.late_pct() == 0.0 and window.total_late == 2 and window.total_frames == 101
+
+
+def test_peak_window_keeps_the_largest_recent_value() -> None:
+    now = [0.0]
+    peak = PeakWindow(secs=3, clock=lambda: now[0])
+    peak.add(5)
+    now[0] = 1
+    peak.add(80)
+    now[0] = 2
+    peak.add(10)
+    assert peak.peak() == 80
+    now[0] = 4.5  # the 80 is older than 3 s now
+    assert peak.peak() == 10
+    now[0] = 9
+    assert peak.peak() == 0.0
