@@ -37,6 +37,7 @@ from voxline.settings import Settings
 from voxline.telephony import registry as carriers
 from voxline.voice import recording
 from voxline.voice.catalog import voices
+from voxline.web import routes as dashboard
 from voxline.webhooks import worker as webhook_worker
 
 API_PREFIX = "/api/v2"
@@ -121,6 +122,9 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         custom_lines=lambda provider: sandbox_callee.lookup(lambda: app.state.ctx, provider),
         default_script=callee.TONE if settings.sandbox_callee == "tone" else None,
     )
+
+    # The web dashboard at the root (its paths never collide with /api/v2, /docs, /telephony or /sandbox).
+    dashboard.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

@@ -318,3 +318,22 @@ async def get_delivery(
 async def deliveries_for_event(s: AsyncSession, event_id: str) -> list[WebhookDelivery]:
     stmt = select(WebhookDelivery).where(WebhookDelivery.event_id == event_id)
     return list((await s.execute(stmt)).scalars())
+
+
+async def deliveries_for_session(
+    s: AsyncSession, partner_id: str, mode: str, session_id: str
+) -> list[tuple[WebhookDelivery, str]]:
+    """Every delivery of a session's events to the partner's endpoints of that mode, with the endpoint's label."""
+    stmt = (
+        select(WebhookDelivery, WebhookEndpoint.label)
+        .join(SessionEvent, SessionEvent.id == WebhookDelivery.event_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            SessionEvent.session_id == session_id,
+            SessionEvent.partner_id == partner_id,
+            WebhookDelivery.partner_id == partner_id,
+            WebhookEndpoint.mode == mode,
+        )
+        .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+    )
+    return [(d, label) for d, label in (await s.execute(stmt)).all()]
