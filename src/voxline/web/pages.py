@@ -357,12 +357,35 @@ async def call_a_number(agent_id: str, request: Request, posted: PartnerPost) ->
     who = _who(signed)
     agent = await agents.get(ctx, who.partner_id, agent_id)
     variables = {name: form.get(f"var_{name}") for name in agent.variables if form.get(f"var_{name}")}
-    await access.count_request(ctx, who, access.CALLS)
     req = start.StartRequest(agent.id, form.get("to_number"), form.get("provider").lower(), variables, None)
-    started = await start.start_call(ctx, who, req, None)
-    if not started.replayed:
-        ctx.dial_wake.notify()
-    return _see(f"/calls/{started.view['call_id']}")
+    try:
+        # What the API's body schema checks before the use-case sees them: an E.164 number, a known carrier.
+        parse_e164(req.to_number)
+        if req.provider not in connection_fields.providers():
+            raise errors.UnknownProvider("Choose a carrier from the list.")
+        await access.count_request(ctx, who, access.CALLS)
+        started = await start.start_call(ctx, who, req, None)
+    except InvalidPhoneNumber as exc:
+        failure: errors.ApiError = errors.InvalidPhoneNumber(f"to_number {exc}.")
+    except errors.ApiError as exc:
+        if exc.status == 404:
+            raise
+        failure = exc
+    else:
+        if not started.replayed:
+            ctx.dial_wake.notify()
+        return _see(f"/calls/{started.view['call_id']}")
+    # Refused (a bad number, the do-not-call list, a limit): the agent page again, saying why.
+    providers = await _providers(request, who)
+    return _agent_form(
+        request,
+        signed,
+        agents.view(agent),
+        failure.status,
+        providers=providers,
+        call_error=failure.message,
+        entered={"to_number": req.to_number, **{f"var_{k}": v for k, v in variables.items()}},
+    )
 
 
 # ---- telephony connections ----
@@ -396,11 +419,13 @@ async def create_connection(request: Request, posted: PartnerPost) -> Response:
         raise errors.UnknownProvider("Choose a carrier from the list.")
     fields = connection_fields.fields(provider)
     try:
+        if not 1 <= len(form.get("name")) <= 100:
+            raise errors.ValidationError("name: 1-100 characters.")
         await telephony.create(
             request.app.state.ctx,
             _who(signed),
             provider,
-            form.get("name") or "default",
+            form.get("name"),
             form.get("is_default") == "on",
             connection_fields.submitted(provider, form),
         )
@@ -441,6 +466,8 @@ async def webhooks_page(request: Request, signed: Partner) -> Response:
 async def create_webhook(request: Request, posted: PartnerPost) -> Response:
     signed, form = posted
     try:
+        if len(form.get("url")) > 4096 or len(form.get("label")) > 64:
+            raise errors.InvalidWebhookUrl("The URL is longer than 4096 characters or the label than 31.")
         endpoint, secret = await endpoints.create(
             request.app.state.ctx, _who(signed), form.get("label"), form.get("url"), True
         )

@@ -152,3 +152,21 @@ async def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(a
         page = await c.get("/signin")
         r = await c.post("/signin", data={"csrf": csrf_of(page), "api_key": tenant.api_key, "next": "//evil.example/x"})
         assert r.headers["location"] == "/calls"
+
+
+async def test_a_refused_call_comes_back_to_the_agent_page_saying_why(app, client, make_partner):
+    from tests.conftest import TWILIO_CREDS, create_agent
+
+    tenant = await make_partner(keys.TEST, concurrency=5)
+    agent = await create_agent(client, tenant)
+    assert (await client.put("/config/telephony/twilio", json=TWILIO_CREDS, headers=tenant.headers)).status_code == 200
+    assert (await client.post("/dnc", json={"numbers": ["+919876543210"]}, headers=tenant.headers)).status_code == 200
+    async with signed_in(app, tenant.api_key) as c:
+        page = f"/agents/{agent['id']}"
+        for number, words in (("12345", "e.164"), ("+919876543210", "do-not-call")):
+            r = await post_form(
+                c, page, page + "/call", {"to_number": number, "provider": "twilio", "var_callee_name": "Ravi"}
+            )
+            assert r.status_code in (400, 403, 409, 422) and 'id="call-error"' in r.text, r.text[:300]
+            assert words in r.text.lower() and 'value="Ravi"' in r.text
+        assert (await c.get("/calls.json")).json()["total"] == 0
