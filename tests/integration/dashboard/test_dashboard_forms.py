@@ -86,3 +86,40 @@ async def test_no_call_form_or_agent_form_input_makes_a_500(app, client, make_pa
         assert r.status_code == 400
         for path in ("/calls/" + LONG, "/agents/" + LONG, "/campaigns/" + LONG, "/calls/x/status.json"):
             assert (await c.get(path)).status_code == 404, path
+
+
+async def test_the_do_not_call_list_adds_and_removes_numbers(app, make_partner):
+    tenant = await make_partner(keys.TEST)
+    async with signed_in(app, tenant.api_key) as c:
+        r = await post_form(c, "/dnc", "/dnc", {"numbers": "+14155550101\n+919876543210", "reason": "asked"})
+        assert r.status_code == 303
+        page = await c.get("/dnc")
+        assert "+14155550101" in page.text and "+919876543210" in page.text and "asked" in page.text
+        bad = await post_form(c, "/dnc", "/dnc", {"numbers": "+14155550102\n12"})
+        assert bad.status_code == 400 and "+14155550102" not in (await c.get("/dnc")).text
+        assert (await post_form(c, "/dnc", "/dnc/remove", {"phone": "+14155550101"})).status_code == 303
+        page = await c.get("/dnc")
+        assert "+14155550101" not in page.text and "+919876543210" in page.text
+        assert (await post_form(c, "/dnc", "/dnc/remove", {"phone": "+14155550101"})).status_code == 404
+
+
+async def test_editing_an_agent_keeps_its_variables_following_its_texts(app, client, make_partner):
+    tenant = await make_partner(keys.TEST)
+    agent = await create_agent(client, tenant)
+    page = f"/agents/{agent['id']}"
+    async with signed_in(app, tenant.api_key) as c:
+        form = {
+            "agent_name": "Renamed",
+            "voice_id": VOICE_ID,
+            "prompt": "Call {{first_name}} about {{topic}}.",
+            "intro_message": "Hi {{first_name}}",
+            "max_call_duration_secs": "120",
+        }
+        r = await post_form(c, page, page, form)
+        assert r.status_code == 303 and r.headers["location"] == page + "?saved=1"
+        shown = await c.get(page)
+        assert "Renamed" in shown.text and "<code>first_name</code> <code>topic</code>" in shown.text
+    r = await client.get(f"/agent/{agent['id']}", headers=tenant.headers)
+    data = r.json()["data"]
+    assert data["variables"] == ["first_name", "topic"] and data["max_call_duration_secs"] == 120
+    assert data["enable_recording"] is False  # an unticked box turns it off
