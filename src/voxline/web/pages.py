@@ -342,7 +342,9 @@ async def update_agent(agent_id: str, request: Request, posted: PartnerPost) -> 
 
 @router.post("/agents/{agent_id}/talk")
 async def talk_to_agent(agent_id: str, request: Request, posted: PartnerPost) -> Response:
-    """The browser test call. Not wired on this server yet: a clear page rather than a broken button."""
+    """The browser test call (Vocobase's POST /sessions/webrtc). Until the browser session use-case is wired here
+    (start it for this agent as the signed-in key, then send the browser to its join URL), a clear page says
+    browser calls are not available, rather than a broken button."""
     signed, _form = posted
     agent = await agents.get(request.app.state.ctx, _who(signed).partner_id, agent_id)
     return _page(request, signed, "talk_unavailable.html", status=501, agent=agents.view(agent))
