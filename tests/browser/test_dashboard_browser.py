@@ -113,6 +113,7 @@ async def test_sign_in_create_an_agent_place_a_call_watch_it_hear_it_and_redeliv
     assert bot_lines and bot_lines[0] == "Hello Asha!", bot_lines
     assert await page.locator(".turn-user .said").all_inner_texts() == ["Yes, that works."]
     assert await page.locator(".turn .latency").count() >= 1  # per-turn latency is shown
+    assert await page.evaluate(LOW_CONTRAST) == []  # statuses, transcript turns, the mode badge: all readable
 
     # The list in the other tab followed it without a reload.
     row = watcher.locator("tr[data-call-id] [data-status]").first
@@ -194,6 +195,33 @@ async def test_a_test_key_session_never_sees_live_objects(dashboard_server: Live
     assert "+14155550123" in await live_page.content()
 
 
+# Every visible text node's colour against the first opaque background behind it (WCAG relative luminance).
+LOW_CONTRAST = r"""() => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (css) => css.match(/[\d.]+/g).map(Number);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el.offsetParent || el.closest('.visually-hidden, .skip')) continue;
+    const fg = lum(parse(getComputedStyle(el).color).slice(0, 3)), bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) bad.push([n.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  }
+  return bad;
+}"""
+
+
 async def test_the_dashboard_is_usable_on_a_phone_and_by_keyboard(dashboard_server: LiveServer, open_page):
     base = dashboard_server.base_url
     issued = await new_partner(dashboard_server)
@@ -208,11 +236,12 @@ async def test_the_dashboard_is_usable_on_a_phone_and_by_keyboard(dashboard_serv
     # Nothing is wider than the phone's screen except inside a scrolling table box.
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert await page.locator("main#main").count() == 1 and await page.locator("nav[aria-label=Main]").count() == 1
-    for path in ("/agents/new", "/connections", "/webhooks", "/dnc", "/campaigns"):
+    for path in ("/calls", "/agents/new", "/connections", "/webhooks", "/dnc", "/campaigns", "/signin"):
         await page.goto(base + path)
         unlabeled = await page.evaluate(
             """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.name)"""
         )
         assert unlabeled == [], (path, unlabeled)
+        assert await page.evaluate(LOW_CONTRAST) == [], path
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
