@@ -170,3 +170,46 @@ async def test_a_refused_call_comes_back_to_the_agent_page_saying_why(app, clien
             assert r.status_code in (400, 403, 409, 422) and 'id="call-error"' in r.text, r.text[:300]
             assert words in r.text.lower() and 'value="Ravi"' in r.text
         assert (await c.get("/calls.json")).json()["total"] == 0
+
+
+async def test_an_expired_session_signs_nobody_in_and_only_its_hash_is_stored(app, ctx, make_partner):
+    import hashlib
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from voxline.core.timefmt import utcnow
+    from voxline.store.dashboard_tables import DashboardSession
+
+    tenant = await make_partner(keys.TEST)
+    async with signed_in(app, tenant.api_key) as c:
+        token = c.cookies["vx_session"]
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        async with ctx.db.transaction() as s:
+            row = (
+                await s.execute(select(DashboardSession).where(DashboardSession.token_hash == token_hash))
+            ).scalar_one()
+            assert row.partner_id == tenant.partner_id and row.mode == keys.TEST and row.kind == "partner"
+            assert token not in (row.token_hash, row.csrf_secret, row.id)
+            assert timedelta(hours=11) < row.expires_at - utcnow() <= timedelta(hours=12)
+            await s.execute(
+                update(DashboardSession)
+                .where(DashboardSession.id == row.id)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        assert (await c.get("/calls")).status_code == 303
+
+
+async def test_operator_sign_out_ends_the_operator_session(app, ctx):
+    from voxline.accounts import admin_tokens
+
+    issued = await admin_tokens.create(ctx, "tests")
+    async with browser(app) as c:
+        page = await c.get("/operator/signin")
+        await c.post("/operator/signin", data={"csrf": csrf_of(page), "admin_token": issued.token})
+        token = c.cookies["vx_operator"]
+        r = await post_form(c, "/operator", "/operator/signout", {})
+        assert r.status_code == 303 and r.headers["location"] == "/operator/signin"
+    async with browser(app) as replay:
+        replay.cookies.set("vx_operator", token)
+        assert (await replay.get("/operator")).status_code == 303
