@@ -21,7 +21,7 @@ from voxline.agents import service as agents
 from voxline.calls import query, start, views
 from voxline.campaigns import service as campaigns
 from voxline.core import errors
-from voxline.core.call_status import CallStatus
+from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
 from voxline.core.phone import InvalidPhoneNumber, parse_e164
 from voxline.core.principal import Principal
 from voxline.safety import dnc
@@ -36,7 +36,7 @@ Partner = Annotated[Signed, Depends(auth.partner)]
 PartnerPost = Annotated[tuple[Signed, Form], Depends(auth.partner_post)]
 
 CALLS_PER_PAGE = 50
-FINISHED = {s.value for s in CallStatus} - {"pending", "ringing", "in_progress"}
+FINISHED = {s.value for s in CallStatus} - {s.value for s in ACTIVE_STATUSES}
 
 
 def _who(signed: Signed) -> Principal:
@@ -54,9 +54,11 @@ def _see(path: str) -> RedirectResponse:
 
 # ---- signing in and out ----
 def _safe_next(target: str) -> str:
-    """Only a path on this server (never `//other.host` or a scheme): an open redirect would help phishing."""
+    """Only a path on this server (never `//other.host`, `/\\other.host` or a scheme): an open redirect would
+    help phishing."""
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+    plain = target.startswith("/") and not target.startswith("//") and "\\" not in target and target.isprintable()
+    if plain and not parts.scheme and not parts.netloc:
         return target
     return "/calls"
 

@@ -148,10 +148,11 @@ async def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(a
         assert 'name="next" value="/agents"' in page.text
         r = await c.post("/signin", data={"csrf": csrf_of(page), "api_key": tenant.api_key, "next": "/agents"})
         assert r.headers["location"] == "/agents"
-    async with browser(app) as c:
-        page = await c.get("/signin")
-        r = await c.post("/signin", data={"csrf": csrf_of(page), "api_key": tenant.api_key, "next": "//evil.example/x"})
-        assert r.headers["location"] == "/calls"
+    for elsewhere in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/", "/\t/evil.example"):
+        async with browser(app) as c:
+            page = await c.get("/signin")
+            r = await c.post("/signin", data={"csrf": csrf_of(page), "api_key": tenant.api_key, "next": elsewhere})
+            assert r.headers["location"] == "/calls", elsewhere
 
 
 async def test_a_refused_call_comes_back_to_the_agent_page_saying_why(app, client, make_partner):
