@@ -113,9 +113,12 @@ def _day(text: str, field: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise errors.ValidationError(f"{field}: a date as YYYY-MM-DD.") from None
+        day = None
+    if day is None or not 1970 <= day.year <= 9000:  # the day after must exist too (it bounds the range)
+        raise errors.ValidationError(f"{field}: a date as YYYY-MM-DD.")
+    return day
 
 
 def _filters(request: Request) -> tuple[query.CallFilters, dict[str, str]]:

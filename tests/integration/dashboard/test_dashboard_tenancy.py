@@ -194,7 +194,8 @@ async def test_the_calls_list_filters_by_status_agent_number_and_date(app, clien
         page = await c.get("/calls?number=4155550111")
         assert ids["+14155550111"] in page.text and ids["+919876543210"] not in page.text
         assert (await c.get("/calls?status=nonsense")).status_code == 400
-        assert (await c.get("/calls?from=yesterday")).status_code == 400
+        for bad in ("from=yesterday", "to=9999-12-31", "from=0001-01-01", "to=2024-02-30"):
+            assert (await c.get("/calls?" + bad)).status_code == 400, bad
 
 
 async def test_a_call_page_shows_its_deliveries_and_redelivers_one(app, ctx, client, make_partner):
