@@ -50,7 +50,8 @@ class HtmlRoute(APIRoute):
                 return await original(request)
             except SignInRequired as exc:
                 if exc.wants_json:
-                    return JSONResponse({"success": False, "error": {"code": "UNAUTHORIZED"}}, status_code=401)
+                    body = {"code": "UNAUTHORIZED", "message": "Sign in to the dashboard again."}
+                    return JSONResponse({"success": False, "error": body}, status_code=401)
                 target = SIGNIN_PAGES[exc.kind]
                 if request.method == "GET" and request.url.path != target:
                     target += "?next=" + quote(request.url.path)

@@ -241,7 +241,10 @@ async def call_status(call_id: str, request: Request, signed: Partner) -> Respon
 async def redeliver(call_id: str, request: Request, posted: PartnerPost) -> Response:
     signed, form = posted
     ctx = request.app.state.ctx
-    await query.get_call(ctx, _who(signed), call_id)  # the call must be this key's
+    _call, session = await query.get_call(ctx, _who(signed), call_id)  # the call must be this key's
+    ours = {d["id"] for d in await deliveries.for_session(ctx, _who(signed), session.id)}
+    if form.get("delivery_id") not in ours:  # and the delivery one of this call's
+        raise errors.WebhookDeliveryNotFound()
     await deliveries.redeliver(ctx, _who(signed), form.get("endpoint_id"), form.get("delivery_id"))
     return _see(f"/calls/{call_id}#deliveries")
 
