@@ -199,6 +199,12 @@ async def test_an_expired_session_signs_nobody_in_and_only_its_hash_is_stored(ap
                 .values(expires_at=utcnow() - timedelta(seconds=1))
             )
         assert (await c.get("/calls")).status_code == 303
+    from voxline import housekeeping
+
+    await housekeeping.sweep_once(ctx)  # and the periodic sweep deletes the expired row
+    async with ctx.db.transaction() as s:
+        gone = (await s.execute(select(DashboardSession).where(DashboardSession.token_hash == token_hash))).first()
+    assert gone is None
 
 
 async def test_operator_sign_out_ends_the_operator_session(app, ctx):
