@@ -23,7 +23,13 @@ function pollCallList(table) {
     const tr = document.createElement("tr");
     tr.dataset.callId = call.call_id;
     const cells = [];
-    for (let i = 0; i < 6; i++) { cells.push(document.createElement("td")); tr.appendChild(cells[i]); }
+    const labels = ["Created", "To", "Agent", "Carrier", "Status", "Duration"];
+    for (const label of labels) {
+      const td = document.createElement("td");
+      td.dataset.label = label;  // the phone layout shows it before the value
+      cells.push(td);
+      tr.appendChild(td);
+    }
     const a = document.createElement("a");
     a.href = "/calls/" + encodeURIComponent(call.call_id);
     a.textContent = (call.created_at || "").slice(0, 19).replace("T", " ");
