@@ -39,6 +39,7 @@ from voxline.settings import Settings
 from voxline.telephony import registry as carriers
 from voxline.voice import recording
 from voxline.voice.catalog import voices
+from voxline.web import routes as dashboard
 from voxline.webhooks import worker as webhook_worker
 
 API_PREFIX = "/api/v2"
@@ -132,6 +133,9 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         default_script=callee.TONE if settings.sandbox_callee == "tone" else None,
         account_setup=lambda provider: functools.partial(carriers.setup_settings, provider, settings.public_base_url),
     )
+
+    # The web dashboard at the root (its paths never collide with /api/v2, /docs, /telephony or /sandbox).
+    dashboard.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`voxline serve | demo | migrate | partner … | key …`: run the server and manage accounts from a shell."""
+"""`voxline serve | demo | migrate | partner … | key … | admin …`: run the server and manage accounts from a shell."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _configure_logging() -> None:
 
 _configure_logging()
 
-from voxline.accounts import partners  # noqa: E402 - after the logging set-up: these import Pipecat
+from voxline.accounts import admin_tokens, partners  # noqa: E402 - after the logging set-up: these import Pipecat
 from voxline.context import Context  # noqa: E402
 from voxline.core import destination, keys, reachability  # noqa: E402
 from voxline.store import migrate as migrations  # noqa: E402
@@ -59,6 +59,8 @@ partner_app = typer.Typer(help="Create and change partner accounts.", no_args_is
 key_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
 app.add_typer(key_app, name="key")
+admin_app = typer.Typer(help="Credentials for the dashboard's operator view (/operator).", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 webhooks_app = typer.Typer(help="Receive webhooks while you develop.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 console = Console()
@@ -378,6 +380,21 @@ def key_revoke(key_prefix: str, as_json: JsonOpt = False) -> None:
         print(json.dumps({"key_id": key.id, "prefix": key.prefix, "revoked": True}))
     else:
         console.print(f"revoked {key.prefix}…")
+
+
+@admin_app.command("create-token")
+def admin_create_token(
+    label: Annotated[str, typer.Option(help="A name to tell tokens apart")] = "admin",
+    as_json: JsonOpt = False,
+) -> None:
+    """Make an admin token for the dashboard's operator view at /operator/signin (shown once)."""
+    issued = _account_call(admin_tokens.create, label, creates=True)
+    if as_json:
+        print(json.dumps({"token_id": issued.token_id, "admin_token": issued.token, "prefix": issued.prefix}))
+        return
+    console.print("[green]admin token created[/green]")
+    console.print(f"admin_token  {issued.token}   [dim](shown once: store it now)[/dim]", soft_wrap=True)
+    console.print("[dim]sign in at /operator/signin on the dashboard[/dim]")
 
 
 def _print_key(issued: partners.IssuedKey, as_json: bool, headline: str) -> None:

@@ -1,4 +1,5 @@
-"""Periodic clean-up of short-lived rows: rate-limit windows and expired idempotency keys."""
+"""Periodic clean-up of short-lived rows: rate-limit windows, expired idempotency keys and expired dashboard
+sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import timedelta
 from voxline.accounts.access import WINDOW_SECS
 from voxline.context import Context
 from voxline.core.timefmt import utcnow
-from voxline.store import idempotency, ratelimit
+from voxline.store import dashboard, idempotency, ratelimit
 
 log = logging.getLogger("voxline.housekeeping")
 
@@ -20,6 +21,7 @@ async def sweep_once(ctx: Context) -> None:
     async with ctx.db.transaction() as s:
         await ratelimit.purge_before(s, current_window - 1)
         await idempotency.purge_older_than(s, utcnow() - timedelta(seconds=ctx.settings.idempotency_ttl_secs))
+        await dashboard.purge_expired(s, utcnow())
 
 
 async def run(ctx: Context, every_secs: float = 60.0) -> None:

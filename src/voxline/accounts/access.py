@@ -46,6 +46,21 @@ async def admit(ctx: Context, authorization: str | None, bucket: str) -> tuple[P
     return principal, state
 
 
+async def count_request(ctx: Context, principal: Principal, bucket: str) -> None:
+    """Count a request made for an already-known principal (a dashboard session acting with its key) against
+    the key's per-minute limit, as if the key had sent it: the dashboard never lifts the API's limits."""
+    now = time.time()
+    window = int(now // WINDOW_SECS)
+    limit = _limit_for(ctx, principal, bucket)
+    async with ctx.db.transaction() as s:
+        count = await ratelimit_store.hit(s, f"{principal.key_id}:{bucket}", window)
+    if count > limit:
+        reset_in = max(1, int((window + 1) * WINDOW_SECS - now + 0.999))
+        raise errors.RateLimited(
+            f"Rate limit of {limit} requests per minute exceeded for this key; retry in {reset_in} s."
+        )
+
+
 def rate_headers(state: RateState) -> dict[str, str]:
     return {
         "X-RateLimit-Limit": str(state.limit),

@@ -145,6 +145,17 @@ async def list_partners(ctx: Context) -> list[Partner]:
         return await store.list_partners(s)
 
 
+async def get_partner(ctx: Context, id_or_name: str) -> Partner:
+    async with ctx.db.transaction() as s:
+        return await _require(s, id_or_name)
+
+
+async def partner_keys(ctx: Context, partner_id: str) -> list[ApiKey]:
+    """Every key of the partner, revoked ones too (the operator sees when each was revoked)."""
+    async with ctx.db.transaction() as s:
+        return await store.list_keys(s, partner_id)
+
+
 def _printable(value: str, what: str) -> str:
     """A NUL cannot be stored or compared on PostgreSQL: refuse it as a mistake rather than fail in the database."""
     if "\x00" in value:

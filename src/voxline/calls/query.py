@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from voxline.context import Context
 from voxline.core import errors
@@ -41,6 +42,39 @@ async def list_calls(
 ) -> tuple[list[Call], int]:
     async with ctx.db.transaction() as s:
         return await store.page(s, owner.partner_id, owner.mode, status, limit, offset)
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """What the dashboard's call list narrows by; None leaves a filter off."""
+
+    status: str | None = None
+    agent_id: str | None = None
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    number: str | None = None  # digits (and +) found anywhere in the callee's or caller's number
+
+
+async def search_calls(
+    ctx: Context, owner: Principal, filters: CallFilters, limit: int, offset: int
+) -> tuple[list[Call], int]:
+    """The owner's calls in its mode, newest first, narrowed by `filters` (an ill-formed agent id finds none)."""
+    if filters.agent_id is not None and not is_uuid(filters.agent_id):
+        return [], 0
+    number = "".join(ch for ch in filters.number or "" if ch.isdigit() or ch == "+") or None
+    async with ctx.db.transaction() as s:
+        return await store.search(
+            s,
+            owner.partner_id,
+            owner.mode,
+            status=filters.status,
+            agent_id=filters.agent_id,
+            since=filters.since,
+            until=filters.until,
+            number=number,
+            limit=limit,
+            offset=offset,
+        )
 
 
 async def get_session(ctx: Context, owner: Principal, session_id: str) -> tuple[Session, Call | None]:

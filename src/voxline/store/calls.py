@@ -7,9 +7,10 @@ do not exist for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.store.models import Call, DialJob, Session, SessionEvent
@@ -76,6 +77,38 @@ async def page(
     conditions = [Call.partner_id == partner_id, Call.mode == mode]
     if status:
         conditions.append(Call.status == status)
+    total = (await s.execute(select(func.count()).select_from(Call).where(*conditions))).scalar_one()
+    stmt = select(Call).where(*conditions).order_by(Call.created_at.desc(), Call.id.desc()).limit(limit).offset(offset)
+    return list((await s.execute(stmt)).scalars()), total
+
+
+async def search(
+    s: AsyncSession,
+    partner_id: str,
+    mode: str,
+    *,
+    status: str | None = None,
+    agent_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    number: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Call], int]:
+    """The partner's calls of one mode, newest first, narrowed by status, agent, creation time and a
+    fragment of the callee's or caller's number."""
+    conditions: list[Any] = [Call.partner_id == partner_id, Call.mode == mode]
+    if status:
+        conditions.append(Call.status == status)
+    if agent_id:
+        conditions.append(Call.agent_id == agent_id)
+    if since is not None:
+        conditions.append(Call.created_at >= since)
+    if until is not None:
+        conditions.append(Call.created_at < until)
+    if number:
+        pattern = f"%{number}%"
+        conditions.append(or_(Call.to_number.like(pattern, escape="\\"), Call.from_number.like(pattern, escape="\\")))
     total = (await s.execute(select(func.count()).select_from(Call).where(*conditions))).scalar_one()
     stmt = select(Call).where(*conditions).order_by(Call.created_at.desc(), Call.id.desc()).limit(limit).offset(offset)
     return list((await s.execute(stmt)).scalars()), total

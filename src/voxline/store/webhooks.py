@@ -325,3 +325,22 @@ async def backlog(s: AsyncSession) -> tuple[int, datetime | None]:
     stmt = select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == PENDING)
     count, oldest = (await s.execute(stmt)).one()
     return int(count), oldest
+
+
+async def deliveries_for_session(
+    s: AsyncSession, partner_id: str, mode: str, session_id: str
+) -> list[tuple[WebhookDelivery, str]]:
+    """Every delivery of a session's events to the partner's endpoints of that mode, with the endpoint's label."""
+    stmt = (
+        select(WebhookDelivery, WebhookEndpoint.label)
+        .join(SessionEvent, SessionEvent.id == WebhookDelivery.event_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            SessionEvent.session_id == session_id,
+            SessionEvent.partner_id == partner_id,
+            WebhookDelivery.partner_id == partner_id,
+            WebhookEndpoint.mode == mode,
+        )
+        .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+    )
+    return [(d, label) for d, label in (await s.execute(stmt)).all()]

@@ -73,3 +73,14 @@ async def redeliver(ctx: Context, owner: Principal, endpoint_id: str, delivery_i
         await store.flush(s)
     ctx.outbox.wake()
     return view(delivery, session_id, endpoint.mode == TEST)
+
+
+async def for_session(ctx: Context, owner: Principal, session_id: str) -> list[dict[str, Any]]:
+    """The deliveries of one session's events to the owner's endpoints of its mode, oldest first, each with
+    its endpoint's label (the session itself must already have been found for this owner)."""
+    if not is_uuid(session_id):
+        return []
+    async with ctx.db.transaction() as s:
+        rows = await store.deliveries_for_session(s, owner.partner_id, owner.mode, session_id)
+    sandbox = owner.mode == TEST
+    return [{**view(d, session_id, sandbox), "endpoint_label": label} for d, label in rows]
