@@ -12,6 +12,7 @@ from voxline.core.ids import is_uuid
 from voxline.core.principal import Principal
 from voxline.store import calls as store
 from voxline.store import partners as partner_store
+from voxline.store import webrtc_joins as webrtc_store
 from voxline.store.models import Call, Session
 
 
@@ -49,13 +50,15 @@ async def get_session(ctx: Context, owner: Principal, session_id: str) -> tuple[
 
 
 async def concurrency(ctx: Context, owner: Principal) -> Concurrency:
-    """The caller's mode's limit and active calls (a test key sees the sandbox's, a live key the live ones)."""
+    """The caller's mode's limit and active calls (a test key sees the sandbox's, a live key the live ones);
+    browser test sessions holding a line count as calls."""
     async with ctx.db.transaction() as s:
         partner = await partner_store.get_partner(s, owner.partner_id)
         assert partner is not None, "the caller's key was just checked against its partner"
         active = await store.count_active(
             s, owner.partner_id, owner.mode, [st.value for st in ACTIVE_STATUSES], cap=1_000_000
         )
+        active += await webrtc_store.count_active(s, owner.partner_id, owner.mode, ctx.clock())
     limit = concurrency_limit(
         owner.mode, partner.concurrency_limit, partner.sandbox_concurrency_limit, ctx.settings.sandbox_concurrency
     )
