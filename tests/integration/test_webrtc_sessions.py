@@ -202,3 +202,22 @@ async def test_the_join_page_is_served_from_the_package_without_the_token(client
     assert js.status_code == 200 and "RTCPeerConnection" in js.text and "location.hash" in js.text
     assert (await client.get(f"{base}/talk-static/../app.py")).status_code == 404
     assert (await client.get(f"{base}/talk/not-a-session")).status_code == 404
+
+
+async def test_a_session_nobody_joined_ends_canceled_once_its_token_expires(client, ctx, make_partner):
+    from voxline import housekeeping
+
+    t = await make_partner(concurrency=1)
+    agent = await create_agent(client, t)
+    sid = (await start_session(client, t, agent["id"])).json()["data"]["session_id"]
+    await housekeeping.sweep_once(ctx)  # not expired yet: untouched
+    assert (await client.get(f"/sessions/{sid}", headers=t.headers)).json()["data"]["status"] == "pending"
+    real_clock = ctx.clock
+    ctx.clock = lambda: utcnow() + timedelta(minutes=6)
+    try:
+        await housekeeping.sweep_once(ctx)
+    finally:
+        ctx.clock = real_clock
+    session = (await client.get(f"/sessions/{sid}", headers=t.headers)).json()["data"]
+    assert session["status"] == "canceled" and session["processing_complete"] is True
+    assert (await client.get("/calls/concurrency", headers=t.headers)).json()["data"]["active"] == 0

@@ -145,6 +145,18 @@ async def start_browser_session(
     return BrowserSessionStarted(session_id, agent.id, join_url(ctx, session_id), token, expires_at)
 
 
+async def close_unjoined(ctx: Context, batch: int = 100) -> int:
+    """Sessions whose token expired unused end `canceled`, as a call nobody answered ends: their
+    session.completed goes out (empty transcript) and the line is released. Returns how many."""
+    async with ctx.db.transaction() as s:
+        expired = await webrtc_store.expired_unjoined(s, ctx.clock(), batch)
+    for session_id in expired:
+        await finish_session(ctx, session_id, SessionOutcome(status=CallStatus.CANCELED, ended_at=utcnow()))
+        async with ctx.db.transaction() as s:
+            await webrtc_store.release(s, session_id)
+    return len(expired)
+
+
 class BrowserPeers:
     """The conversations this process holds for browsers: kept referenced while they run, ended at shutdown
     (each still files its session: the runtime finalizes on cancellation)."""

@@ -57,3 +57,13 @@ async def spend(s: AsyncSession, session_id: str, token_hash: str, now: datetime
 async def release(s: AsyncSession, session_id: str) -> None:
     """The session is over: it no longer holds a line."""
     await s.execute(update(WebrtcJoin).where(WebrtcJoin.session_id == session_id).values(active_until=None))
+
+
+async def expired_unjoined(s: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Sessions whose token expired unused and that still hold their line (not yet closed)."""
+    stmt = (
+        select(WebrtcJoin.session_id)
+        .where(WebrtcJoin.used_at.is_(None), WebrtcJoin.expires_at <= now, WebrtcJoin.active_until.is_not(None))
+        .limit(limit)
+    )
+    return list((await s.execute(stmt)).scalars())
