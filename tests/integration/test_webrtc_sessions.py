@@ -221,3 +221,31 @@ async def test_a_session_nobody_joined_ends_canceled_once_its_token_expires(clie
     session = (await client.get(f"/sessions/{sid}", headers=t.headers)).json()["data"]
     assert session["status"] == "canceled" and session["processing_complete"] is True
     assert (await client.get("/calls/concurrency", headers=t.headers)).json()["data"]["active"] == 0
+
+
+async def test_a_server_shutting_down_before_the_browser_connects_still_ends_the_session(database, make_partner):
+    """The join spent the token and the peer is still connecting when the server stops: the session is not
+    left in progress forever (it ends failed, with its session.completed) and its line is released."""
+    import httpx
+
+    from voxline.app import create_app
+    from voxline.context import Context
+
+    t = await make_partner(concurrency=1)
+    ctx = Context.build(database.settings())
+    app = create_app(ctx=ctx)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v2") as c:
+                agent = await create_agent(c, t)
+                data = (await start_session(c, t, agent["id"])).json()["data"]
+                async with browser_offer() as sdp:  # never completes its side: it stays connecting
+                    assert (await offer(c, data["session_id"], data["daily_token"], sdp)).status_code == 200
+                assert len(app.state.browser_peers) == 1
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver/api/v2") as c:
+            session = (await c.get(f"/sessions/{data['session_id']}", headers=t.headers)).json()["data"]
+            assert session["status"] == "failed" and session["processing_complete"] is True
+            assert (await c.get("/calls/concurrency", headers=t.headers)).json()["data"]["active"] == 0
+    finally:
+        await ctx.close()

@@ -259,6 +259,12 @@ async def _hold(ctx: Context, runtime: CallRuntime, peer: Any, session_id: str, 
             await asyncio.wait({conversation}, timeout=WRAP_UP_SECS)
         if conversation.done() and not conversation.cancelled() and conversation.exception() is not None:
             log.error("the conversation of browser session %s failed", session_id, exc_info=conversation.exception())
+    except asyncio.CancelledError:
+        if conversation is None:  # a shutdown before the conversation began: the session still ends
+            outcome = SessionOutcome(status=CallStatus.FAILED, ended_at=utcnow())
+            with contextlib.suppress(Exception):
+                await asyncio.shield(finish_session(ctx, session_id, outcome))
+        raise
     finally:
         if conversation is not None and not conversation.done():
             conversation.cancel()  # a shutdown, or a runtime that outlived its wrap-up: it still files the session
