@@ -217,6 +217,7 @@ async def join_browser_session(
     # The line is held until the hard cap at most (released as soon as the conversation is filed).
     cap = hard_cap_secs(ctx.settings.default_max_call_secs, ctx.settings.carrier_hangup_grace_secs)
     try:
+        runtime = runtime_factory(ctx)
         async with ctx.db.transaction() as s:
             if not await webrtc_store.spend(s, session_id, token_hash(token), now, now + timedelta(seconds=cap)):
                 # Another offer with this token won the race, or it expired in between.
@@ -229,7 +230,7 @@ async def join_browser_session(
     except BaseException:
         await _webrtc().close(peer)
         raise
-    peers.start(_hold(ctx, runtime_factory(ctx), peer, session_id, cap))
+    peers.start(_hold(ctx, runtime, peer, session_id, cap))
     return answer
 
 
@@ -259,6 +260,8 @@ async def _hold(ctx: Context, runtime: CallRuntime, peer: Any, session_id: str, 
             await asyncio.wait({conversation}, timeout=WRAP_UP_SECS)
         if conversation.done() and not conversation.cancelled() and conversation.exception() is not None:
             log.error("the conversation of browser session %s failed", session_id, exc_info=conversation.exception())
+            # It never filed the session (e.g. its plan could not be read): end it here (a no-op if it did).
+            await finish_session(ctx, session_id, SessionOutcome(status=CallStatus.FAILED, ended_at=utcnow()))
     except asyncio.CancelledError:
         if conversation is None:  # a shutdown before the conversation began: the session still ends
             outcome = SessionOutcome(status=CallStatus.FAILED, ended_at=utcnow())
