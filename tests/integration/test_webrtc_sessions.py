@@ -195,6 +195,7 @@ async def test_the_join_page_is_served_from_the_package_without_the_token(client
     r = await client.get(f"{base}/talk/{sid}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert f'data-session-id="{sid}"' in r.text and 'role="status"' in r.text
+    assert 'data-ice-servers="[]"' in r.text  # no STUN servers configured: host addresses only
     assert "default-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["referrer-policy"] == "no-referrer"
     assert 'src="/talk-static/talk.js"' in r.text and "http" not in r.text.split("<body", 1)[1].split("</main>")[0]
@@ -249,3 +250,16 @@ async def test_a_server_shutting_down_before_the_browser_connects_still_ends_the
             assert (await c.get("/calls/concurrency", headers=t.headers)).json()["data"]["active"] == 0
     finally:
         await ctx.close()
+
+
+def test_only_stun_urls_are_accepted_as_ice_servers(tmp_path):
+    """They are written into the join page: nothing but stun: URLs, no spaces or quotes, may get there."""
+    from pydantic import ValidationError
+
+    from voxline.settings import Settings
+
+    urls = "stun:stun.example.net:3478,stuns:stun.example.org"
+    assert Settings(data_dir=tmp_path, webrtc_ice_servers=urls).webrtc_ice_servers == urls
+    for bad in ('stun:x" onload="alert(1)', "turn:user:pass@relay.example.net", "http://example.net", "stun:a,,stun:b"):
+        with pytest.raises(ValidationError):
+            Settings(data_dir=tmp_path, webrtc_ice_servers=bad)

@@ -7,12 +7,15 @@ The page reads it and posts it once, with its SDP offer, to POST /api/v2/session
 
 from __future__ import annotations
 
+import html
+import json
 from functools import lru_cache
 from importlib import resources
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from voxline.calls import browser_session
 from voxline.core.ids import is_uuid
 
 router = APIRouter(include_in_schema=False)
@@ -34,10 +37,13 @@ def _file(name: str) -> str:
 
 
 @router.get("/talk/{session_id}")
-async def talk_page(session_id: str) -> Response:
+async def talk_page(session_id: str, request: Request) -> Response:
     if not is_uuid(session_id):
         return HTMLResponse("<!doctype html><title>Not found</title><p>No such session.</p>", status_code=404)
-    return HTMLResponse(_file("talk.html").replace("{{SESSION_ID}}", session_id), headers=_HEADERS)
+    # The deployment's STUN URLs (checked by settings: stun: URLs only, no quotes), for the page's peer.
+    stun = html.escape(json.dumps(browser_session.ice_servers(request.app.state.ctx)), quote=True)
+    page = _file("talk.html").replace("{{SESSION_ID}}", session_id).replace("{{ICE_SERVERS}}", stun)
+    return HTMLResponse(page, headers=_HEADERS)
 
 
 @router.get("/talk-static/{name}")

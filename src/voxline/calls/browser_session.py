@@ -76,6 +76,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def ice_servers(ctx: Context) -> list[str]:
+    """The STUN servers the server's peer and the join page use (none: host addresses only)."""
+    return [url for url in ctx.settings.webrtc_ice_servers.split(",") if url]
+
+
 def join_url(ctx: Context, session_id: str) -> str:
     return ctx.settings.public_base_url.rstrip("/") + JOIN_PATH.format(session_id=session_id)
 
@@ -210,7 +215,7 @@ async def join_browser_session(
     if sdp_type != "offer" or "m=audio" not in sdp:
         raise errors.InvalidSdpOffer("The body must carry the browser's SDP offer (type 'offer') with an audio track.")
     try:
-        peer, answer = await _webrtc().answer_offer(sdp, sdp_type)
+        peer, answer = await _webrtc().answer_offer(sdp, sdp_type, ice_servers(ctx))
     except Exception as exc:  # noqa: BLE001 - aiortc rejects a malformed offer with assorted errors
         raise errors.InvalidSdpOffer(f"The SDP offer could not be answered: {type(exc).__name__}.") from None
     now = ctx.clock()

@@ -29,10 +29,12 @@ log = logging.getLogger("voxline.voice")
 APP_MESSAGE_TYPE = "voxline-transcript"  # what the join page listens for on the data channel
 
 
-async def answer_offer(sdp: str, sdp_type: str) -> tuple[SmallWebRTCConnection, dict[str, Any]]:
+async def answer_offer(
+    sdp: str, sdp_type: str, ice_servers: list[str] | None = None
+) -> tuple[SmallWebRTCConnection, dict[str, Any]]:
     """A new peer for the browser's offer, and the answer to send back. aiortc gathers its candidates
     before it returns the answer, so the page needs no trickle ICE."""
-    peer = SmallWebRTCConnection()
+    peer = SmallWebRTCConnection(ice_servers=ice_servers or None)
     try:
         await peer.initialize(sdp=sdp, type=sdp_type)
     except Exception:

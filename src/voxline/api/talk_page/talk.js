@@ -62,7 +62,8 @@
       finish(`The microphone is not available (${err.name}). Allow it and start a new session.`, "error");
       return;
     }
-    pc = new RTCPeerConnection();
+    const stun = JSON.parse(document.body.dataset.iceServers || "[]");
+    pc = new RTCPeerConnection({ iceServers: stun.map((url) => ({ urls: url })) });
     mic.getAudioTracks().forEach((track) => pc.addTrack(track, mic));
     const channel = pc.createDataChannel("messages");
     channel.onmessage = (event) => {
