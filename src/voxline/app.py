@@ -22,11 +22,13 @@ from voxline.api.config import config_router, connections_router
 from voxline.api.dnc import router as dnc_router
 from voxline.api.metrics import router as metrics_router
 from voxline.api.sessions import router as sessions_router
+from voxline.api.talk import router as talk_router
 from voxline.api.telephony import router as telephony_router
 from voxline.api.voice import calls_router as voice_calls_router
 from voxline.api.voice import recordings_router
 from voxline.api.webhooks import router as webhooks_router
 from voxline.calls import sandbox_callee
+from voxline.calls.browser_session import BrowserPeers
 from voxline.campaigns import scheduler as campaign_scheduler
 from voxline.context import Context
 from voxline.core.media import CallRuntime
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.browser_peers.close()  # browser sessions still file their sessions
             if own:
                 await app.state.ctx.close()
 
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     if factory is not None:
         app.state.call_runtime_factory = factory
     app.state.sandbox_runtime = lambda: Responder(heard=app.state.sandbox.heard)  # tests read what it heard
+    app.state.browser_peers = BrowserPeers()  # the browser test sessions this process holds
     api_errors.install(app)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
@@ -124,6 +128,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     # that sandbox calls dial under /sandbox.
     app.include_router(telephony_router)
     app.include_router(metrics_router)
+    app.include_router(talk_router)  # the browser test session's join page
     sandbox.install(
         app,
         settings.public_base_url,

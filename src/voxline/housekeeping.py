@@ -1,5 +1,5 @@
-"""Periodic clean-up of short-lived rows: rate-limit windows, expired idempotency keys and expired dashboard
-sessions."""
+"""Periodic clean-up of short-lived rows: rate-limit windows, expired idempotency keys, expired dashboard
+sessions, and browser sessions whose join token expired unused."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 from voxline.accounts.access import WINDOW_SECS
+from voxline.calls import browser_session
 from voxline.context import Context
 from voxline.core.timefmt import utcnow
 from voxline.store import dashboard, idempotency, ratelimit
@@ -22,6 +23,7 @@ async def sweep_once(ctx: Context) -> None:
         await ratelimit.purge_before(s, current_window - 1)
         await idempotency.purge_older_than(s, utcnow() - timedelta(seconds=ctx.settings.idempotency_ttl_secs))
         await dashboard.purge_expired(s, utcnow())
+    await browser_session.close_unjoined(ctx)
 
 
 async def run(ctx: Context, every_secs: float = 60.0) -> None:

@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     )
     silence_timeout_secs: float = Field(default=30.0, gt=0, description="End the call after this long with no speech")
     recording_link_ttl_secs: int = Field(default=7 * 24 * 3600, ge=60, description="Life of a signed recording link")
+    webrtc_ice_servers: str = Field(
+        default="",
+        pattern=r"^(stuns?:[^\s,]+)?(,stuns?:[^\s,]+)*$",
+        description="Browser test sessions: comma list of STUN URLs (stun:host:port) the server and the join page "
+        "use to find their public addresses; empty = host addresses only (loopback, LAN, VPN)",
+    )
     carrier_hangup_grace_secs: float = Field(
         default=5.0, ge=0, description="After the farewell, wait this long for the carrier to close, then hang up"
     )

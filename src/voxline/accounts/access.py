@@ -13,6 +13,7 @@ from voxline.store import ratelimit as ratelimit_store
 
 GENERAL = "general"
 CALLS = "calls"
+WEBRTC = "webrtc"  # POST /sessions/webrtc: its own bucket, with the calls limit (10 starts a minute)
 WINDOW_SECS = 60
 
 
@@ -70,7 +71,7 @@ def rate_headers(state: RateState) -> dict[str, str]:
 
 
 def _limit_for(ctx: Context, principal: Principal, bucket: str) -> int:
-    if bucket == CALLS:
+    if bucket in (CALLS, WEBRTC):
         return principal.calls_rate_limit_per_min or ctx.settings.calls_rate_limit_per_min
     return principal.rate_limit_per_min or ctx.settings.rate_limit_per_min
 

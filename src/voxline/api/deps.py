@@ -38,3 +38,4 @@ def _principal_for(bucket: str):  # noqa: ANN202
 
 GeneralCaller = Annotated[Principal, Depends(_principal_for(access.GENERAL))]
 CallsCaller = Annotated[Principal, Depends(_principal_for(access.CALLS))]
+WebrtcCaller = Annotated[Principal, Depends(_principal_for(access.WEBRTC))]

@@ -38,6 +38,7 @@ _DESCRIPTIONS = {
     404: "Not found in this account",
     405: "Method not allowed",
     409: "Conflict with the current state",
+    410: "No longer valid",
     429: "Rate or concurrency limit reached",
     500: "Internal error",
     503: "This server cannot place the call now (its configuration)",

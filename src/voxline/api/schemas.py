@@ -362,6 +362,42 @@ class StartCallBody(Strict):
     """Telephony connection to use; required when the account has several active ones for `provider`."""
 
 
+class BrowserSessionBody(Strict):
+    model_config = _example({"agent_id": "3f0b9a52-8d1e-4c7a-9a43-0f6c2d1e5b7a", "variables": {"callee_name": "Sajal"}})
+    agent_id: Uuid
+    """The agent to talk to."""
+    variables: Annotated[dict[str, VariableValue], Field(max_length=100)] = Field(default_factory=dict)
+    """Values for the agent's declared `{{name}}` placeholders, as in POST /calls/start."""
+
+
+class BrowserSessionOut(BaseModel):
+    session_id: str
+    agent_id: str
+    daily_room_url: str
+    """Vocobase's field name, our value: the absolute URL of this server's join page for the session
+    (open `{daily_room_url}#token={daily_token}` in a browser)."""
+    daily_token: str
+    """Vocobase's field name, our value: a single-use join token, valid until `expires_at`."""
+    expires_at: str
+    """When the join token stops admitting the browser (a few minutes after the start)."""
+
+
+class WebrtcOfferBody(Strict):
+    model_config = _example({"token": "join-token-from-POST-sessions-webrtc", "sdp": "v=0\r\n…", "type": "offer"})
+    token: Annotated[str, StringConstraints(max_length=200)]
+    """The session's `daily_token` (single use)."""
+    sdp: Annotated[str, StringConstraints(max_length=100_000)]
+    """The browser's SDP offer, ICE candidates included (wait for gathering to complete)."""
+    type: Annotated[str, StringConstraints(max_length=16)] = "offer"
+    """Always `offer`."""
+
+
+class WebrtcAnswer(BaseModel):
+    sdp: str
+    """The server's SDP answer, its ICE candidates included."""
+    type: str
+
+
 class StartedCall(BaseModel):
     call_id: str
     session_id: str

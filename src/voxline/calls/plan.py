@@ -68,7 +68,8 @@ def build_plan(
         transfer_number=agent.transfer_number,
         transfer_message=(templating.render(agent.transfer_message, values) or DEFAULT_TRANSFER_MESSAGE),
         max_duration_secs=agent.max_call_duration_secs,
-        voicemail_detection=bool(agent.voicemail_detection_enabled and partner_vmd),
+        # A browser test session (no call) is a person at a microphone, never an answering machine.
+        voicemail_detection=bool(call_id and agent.voicemail_detection_enabled and partner_vmd),
         voicemail_message=(templating.render(agent.voicemail_message, values) or None),
         recording=agent.enable_recording,
         extraction_config=agent.extraction_config,

@@ -15,6 +15,7 @@ from voxline.core.timefmt import utcnow
 from voxline.store import calls as store
 from voxline.store import dial_queue as dq
 from voxline.store import partners as partner_store
+from voxline.store import webrtc_joins as webrtc_store
 from voxline.store.models import Call, Session
 
 
@@ -87,7 +88,8 @@ async def get_session(ctx: Context, owner: Principal, session_id: str) -> tuple[
 
 
 async def concurrency(ctx: Context, owner: Principal) -> Concurrency:
-    """The caller's mode's limit and active calls (a test key sees the sandbox's, a live key the live ones)."""
+    """The caller's mode's limit and active calls (a test key sees the sandbox's, a live key the live ones);
+    browser test sessions holding a line count as calls."""
     async with ctx.db.transaction() as s:
         partner = await partner_store.get_partner(s, owner.partner_id)
         assert partner is not None, "the caller's key was just checked against its partner"
@@ -96,6 +98,7 @@ async def concurrency(ctx: Context, owner: Principal) -> Concurrency:
         )
         queued = await dq.count_queued(s, owner.partner_id, owner.mode, utcnow())
         held = await dq.count_held(s, owner.partner_id, owner.mode) if queued else 0
+        active += await webrtc_store.count_active(s, owner.partner_id, owner.mode, ctx.clock())
     limit = concurrency_limit(
         owner.mode, partner.concurrency_limit, partner.sandbox_concurrency_limit, ctx.settings.sandbox_concurrency
     )

@@ -32,6 +32,7 @@ from voxline.store import calls as call_store
 from voxline.store import connections as connection_store
 from voxline.store import idempotency as idempotency_store
 from voxline.store import partners as partner_store
+from voxline.store import webrtc_joins as webrtc_store
 from voxline.store.db import Record, Transaction
 from voxline.store.errors import Conflict
 from voxline.store.models import IdempotencyKey
@@ -81,7 +82,13 @@ def check_idempotency_key(key: str | None) -> str | None:
 
 
 def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
-    extra = undeclared(req.variables, declared)
+    return string_values(req.variables, declared)
+
+
+def string_values(variables: dict[str, Any], declared: list[str]) -> dict[str, str]:
+    """The variables as the text they render to, after the rules every start shares (declared names only,
+    scalar values, bounded length)."""
+    extra = undeclared(variables, declared)
     if extra:
         raise errors.UndeclaredVariable(
             f"Variables not declared on the agent: {', '.join(extra)}. Declared: {', '.join(declared) or 'none'}.",
@@ -90,7 +97,7 @@ def _string_values(req: StartRequest, declared: list[str]) -> dict[str, str]:
             ],
         )
     values: dict[str, str] = {}
-    for name, value in req.variables.items():
+    for name, value in variables.items():
         if value is None or not isinstance(value, str | int | float | bool):
             raise errors.InvalidVariableValue(f"variables.{name} must be a string, number or boolean.")
         text = stringify(value)
@@ -277,6 +284,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         live_limit, sandbox_limit = await partner_store.lock_concurrency_limits(s, partner_id)
         limit = concurrency_limit(mode, live_limit, sandbox_limit, ctx.settings.sandbox_concurrency)
         active = await call_store.count_active(s, partner_id, mode, _ACTIVE, cap=limit + 1)
+        active += await webrtc_store.count_active(s, partner_id, mode, ctx.clock())  # browser test sessions
         if active > limit:
             which = "Sandbox concurrency" if mode == TEST else "Concurrency"
             raise errors.ConcurrencyLimit(

@@ -323,6 +323,36 @@ class RateLimited(ApiError):
     code = "RATE_LIMITED"
 
 
+# The browser test session's join token (POST /sessions/webrtc): the token alone admits the offer.
+class JoinTokenInvalid(ApiError):
+    status = 401
+    code = "JOIN_TOKEN_INVALID"
+    default_message = "The join token does not belong to this session."
+
+
+class JoinTokenUsed(ApiError):
+    status = 409
+    code = "JOIN_TOKEN_USED"
+    default_message = "This join token has been used already; start a new session with POST /sessions/webrtc."
+
+
+class JoinTokenExpired(ApiError):
+    status = 410
+    code = "JOIN_TOKEN_EXPIRED"
+    default_message = "This join token has expired; start a new session with POST /sessions/webrtc."
+
+
+class InvalidSdpOffer(ApiError):
+    code = "INVALID_SDP_OFFER"
+    default_message = "The body must carry the browser's SDP offer (type 'offer')."
+
+
+class BrowserSessionsUnavailable(ApiError):
+    status = 503
+    code = "BROWSER_SESSIONS_UNAVAILABLE"
+    default_message = "This server runs no conversation runtime, so a browser session cannot be held."
+
+
 class PublicUrlUnreachable(ApiError):
     status = 503
     code = "PUBLIC_URL_UNREACHABLE"

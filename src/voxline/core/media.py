@@ -3,7 +3,8 @@
 A carrier module accepts the media websocket in its own protocol, reads the handshake (stream and call
 ids), builds the Pipecat serializer for its wire format, and the dialer hands a `MediaChannel` to a
 `CallRuntime`. The runtime holds the conversation on that channel until the call ends. Carriers never know
-which runtime runs; the runtime never knows which carrier it talks to. Types only: nothing here does I/O.
+which runtime runs; the runtime never knows which carrier it talks to. A browser test session has no
+carrier: its channel carries the browser's WebRTC peer instead of a websocket. Types only: no I/O here.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class MediaChannel:
-    websocket: WebSocket  # accepted; the carrier's handshake messages already consumed
-    serializer: FrameSerializer  # the carrier's wire format, set up with this stream's ids
+    websocket: WebSocket | None  # a carrier's, accepted, its handshake consumed (None: a browser's peer below)
+    serializer: FrameSerializer | None  # the carrier's wire format, set up with this stream's ids (None: WebRTC)
     wire_sample_rate: int  # audio rate on the wire (8000 for every carrier we speak)
     provider: str
     call_id: str
@@ -27,6 +28,8 @@ class MediaChannel:
     answered_by: str | None = None  # carrier AMD verdict when known at connect time (an AnsweredBy value)
     control: CarrierControl | None = None  # the carrier's REST side of this call (hang up, transfer), if any
     extra: dict[str, Any] = field(default_factory=dict)  # carrier-specific facts (stream sid, custom params)
+    # A browser test session's WebRTC peer (Pipecat's SmallWebRTCConnection, connected) instead of a websocket.
+    peer: Any = None
 
 
 class CarrierControl(Protocol):

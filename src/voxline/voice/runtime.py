@@ -1,4 +1,4 @@
-"""The live conversation on one carrier media stream: the real `CallRuntime`.
+"""The live conversation on one carrier media stream (or a browser's WebRTC peer): the real `CallRuntime`.
 
 `VoiceRuntime.run(channel)` reads the call's plan, builds one Pipecat pipeline for it
 (carrier transport + serializer → STT → Silero VAD and turn taking in the user aggregator → LLM → TTS →
@@ -201,19 +201,7 @@ class LiveCall:
     # ---- assembly -------------------------------------------------------------------------------
     def _build(self) -> PipelineWorker:
         plan, s = self.plan, self.settings
-        transport = PacedWebsocketTransport(
-            self.channel.websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                add_wav_header=False,
-                serializer=BatchedInputSerializer(self.channel.serializer, INPUT_FRAMES_PER_BATCH),
-                audio_out_10ms_chunks=2,  # 20 ms frames on the wire
-            ),
-            self.result.pacing,
-            self.result.turn_clock,
-            keep_audio=plan.recording,
-        )
+        transport = self._transport()
 
         @transport.event_handler("on_client_disconnected")
         async def _gone(_t: Any, _ws: Any) -> None:
@@ -302,6 +290,27 @@ class LiveCall:
             self._tasks.append(asyncio.create_task(self._watch_silence()))
 
         return worker
+
+    def _transport(self) -> Any:
+        """The carrier's websocket, clock-paced; or, for a browser test session, its WebRTC peer."""
+        if self.channel.peer is not None:
+            from voxline.voice import webrtc_channel  # aiortc loads only for browser sessions
+
+            self.result.transcript.listeners.append(webrtc_channel.transcript_feed(self.channel.peer))
+            return webrtc_channel.BrowserTransport(self.channel.peer, self.result.turn_clock)
+        return PacedWebsocketTransport(
+            self.channel.websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=BatchedInputSerializer(self.channel.serializer, INPUT_FRAMES_PER_BATCH),
+                audio_out_10ms_chunks=2,  # 20 ms frames on the wire
+            ),
+            self.result.pacing,
+            self.result.turn_clock,
+            keep_audio=self.plan.recording,
+        )
 
     # ---- conversation events ---------------------------------------------------------------------
     def _touch(self) -> None:

@@ -18,7 +18,7 @@ from voxline.accounts import access, telephony
 from voxline.accounts import dashboard_sessions as sessions
 from voxline.accounts.dashboard_sessions import Signed
 from voxline.agents import service as agents
-from voxline.calls import query, start, views
+from voxline.calls import browser_session, query, start, views
 from voxline.campaigns import service as campaigns
 from voxline.core import errors
 from voxline.core.call_status import ACTIVE_STATUSES, CallStatus
@@ -350,12 +350,23 @@ async def update_agent(agent_id: str, request: Request, posted: PartnerPost) -> 
 
 @router.post("/agents/{agent_id}/talk")
 async def talk_to_agent(agent_id: str, request: Request, posted: PartnerPost) -> Response:
-    """The browser test call (Vocobase's POST /sessions/webrtc). Until the browser session use-case is wired here
-    (start it for this agent as the signed-in key, then send the browser to its join URL), a clear page says
-    browser calls are not available, rather than a broken button."""
-    signed, _form = posted
-    agent = await agents.get(request.app.state.ctx, _who(signed).partner_id, agent_id)
-    return _page(request, signed, "talk_unavailable.html", status=501, agent=agents.view(agent))
+    """The browser test call: the same use-case as POST /api/v2/sessions/webrtc, as the signed-in key (its
+    concurrency limit and its 10 starts a minute), then the browser goes to the session's join page with the
+    single-use token in the URL fragment (never sent to a server, so never logged)."""
+    signed, form = posted
+    ctx = request.app.state.ctx
+    who = _who(signed)
+    agent = await agents.get(ctx, who.partner_id, agent_id)
+    variables = {name: form.get(f"var_{name}") for name in agent.variables if form.get(f"var_{name}")}
+    try:
+        await access.count_request(ctx, who, access.WEBRTC)
+        started = await browser_session.start_browser_session(ctx, who, agent.id, variables)
+    except errors.ApiError as exc:
+        if exc.status == 404:
+            raise
+        providers = await _providers(request, who)
+        return _agent_form(request, signed, agents.view(agent), exc.status, providers=providers, talk_error=exc.message)
+    return _see(started.link)
 
 
 @router.post("/agents/{agent_id}/call")

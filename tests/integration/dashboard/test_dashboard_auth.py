@@ -129,7 +129,7 @@ async def test_a_nul_character_or_an_oversized_form_is_a_400_page_never_a_500(ap
         assert r.status_code == 400
 
 
-async def test_the_talk_button_answers_that_browser_calls_are_not_available(app, make_partner):
+async def test_the_talk_button_starts_a_browser_session_and_opens_its_join_page(app, make_partner):
     tenant = await make_partner(keys.TEST)
     async with signed_in(app, tenant.api_key) as c:
         r = await post_form(c, "/agents/new", "/agents", AGENT_FORM)
@@ -137,7 +137,13 @@ async def test_the_talk_button_answers_that_browser_calls_are_not_available(app,
         page = await c.get(agent_page)
         assert 'action="' + agent_page + '/talk"' in page.text
         r = await c.post(agent_page + "/talk", data={"csrf": csrf_of(page)})
-        assert r.status_code == 501 and "not available on this server" in r.text
+        assert r.status_code == 303
+        join_url, _, fragment = r.headers["location"].partition("#")
+        assert "/talk/" in join_url and fragment.startswith("token=") and len(fragment) > 30
+        session_id = join_url.rsplit("/", 1)[1]
+        # The session belongs to the signed-in key's partner and mode, as one started over the API would.
+        api = await c.get(f"/api/v2/sessions/{session_id}", headers={"Authorization": f"Bearer {tenant.api_key}"})
+        assert api.status_code == 200 and api.json()["data"]["agent_id"] == agent_page.rsplit("/", 1)[1]
         assert (await c.post(agent_page + "/talk", data={})).status_code == 403
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from voxline.store import (
     campaign_tables,  # noqa: F401 - registers the campaign and safety tables
     webhook_tables,  # noqa: F401 - registers the webhook tables on Base.metadata
+    webrtc_tables,  # noqa: F401 - registers the browser sessions' join tickets
 )
 from voxline.store.db import Database
 from voxline.store.models import Base

@@ -1,6 +1,6 @@
 """dashboard: browser sessions (partner or operator) and admin tokens for the operator view
 
-Revision ID: 0009_dashboard_sessions
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_dashboard_sessions"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
