@@ -3,9 +3,10 @@
 PJSIP allows one endpoint per process and wants its API called from threads it knows, so one thread owns
 it: it polls PJSIP's events and runs the commands other threads queue (`place`, `hang_up`, `dtmf`). Audio
 runs on PJSIP's conference clock (a null sound device: no sound card is needed), 20 ms frames of 16-bit
-8 kHz PCM through one `AudioMediaPort` per call. What happens to a call (ringing, answered, a DTMF digit,
-its end) and the audio it hears go to the call's `SipCallEvents`, called on PJSIP's threads: they must only
-hand the news over (e.g. `loop.call_soon_threadsafe`), never block.
+8 kHz PCM through an `AudioMediaPort` lent to each call from a pool that lives as long as the clock (see
+`_PortPool`). What happens to a call (ringing, answered, a DTMF digit, its end) and the audio it hears go
+to the call's `SipCallEvents`, called on PJSIP's threads: they must only hand the news over (e.g.
+`loop.call_soon_threadsafe`), never block.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ PJ_ETOOMANY = 70010
 # built with PJSIP's minimal configuration, whose account table is tiny and which aborts the process when
 # it overflows: idle accounts are shut down to make room, and a call that finds none idle is refused.
 MAX_ACCOUNTS = 3
+# PJSIP's socket table (the wheel's select() I/O queue: 64 sockets, SIP's and every call's RTP and RTCP) hands
+# a closed socket's slot back only 500 ms after it closed, and the wheel, built with assertions on, aborts
+# the process when a socket finds no slot. Short calls in quick succession (busy lines, a campaign) would
+# fill it: a call is refused (SipBusy, retried by the dialer) while the sockets open or closed in the last
+# second leave less than this margin.
+IOQUEUE_SLOTS = 64
+SOCKETS_PER_CALL = 2  # RTP and RTCP
+SOCKET_SLOT_HOLD_SECS = 1.0  # PJSIP's 500 ms, doubled
+RESERVED_SOCKETS = 12  # SIP's own transports and its TCP connections
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,9 @@ class SipAgent:
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._calls: dict[str, _Live] = {}
         self._accounts: dict[tuple, Any] = {}
+        self._ports = _PortPool()
+        self._sockets_closed: deque[float] = deque()  # when each ended call's sockets closed
+        self._disconnected: list[_Live] = []  # calls PJSIP has just ended, to release before anything else
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
@@ -239,10 +252,22 @@ class SipAgent:
         self._ready.set()
         while not self._stopping.is_set():
             ep.libHandleEvents(5)
+            self._release_disconnected()
             self._drain()
         for live in list(self._calls.values()):
             self._hang_up(live.key)
-        ep.libHandleEvents(50)
+        deadline = time.monotonic() + 1.0
+        while self._calls and time.monotonic() < deadline:  # let the BYEs and CANCELs leave
+            ep.libHandleEvents(10)
+            self._release_disconnected()
+            self._drain()
+        # Stop the conference clock before any media port dies: then no PJSIP thread can call into a port
+        # that Python is tearing down (see _PortPool).
+        ep.audDevManager().setNoDev()
+        self._release_disconnected()
+        for live in self._calls.values():
+            live.call = None
+        self._ports.close()
         self._calls.clear()
         self._accounts.clear()
         ep.libDestroy()
@@ -257,6 +282,7 @@ class SipAgent:
                 command()
             except Exception:
                 log.exception("SIP command failed")
+            self._release_disconnected()
 
     def _account(self, target: SipTarget) -> Any:
         pj = _pj()
@@ -296,12 +322,15 @@ class SipAgent:
         pj = _pj()
         if live.ended:
             return
+        if not self._socket_slots_left():
+            self._refuse(
+                live, "this server's SIP stack is out of sockets for a moment (calls ended in quick succession)"
+            )
+            return
         try:
             live.account_key, account = self._account(target)
         except SipBusy as exc:
-            live.ended = True
-            self._calls.pop(live.key, None)
-            live.placed.set_exception(exc)
+            self._refuse(live, str(exc))
             return
         call = _Call(self, live, account)
         live.call = call
@@ -325,12 +354,24 @@ class SipAgent:
         del call  # PJSIP objects must die on this thread: drop it here, now
         status, reason = failure
         if status == PJ_ETOOMANY:  # PJSIP's compile-time call limit (the wheel's is 4 calls at once)
-            live.ended = True
-            self._calls.pop(live.key, None)
-            live.placed.set_exception(SipBusy("this server's SIP stack holds as many calls as it can"))
+            self._refuse(live, "this server's SIP stack holds as many calls as it can")
             return
         live.placed.set_result(None)
+        self._sockets_closed.append(time.monotonic())  # any RTP sockets it opened were closed
         self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
+
+    def _refuse(self, live: _Live, why: str) -> None:
+        """No INVITE left: the caller may try again later (or another process may)."""
+        live.ended = True
+        self._calls.pop(live.key, None)
+        live.placed.set_exception(SipBusy(why))
+
+    def _socket_slots_left(self) -> bool:
+        now = time.monotonic()
+        while self._sockets_closed and now - self._sockets_closed[0] > SOCKET_SLOT_HOLD_SECS:
+            self._sockets_closed.popleft()
+        calls = sum(1 for c in self._calls.values() if c.call is not None) + len(self._sockets_closed)
+        return RESERVED_SOCKETS + (calls + 1) * SOCKETS_PER_CALL <= IOQUEUE_SLOTS
 
     def _hang_up(self, key: str) -> None:
         pj = _pj()
@@ -370,15 +411,28 @@ class SipAgent:
             talk = time.monotonic() - live.answered_at if live.answered_at else 0.0
             code = int(info.lastStatusCode)
             reason = str(info.lastReason)
+            self._sockets_closed.append(time.monotonic())
             self._finish(live, SipEnd(code, reason, answered, live.hung_up_by_us, talk))
-            # The pjsua2 objects must outlive this callback, and die on this thread (PJSIP crashes when a
-            # thread it does not know destroys them): drop them on a later turn of this thread's loop.
-            self._commands.put(lambda: self._release(live))
+            # The pjsua2 objects must outlive this callback and die on this thread: released as soon as
+            # PJSIP returns to us (_release_disconnected), before any other command can run.
+            self._disconnected.append(live)
 
-    @staticmethod
-    def _release(live: _Live) -> None:
-        live.port = None
-        live.call = None
+    def _release_disconnected(self) -> None:
+        """Release the calls PJSIP has ended: each media port goes back to the pool, each pjsua2 Call is
+        dropped. Before any new INVITE: a pjsua2 Call keeps its slot number after the call ends, and its
+        destructor clears (and hangs up) whatever call holds that slot then; PJSIP reuses a slot at once
+        when all are taken."""
+        while self._disconnected:
+            live = self._disconnected.pop()
+            if live.port is not None:
+                self._ports.give_back(live.port)
+                live.port = None
+            live.call = None  # the Call dies here, on this thread
+
+    @property
+    def media_ports_created(self) -> int:
+        """Media ports made since start: no more than the most calls that were ever live at once."""
+        return self._ports.created
 
     def _on_media(self, live: _Live, call: Any) -> None:
         pj = _pj()
@@ -387,15 +441,7 @@ class SipAgent:
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 audio = call.getAudioMedia(i)
                 if live.port is None:
-                    port = _Port(live)
-                    fmt = pj.MediaFormatAudio()
-                    fmt.type = pj.PJMEDIA_TYPE_AUDIO
-                    fmt.clockRate = CLOCK_RATE
-                    fmt.channelCount = 1
-                    fmt.bitsPerSample = 16
-                    fmt.frameTimeUsec = FRAME_MS * 1000
-                    port.createPort(f"vx{live.key}", fmt)
-                    live.port = port
+                    live.port = self._ports.lend(live)
                 audio.startTransmit(live.port)
                 live.port.startTransmit(audio)
 
@@ -433,11 +479,12 @@ def _port_class() -> type:
     pj = _pj()
 
     class Port(pj.AudioMediaPort):  # type: ignore[name-defined]
-        """One call's audio on the conference clock: hands over what the callee said, plays what we queued."""
+        """One call's audio on the conference clock: hands over what the callee said, plays what we queued.
+        Lent to one call at a time (`_live`); between calls it answers the clock with nothing."""
 
-        def __init__(self, live: _Live) -> None:
+        def __init__(self) -> None:
             super().__init__()
-            self._live = weakref.ref(live)
+            self._live: Callable[[], _Live | None] = _nobody
 
         def onFrameReceived(self, frame: Any) -> None:  # noqa: N802
             live = self._live()
@@ -474,6 +521,52 @@ def _Call(agent: SipAgent, live: _Live, account: Any) -> Any:  # noqa: N802 - bu
     return cls(agent, live, account)
 
 
-def _Port(live: _Live) -> Any:  # noqa: N802
-    cls = _classes.get("port") or _classes.setdefault("port", _port_class())
-    return cls(live)
+def _nobody() -> _Live | None:
+    return None
+
+
+class _PortPool:
+    """The media ports, reused from call to call and dropped only once the conference clock has stopped.
+
+    Why: PJSIP's conference calls every registered port on its clock thread every 20 ms, connected or not.
+    Dropping a port's last Python reference runs its C++ destructor with the GIL released (the binding is
+    built with SWIG's -threads) while the Python object is already half torn down; the clock thread then
+    calls onFrameReceived on that object (AttributeError: no '_live'), and the exception keeps a pointer to
+    freed memory: the process crashes, later, in the garbage collector. A call ending every few seconds
+    made this rare but certain on a busy machine. A port that never dies while the clock runs cannot race.
+    The pool holds as many ports as calls were ever live at once (PJSIP holds only a few)."""
+
+    def __init__(self) -> None:
+        self._idle: list[Any] = []
+        self._all: list[Any] = []
+        self.created = 0
+
+    def lend(self, live: _Live) -> Any:
+        """A port for this call (on the agent's thread)."""
+        if self._idle:
+            port = self._idle.pop()
+        else:
+            pj = _pj()
+            cls = _classes.get("port") or _classes.setdefault("port", _port_class())
+            port = cls()
+            fmt = pj.MediaFormatAudio()
+            fmt.type = pj.PJMEDIA_TYPE_AUDIO
+            fmt.clockRate = CLOCK_RATE
+            fmt.channelCount = 1
+            fmt.bitsPerSample = 16
+            fmt.frameTimeUsec = FRAME_MS * 1000
+            port.createPort(f"vx{len(self._all)}", fmt)
+            self._all.append(port)
+            self.created += 1
+        port._live = weakref.ref(live)
+        return port
+
+    def give_back(self, port: Any) -> None:
+        """The call is over (its stream has left the conference, so nothing is connected to the port)."""
+        port._live = _nobody
+        self._idle.append(port)
+
+    def close(self) -> None:
+        """Drop every port: only once the conference clock has stopped (SipAgent._run)."""
+        self._idle.clear()
+        self._all.clear()
