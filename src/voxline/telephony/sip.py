@@ -149,6 +149,12 @@ class Credentials(CarrierCredentials):
     source_ips: list[Annotated[str, AfterValidator(_cidr)]] = Field(default_factory=list, max_length=50)
     did_number: E164
     transport: Literal["UDP", "TCP", "TLS"] = "UDP"
+    keepalive_secs: Annotated[
+        int | None,
+        Field(
+            ge=0, le=3600, description="in-dialog OPTIONS this often on an answered call (0 off; unset: the server's)"
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Credentials:
@@ -314,6 +320,7 @@ def target_for(creds: Mapping[str, Any], req: DialRequest, base: str = "") -> An
         outbound_proxy=f"sip:{proxy};lr;transport={transport}" if proxy else None,
         headers=tuple((str(k), str(v)) for k, v in (creds.get("custom_headers") or {}).items()),
         transport=transport,
+        keepalive_secs=creds.get("keepalive_secs"),
     )
 
 

@@ -65,6 +65,7 @@ class SipTarget:
     outbound_proxy: str | None = None  # sip:proxy.example.com:5060;lr
     headers: tuple[tuple[str, str], ...] = ()
     transport: str = "udp"
+    keepalive_secs: int | None = None  # this trunk's OPTIONS keep-alive; None: the agent's default
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class _Live:
     port: Any = None
     outgoing: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_QUEUED_FRAMES))
     answered_at: float | None = None
+    last_keepalive: float = 0.0
+    keepalive_secs: int = 0
     last_request: float = 0.0  # when the conference clock last asked for our audio (for measuring only)
     gaps: deque[float] | None = None  # the intervals between those requests, when the agent measures
     hung_up_by_us: bool = False
@@ -125,12 +128,17 @@ class SipAgent:
         public_host: str | None = None,
         max_calls: int = 256,
         log_level: int = 1,
+        keepalive_secs: int = 0,
     ) -> None:
         self.bind_host = bind_host
         self.sip_port = sip_port
         self.public_host = public_host
         self.max_calls = max_calls
         self.log_level = log_level
+        # In-dialog OPTIONS on an answered call this often (0: never): a trunk that answers 408 or 481 (or
+        # not at all) has lost the call, which then ends here instead of holding a dead line.
+        self.keepalive_secs = keepalive_secs
+        self._next_keepalive_check = 0.0
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._calls: dict[str, _Live] = {}
         self._accounts: dict[tuple, Any] = {}
@@ -174,6 +182,7 @@ class SipAgent:
         is done when the INVITE has left; it raises SipBusy when the stack holds all the calls it can."""
         key = f"sip-{next(self._keys)}-{int(time.time() * 1000) % 100000000}"
         live = _Live(key, events, gaps=self.frame_gaps if self.measure_frames else None)
+        live.keepalive_secs = self.keepalive_secs if target.keepalive_secs is None else target.keepalive_secs
         self._calls[key] = live
         self._commands.put(lambda: self._make_call(live, target))
         return key, live.placed
@@ -254,6 +263,7 @@ class SipAgent:
             ep.libHandleEvents(5)
             self._release_disconnected()
             self._drain()
+            self._keep_alive(time.monotonic())
         for live in list(self._calls.values()):
             self._hang_up(live.key)
         deadline = time.monotonic() + 1.0
@@ -359,6 +369,30 @@ class SipAgent:
         live.placed.set_result(None)
         self._sockets_closed.append(time.monotonic())  # any RTP sockets it opened were closed
         self._finish(live, SipEnd(0, f"the call could not be placed: {reason}", False, False, 0.0))
+
+    def _keep_alive(self, now: float) -> None:
+        if now < self._next_keepalive_check:
+            return
+        self._next_keepalive_check = now + 0.5
+        pj = _pj()
+        for live in list(self._calls.values()):
+            if live.ended or live.call is None or live.answered_at is None or not live.keepalive_secs:
+                continue
+            if now - max(live.answered_at, live.last_keepalive) < live.keepalive_secs:
+                continue
+            live.last_keepalive = now
+            prm = pj.CallSendRequestParam()
+            prm.method = "OPTIONS"
+            try:
+                live.call.sendRequest(prm)
+            except Exception as exc:  # the dialog is going away
+                log.debug("keep-alive of %s: %s", live.key, exc)
+
+    def _on_tsx(self, live: _Live, method: str, code: int) -> None:
+        """A trunk that no longer knows the call (481) or does not answer (408): hang up."""
+        if method == "OPTIONS" and code in (408, 481) and not live.ended:
+            log.info("SIP call %s: the trunk answered our keep-alive with %s; hanging up", live.key, code)
+            self._hang_up(live.key)
 
     def _refuse(self, live: _Live, why: str) -> None:
         """No INVITE left: the caller may try again later (or another process may)."""
@@ -466,6 +500,17 @@ def _call_class() -> type:
             live = self._live()
             if live is not None:
                 self._agent._on_media(live, self)
+
+        def onCallTsxState(self, prm: Any) -> None:  # noqa: N802
+            live = self._live()
+            if live is None or prm.e.type != pj.PJSIP_EVENT_TSX_STATE:
+                return
+            tsx = prm.e.body.tsxState.tsx
+            if tsx.role == pj.PJSIP_ROLE_UAC and tsx.state in (
+                pj.PJSIP_TSX_STATE_COMPLETED,
+                pj.PJSIP_TSX_STATE_TERMINATED,
+            ):
+                self._agent._on_tsx(live, str(tsx.method), int(tsx.statusCode))
 
         def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
             live = self._live()

@@ -1,5 +1,6 @@
-"""Many short SIP calls through one SipAgent against SIPp, more at once than PJSIP holds: run as a program
-(`python -m tests.integration.sip.churn SECS`) so that each run has a PJSIP endpoint of its own.
+"""Many short SIP calls against SIPp, more at once than PJSIP holds: through a worker pool (the tests), or
+through one in-process SipAgent when run as a program (`python -m tests.integration.sip.churn SECS`: a
+PJSIP endpoint of its own, for stress runs of several at once).
 
 Each call is answered and hung up at once, so media ports come and go while PJSIP's conference clock runs;
 calls beyond PJSIP's limit are refused (SipBusy) and placed again. Prints one JSON line of counts."""
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from voxline.telephony.sip_agent import SipAgent, SipBusy, SipEnd, SipTarget
 
@@ -47,7 +49,39 @@ class _Events:
         self.done.set()
 
 
-def main(secs: float) -> dict:
+def churn(agent: Any, target: SipTarget, secs: float, at_once: int = AT_ONCE) -> dict:
+    """Place `at_once` calls, wait for their ends, again, for `secs`; counts of how they went."""
+    counts = {"answered": 0, "refused": 0, "other": 0, "stuck": 0}
+    reasons: set[str] = set()
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        live: list[tuple[str, _Events]] = []
+        for _ in range(at_once):
+            events = _Events()
+            key, placed = agent.place(target, events)
+            try:
+                placed.result(10)
+            except SipBusy:
+                counts["refused"] += 1
+                continue
+            agent.send_audio(key, b"\x10\x00" * 800)
+            live.append((key, events))
+        for _key, events in live:
+            if not events.done.wait(10):
+                counts["stuck"] += 1
+            elif events.end and events.end.answered and events.end.code == 200:
+                counts["answered"] += 1
+            else:
+                counts["other"] += 1
+                reasons.add(events.end.reason if events.end else "?")
+        if not live:
+            time.sleep(0.05)
+    counts["reasons"] = sorted(reasons)  # type: ignore[assignment]
+    return counts
+
+
+def sipp_trunk(secs: float) -> tuple[subprocess.Popen, SipTarget]:
+    """SIPp answering every call at once and hanging up (answer_then_bye with no talk)."""
     sipp_bin = shutil.which("sipp")
     assert sipp_bin, "SIPp (sip-tester) is not installed"
     port = _free_port()
@@ -55,28 +89,15 @@ def main(secs: float) -> dict:
     args += ["-d", "0", "-nostdin", "-timeout", f"{int(secs) + 30}s", "-bg"]
     sipp = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     time.sleep(0.2)
+    return sipp, SipTarget(uri=f"sip:+15550001@127.0.0.1:{port};transport=udp", from_uri="sip:+15550002@127.0.0.1")
+
+
+def main(secs: float) -> dict:
+    sipp, target = sipp_trunk(secs)
     agent = SipAgent(bind_host="127.0.0.1", log_level=0)
     agent.start()
-    target = SipTarget(uri=f"sip:+15550001@127.0.0.1:{port};transport=udp", from_uri="sip:+15550002@127.0.0.1")
-    counts = {"answered": 0, "refused": 0, "other": 0}
-    deadline = time.monotonic() + secs
     try:
-        while time.monotonic() < deadline:
-            live: list[tuple[str, _Events]] = []
-            for _ in range(AT_ONCE):
-                events = _Events()
-                key, placed = agent.place(target, events)
-                try:
-                    placed.result(5)
-                except SipBusy:
-                    counts["refused"] += 1
-                    continue
-                agent.send_audio(key, b"\x10\x00" * 800)
-                live.append((key, events))
-            for key, events in live:
-                if not events.done.wait(10):
-                    raise SystemExit(f"call {key} never ended")
-                counts["answered" if events.end and events.end.answered else "other"] += 1
+        counts = churn(agent, target, secs)
         counts["media_ports_created"] = agent.media_ports_created
     finally:
         agent.stop()
