@@ -38,6 +38,8 @@ START_TIMEOUT_SECS = 15.0
 class _Call:
     key: str
     events: SipCallEvents
+    target: SipTarget
+    tried: set[int] = field(default_factory=set)  # workers that refused it (their PJSIP was full)
     placed: Future[None] = field(default_factory=Future)
     answered_at: float | None = None
 
@@ -137,17 +139,21 @@ class SipWorkerPool:
 
     def place(self, target: SipTarget, events: SipCallEvents) -> tuple[str, Future[None]]:
         key = f"sipw-{next(self._keys)}-{int(time.time() * 1000) % 100000000}"
-        call = _Call(key, events)
+        call = _Call(key, events, target)
+        self._send_to_a_worker(call)
+        return key, call.placed
+
+    def _send_to_a_worker(self, call: _Call) -> None:
         try:
-            worker = self._worker_with_room()
+            worker = self._worker_with_room(call.tried)
         except (SipBusy, RuntimeError, OSError) as exc:
             call.placed.set_exception(exc if isinstance(exc, SipBusy) else SipBusy(str(exc)))
-            return key, call.placed
+            return
         with self._lock:
-            worker.calls[key] = call
-            self._where[key] = worker
-        worker.send(("place", key, target))
-        return key, call.placed
+            worker.calls[call.key] = call
+            self._where[call.key] = worker
+        call.tried.add(worker.index)
+        worker.send(("place", call.key, call.target))
 
     def hang_up(self, key: str) -> None:
         worker = self._where.get(key)
@@ -175,10 +181,10 @@ class SipWorkerPool:
 
     # ---- the parent's side of the workers ----
 
-    def _worker_with_room(self) -> _Worker:
+    def _worker_with_room(self, tried: set[int]) -> _Worker:
         with self._lock:
             self._workers = [w for w in self._workers if w.alive]
-            room = [w for w in self._workers if len(w.calls) < CALLS_PER_WORKER]
+            room = [w for w in self._workers if len(w.calls) < CALLS_PER_WORKER and w.index not in tried]
             if room:
                 return min(room, key=lambda w: len(w.calls))
             if len(self._workers) >= self.max_workers:
@@ -216,9 +222,9 @@ class SipWorkerPool:
             error = rest[0]
             if error is None:
                 call.placed.set_result(None)
-            else:
+            else:  # that worker's PJSIP is full (calls still ending there): another worker may take it
                 self._forget(worker, key)
-                call.placed.set_exception(SipBusy(error))
+                self._send_to_a_worker(call)
         elif kind == "ringing":
             call.events.ringing(rest[0])
         elif kind == "answered":

@@ -181,12 +181,3 @@ async def sip_live(live: LiveServer) -> AsyncIterator[LiveServer]:  # noqa: F811
     live.app.state.call_runtime_factory = lambda ctx: Responder(speak_secs=1.0, heard=live.sandbox.heard)
     yield live
     live.app.state.call_runtime_factory = before
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every SIP test runs in one test process, one after another, as they did before the suite ran in
-    several: with PJSIP endpoints in several processes at once, processes crashed inside PJSIP (not yet
-    understood; see the SIP issue)."""
-    for item in items:
-        if "tests/integration/sip/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.xdist_group("sip"))

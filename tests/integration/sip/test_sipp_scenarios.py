@@ -255,3 +255,20 @@ async def test_a_trunk_that_lost_the_call_answers_our_keep_alive_481_and_we_hang
     assert call["status"] == "completed", call
     assert await sipp.finished() == 0, sipp.output()
     assert time.monotonic() - t0 < 10
+
+
+async def test_early_media_on_183_is_ringing_and_the_call_then_completes(
+    sip_live: LiveServer, tmp_path, sipp_runs
+) -> None:
+    """183 Session Progress with SDP and 1.5 s of early media (a ringback tone), then 200: the early media
+    neither breaks the call nor starts the conversation early (the runtime starts at the answer)."""
+    wav = _mulaw_wav(tmp_path / "ringback.wav", 425.0, 1.0)
+    sipp = await run_sipp(tmp_path, "early_media_183.xml", talk_ms=1000, files={"callee.wav": wav.read_bytes()})
+    sipp_runs.append(sipp)
+    caller = await make_sip_caller(sip_live, sipp.host)
+    call_id = await _start(sip_live, caller)
+    ringing = await wait_status(sip_live, caller, call_id, ("ringing", "in_progress", *TERMINAL))  # type: ignore[arg-type]
+    assert ringing["status"] in ("ringing", "in_progress"), ringing
+    call = await wait_status(sip_live, caller, call_id, TERMINAL, wait=20)  # type: ignore[arg-type]
+    assert call["status"] == "completed", call
+    assert await sipp.finished() == 0, sipp.output()
