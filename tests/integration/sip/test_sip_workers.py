@@ -13,6 +13,7 @@ from tests.integration.sip.churn import churn, sipp_trunk
 from tests.integration.sip.conftest import make_sip_caller, run_sipp
 from tests.integration.telephony.conftest import LiveServer, wait_status
 from voxline.telephony import sip_gateway
+from voxline.telephony.sip_agent import SipTarget
 from voxline.telephony.sip_workers import SipWorkerPool
 
 TERMINAL = ("completed", "busy", "no_answer", "failed", "canceled")
@@ -68,3 +69,24 @@ async def test_a_worker_that_dies_ends_its_calls_and_the_next_call_goes_through(
     call = await wait_status(sip_live, caller, r.json()["data"]["call_id"], TERMINAL, wait=20)  # type: ignore[arg-type]
     assert call["status"] == "completed", call
     assert await again.finished() == 0, again.output()
+
+
+async def test_behind_nat_the_public_address_is_in_the_contact_and_the_sdp(tmp_path, sipp_runs) -> None:
+    """`sip_public_host`: what a trunk must reach us at, in the INVITE's Contact and its SDP (SIPp checks
+    both, then answers 486)."""
+    from tests.integration.sip.churn import _Events
+
+    sipp = await run_sipp(tmp_path, "nat_public_address.xml")
+    sipp_runs.append(sipp)
+    pool = SipWorkerPool(max_workers=1, bind_host="127.0.0.1", public_host="192.0.2.10", log_level=0)
+    pool.start()
+    try:
+        events = _Events()
+        target = SipTarget(uri=f"sip:+15550001@{sipp.host};transport=udp", from_uri="sip:+15550002@127.0.0.1")
+        _key, placed = pool.place(target, events)
+        await asyncio.wrap_future(placed)
+        assert await asyncio.to_thread(events.done.wait, 10)
+    finally:
+        pool.stop()
+    assert events.end is not None and events.end.code == 486, events.end
+    assert await sipp.finished() == 0, sipp.output()
