@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     sip_public_host: str | None = Field(
         default=None, description="Public address written in Via/Contact and SDP when behind NAT (unset: the bound one)"
     )
+    sip_tls_ca_file: str | None = Field(
+        default=None, description="CA bundle (PEM) TLS trunks' certificates are checked against; unset: the system's"
+    )
+    sip_tls_verify: bool = Field(default=True, description="Check a TLS trunk's certificate and host name")
     sip_keepalive_secs: int = Field(
         default=30, ge=0, description="In-dialog OPTIONS this often on an answered call; 408/481 ends it; 0 = off"
     )

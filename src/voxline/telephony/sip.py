@@ -308,8 +308,9 @@ def target_for(creds: Mapping[str, Any], req: DialRequest, base: str = "") -> An
         host = f"{host}:{creds['port']}"
     transport = str(creds.get("transport") or "UDP").lower()
     bare_host = host_port(host)[0]
-    scheme = "sips" if transport == "tls" else "sip"
-    uri = f"{scheme}:{req.to_number}@{host};transport={transport}"
+    # TLS as trunks take it: a sip: URI with transport=tls (a sips: URI would ask for TLS on every hop and
+    # a sips: Contact, which callees such as baresip then require: 480 SIPS Required).
+    uri = f"sip:{req.to_number}@{host};transport={transport}"
     from_number = req.from_number or str(creds.get("did_number") or "")
     proxy = creds.get("outbound_proxy")
     return SipTarget(

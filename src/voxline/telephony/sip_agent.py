@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -31,6 +32,7 @@ FRAME_BYTES = CLOCK_RATE * FRAME_MS // 1000 * 2  # 16-bit mono PCM
 SILENCE = b"\x00" * FRAME_BYTES
 # The codecs a trunk may choose, best first; PJSIP adds telephone-event (RFC 4733) by itself.
 CODECS = ("PCMU/8000", "PCMA/8000")
+SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 MAX_QUEUED_FRAMES = 50  # 1 s of our audio waiting to go out; beyond that the oldest is dropped
 
 
@@ -129,6 +131,8 @@ class SipAgent:
         max_calls: int = 256,
         log_level: int = 1,
         keepalive_secs: int = 0,
+        tls_ca_file: str | None = None,
+        tls_verify: bool = True,
     ) -> None:
         self.bind_host = bind_host
         self.sip_port = sip_port
@@ -139,6 +143,9 @@ class SipAgent:
         # not at all) has lost the call, which then ends here instead of holding a dead line.
         self.keepalive_secs = keepalive_secs
         self._next_keepalive_check = 0.0
+        # TLS trunks: the server's certificate is checked against these CAs (the system's when unset).
+        self.tls_ca_file = tls_ca_file or (SYSTEM_CA_FILE if os.path.exists(SYSTEM_CA_FILE) else None)
+        self.tls_verify = tls_verify
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._calls: dict[str, _Live] = {}
         self._accounts: dict[tuple, Any] = {}
@@ -238,9 +245,14 @@ class SipAgent:
             cfg.medConfig.ecTailLen = 0
             cfg.medConfig.maxMediaPorts = max(254, self.max_calls * 3)
             ep.libInit(cfg)
-            for proto, kind in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP)):
+            kinds = [("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP), ("tls", pj.PJSIP_TRANSPORT_TLS)]
+            for proto, kind in kinds:
                 tcfg = pj.TransportConfig()
-                tcfg.port = self.sip_port
+                tcfg.port = self.sip_port if proto != "tls" or not self.sip_port else self.sip_port + 1
+                if proto == "tls":
+                    if self.tls_ca_file:
+                        tcfg.tlsConfig.CaListFile = self.tls_ca_file
+                    tcfg.tlsConfig.verifyServer = self.tls_verify
                 tcfg.boundAddress = self.bind_host
                 if self.public_host:
                     tcfg.publicAddress = self.public_host

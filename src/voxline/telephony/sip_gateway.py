@@ -272,6 +272,8 @@ def _user_agent() -> SipAgent | SipWorkerPool:
         "bind_host": settings.sip_bind_host,
         "public_host": settings.sip_public_host,
         "keepalive_secs": settings.sip_keepalive_secs,
+        "tls_ca_file": settings.sip_tls_ca_file,
+        "tls_verify": settings.sip_tls_verify,
     }
     if settings.sip_workers == 0:
         return SipAgent(**options)

@@ -100,6 +100,8 @@ class SipWorkerPool:
         public_host: str | None = None,
         log_level: int = 1,
         keepalive_secs: int = 0,
+        tls_ca_file: str | None = None,
+        tls_verify: bool = True,
     ) -> None:
         self.max_workers = max_workers
         self.options = {
@@ -107,6 +109,8 @@ class SipWorkerPool:
             "public_host": public_host,
             "log_level": log_level,
             "keepalive_secs": keepalive_secs,
+            "tls_ca_file": tls_ca_file,
+            "tls_verify": tls_verify,
         }
         self._workers: list[_Worker] = []
         self._where: dict[str, _Worker] = {}
@@ -309,12 +313,7 @@ def _serve(conn: Connection) -> None:
 
     kind, options = conn.recv()
     assert kind == "start"
-    agent = SipAgent(
-        bind_host=options["bind_host"],
-        public_host=options["public_host"],
-        log_level=options["log_level"],
-        **({"keepalive_secs": options["keepalive_secs"]} if options.get("keepalive_secs") else {}),
-    )
+    agent = SipAgent(**options)
     try:
         agent.start()
     except Exception as exc:  # noqa: BLE001 - told to the parent, which refuses calls with it

@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 from tests.integration.sip.churn import churn, sipp_trunk
 from tests.integration.sip.conftest import make_sip_caller, run_sipp
@@ -90,3 +91,70 @@ async def test_behind_nat_the_public_address_is_in_the_contact_and_the_sdp(tmp_p
         pool.stop()
     assert events.end is not None and events.end.code == 486, events.end
     assert await sipp.finished() == 0, sipp.output()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1: (its PEM, the PEM of certificate and key that baresip serves)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca.pem").write_bytes(cert_pem)
+    (directory / "server.pem").write_bytes(cert_pem + key_pem)
+    return directory / "ca.pem", directory / "server.pem"
+
+
+async def test_a_tls_trunk_is_called_over_tls_and_its_certificate_is_checked(tmp_path) -> None:
+    """baresip takes SIP over TLS with a certificate for 127.0.0.1: trusted (sip_tls_ca_file) the call is
+    answered and carries audio; with the system's CAs the same trunk is refused (certificate check)."""
+    from tests.integration.sip.baresip import start_baresip
+    from tests.integration.sip.churn import _Events
+
+    ca, served = _self_signed(tmp_path / "tls")
+    phone = await start_baresip(tmp_path / "baresip", "bob", b"\x00\x00" * 8000, certificate=served)
+    target = SipTarget(
+        uri=f"sip:bob@127.0.0.1:{phone.port + 1};transport=tls", from_uri="sip:+15550002@127.0.0.1", transport="tls"
+    )
+    ends = []
+    try:
+        for trusted in (str(ca), None):
+            pool = SipWorkerPool(max_workers=1, bind_host="127.0.0.1", log_level=0, tls_ca_file=trusted)
+            pool.start()
+            try:
+                events = _Events()
+                key, placed = pool.place(target, events)
+                await asyncio.wrap_future(placed)
+                await asyncio.sleep(1.5)
+                pool.hang_up(key)
+                assert await asyncio.to_thread(events.done.wait, 10)
+                ends.append(events.end)
+            finally:
+                pool.stop()
+    finally:
+        await phone.stop()
+    assert ends[0] is not None and ends[0].answered and ends[0].code == 200, (ends, phone.log())
+    assert ends[1] is not None and not ends[1].answered and "certificate" in ends[1].reason.lower(), ends
