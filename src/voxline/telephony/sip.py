@@ -205,7 +205,7 @@ class SipCarrier:
     default_cps = 10.0
     wire_sample_rate = 8000
     answer_media_type = "application/json"
-    supports_transfer = False  # SIP REFER: not built yet
+    supports_transfer = True  # blind transfer by REFER (RFC 3515); a trunk that refuses it ends the call
     # Our own user agent, in this server, posts the call's progress: no carrier on the internet calls us back
     # (the trunk must still reach our RTP port; see the README's SIP notes).
     calls_back_over_internet = False
@@ -237,6 +237,25 @@ class SipCarrier:
         from voxline.telephony import sip_gateway
 
         sip_gateway.gateway().hang_up(carrier_call_id)
+
+    async def transfer(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        creds: Credentials,
+        carrier_call_id: str,
+        to_number: str,
+        dial_url: str,
+    ) -> None:
+        from voxline.telephony import sip_gateway
+
+        try:
+            await sip_gateway.gateway().transfer(carrier_call_id, to_number)
+        except (RuntimeError, TimeoutError) as exc:
+            raise CarrierError(f"sip: {exc or 'the trunk did not answer the REFER'}", retryable=False) from None
+
+    def transfer_document(self, to_number: str) -> str:
+        return ""  # a SIP trunk fetches no instructions: the REFER names the number
 
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str

@@ -114,6 +114,7 @@ class _Live:
     last_request: float = 0.0  # when the conference clock last asked for our audio (for measuring only)
     gaps: deque[float] | None = None  # the intervals between those requests, when the agent measures
     hung_up_by_us: bool = False
+    transfer: Future[int] | None = None  # a REFER in flight: its final answer
     ended: bool = False
     placed: Future[None] = field(default_factory=Future)  # the INVITE left (or SipBusy)
     account_key: tuple | None = None
@@ -208,6 +209,31 @@ class SipAgent:
             if len(chunk) < FRAME_BYTES:
                 chunk += b"\x00" * (FRAME_BYTES - len(chunk))
             live.outgoing.append(chunk)
+
+    def transfer(self, key: str, refer_to: str) -> Future[int]:
+        """Blind transfer (REFER): the trunk calls `refer_to` and bridges the callee there. The future holds
+        the REFER's answer (202), or fails with the trunk's refusal; once the trunk reports the new call
+        answered (NOTIFY 200) we hang up our leg."""
+        done: Future[int] = Future()
+        self._commands.put(lambda: self._transfer(key, refer_to, done))
+        return done
+
+    def _transfer(self, key: str, refer_to: str, done: Future[int]) -> None:
+        pj = _pj()
+        live = self._calls.get(key)
+        if live is None or live.ended or live.call is None or live.answered_at is None:
+            done.set_exception(RuntimeError("the call is not answered (or is over)"))
+            return
+        live.transfer = done
+        try:
+            live.call.xfer(refer_to, pj.CallOpParam(True))
+        except Exception as exc:
+            live.transfer = None
+            done.set_exception(RuntimeError(exc.info() if hasattr(exc, "info") else str(exc)))
+
+    def _on_transfer_status(self, live: _Live, code: int, final: bool) -> None:
+        if final and 200 <= code < 300 and not live.ended:
+            self._hang_up(live.key)  # the callee is with the transfer target now
 
     def clear_audio(self, key: str) -> None:
         """Drop our audio not yet sent (barge-in)."""
@@ -400,8 +426,15 @@ class SipAgent:
             except Exception as exc:  # the dialog is going away
                 log.debug("keep-alive of %s: %s", live.key, exc)
 
-    def _on_tsx(self, live: _Live, method: str, code: int) -> None:
-        """A trunk that no longer knows the call (481) or does not answer (408): hang up."""
+    def _on_tsx(self, live: _Live, method: str, code: int, reason: str = "") -> None:
+        """A trunk that no longer knows the call (481) or does not answer (408): hang up. A REFER's answer
+        goes to whoever asked for the transfer."""
+        if method == "REFER" and live.transfer is not None and not live.transfer.done() and code >= 200:
+            if code < 300:
+                live.transfer.set_result(code)
+            else:
+                live.transfer.set_exception(RuntimeError(f"the trunk refused the transfer: {code} {reason}".strip()))
+            return
         if method == "OPTIONS" and code in (408, 481) and not live.ended:
             log.info("SIP call %s: the trunk answered our keep-alive with %s; hanging up", live.key, code)
             self._hang_up(live.key)
@@ -436,6 +469,10 @@ class SipAgent:
     def _finish(self, live: _Live, end: SipEnd) -> None:
         if live.ended:
             return
+        if live.transfer is not None and not live.transfer.done():
+            live.transfer.set_exception(
+                RuntimeError(f"the call ended before the trunk answered the REFER ({end.code})")
+            )
         live.ended = True
         self._calls.pop(live.key, None)
         try:
@@ -522,7 +559,12 @@ def _call_class() -> type:
                 pj.PJSIP_TSX_STATE_COMPLETED,
                 pj.PJSIP_TSX_STATE_TERMINATED,
             ):
-                self._agent._on_tsx(live, str(tsx.method), int(tsx.statusCode))
+                self._agent._on_tsx(live, str(tsx.method), int(tsx.statusCode), str(tsx.statusText))
+
+        def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802
+            live = self._live()
+            if live is not None:
+                self._agent._on_transfer_status(live, int(prm.statusCode), bool(prm.finalNotify))
 
         def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
             live = self._live()

@@ -48,6 +48,7 @@ class _Leg:
 
     key: str
     req: DialRequest
+    target: SipTarget
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     state: str = "calling"  # calling | ringing | answered | ended
     reported_end: bool = False
@@ -111,6 +112,15 @@ class SipGateway:
     def hang_up(self, key: str) -> None:
         self.agent.hang_up(key)
 
+    async def transfer(self, key: str, to_number: str) -> None:
+        """Blind transfer by REFER to `to_number` at the call's own trunk; raises RuntimeError when the trunk
+        refuses it (many trunks do: then the call simply ends, see the README)."""
+        leg = self._legs.get(key)
+        if leg is None or leg.state != "answered":
+            raise RuntimeError("the call is not answered (or is over)")
+        refer_to = refer_target(leg.target.uri, to_number)
+        await asyncio.wait_for(asyncio.wrap_future(self.agent.transfer(key, refer_to)), HTTP_TIMEOUT_SECS)
+
     def status(self, key: str) -> StatusUpdate | None:
         leg = self._legs.get(key)
         if leg is None:
@@ -129,7 +139,7 @@ class SipGateway:
         box: list[str] = [""]
         key, placed = self.agent.place(target, _Events(self, box))
         box[0] = key
-        leg = _Leg(key, req)
+        leg = _Leg(key, req, target)
         self._legs[key] = leg  # before the INVITE leaves: its first answer may come at once
         try:
             await asyncio.wrap_future(placed)
@@ -261,6 +271,12 @@ class SipGateway:
 
 _lock = threading.Lock()
 _gateway: SipGateway | None = None
+
+
+def refer_target(call_uri: str, to_number: str) -> str:
+    """The Refer-To URI: `to_number` at the host, port and transport the call itself went to."""
+    _, _, at = call_uri.partition("@")
+    return f"sip:{to_number}@{at}"
 
 
 def _user_agent() -> SipAgent | SipWorkerPool:

@@ -41,6 +41,7 @@ class _Call:
     target: SipTarget
     tried: set[int] = field(default_factory=set)  # workers that refused it (their PJSIP was full)
     placed: Future[None] = field(default_factory=Future)
+    transfer: Future[int] | None = None
     answered_at: float | None = None
 
 
@@ -169,6 +170,17 @@ class SipWorkerPool:
         if worker is not None:
             worker.send(("audio", key, pcm))
 
+    def transfer(self, key: str, refer_to: str) -> Future[int]:
+        done: Future[int] = Future()
+        worker = self._where.get(key)
+        call = worker.calls.get(key) if worker is not None else None
+        if worker is None or call is None:
+            done.set_exception(RuntimeError("the call is over"))
+            return done
+        call.transfer = done
+        worker.send(("transfer", key, refer_to))
+        return done
+
     def clear_audio(self, key: str) -> None:
         worker = self._where.get(key)
         if worker is not None:
@@ -236,6 +248,13 @@ class SipWorkerPool:
             call.events.answered()
         elif kind == "dtmf":
             call.events.dtmf(rest[0])
+        elif kind == "transfer":
+            code, error = rest
+            if call.transfer is not None and not call.transfer.done():
+                if error is None:
+                    call.transfer.set_result(code)
+                else:
+                    call.transfer.set_exception(RuntimeError(error))
         elif kind == "ended":
             self._forget(worker, key)
             call.events.ended(rest[0])
@@ -268,6 +287,8 @@ class SipWorkerPool:
             )
         reason = f"the SIP worker process stopped (exit code {code})"
         for call in calls:
+            if call.transfer is not None and not call.transfer.done():
+                call.transfer.set_exception(RuntimeError(reason))
             if not call.placed.done():
                 call.placed.set_exception(SipBusy(reason))
                 continue
@@ -326,6 +347,10 @@ def _serve(conn: Connection) -> None:
         exc = future.exception()
         send(("placed", key, None if exc is None else str(exc)))
 
+    def transferred(key: str, future: Future[int]) -> None:
+        exc = future.exception()
+        send(("transfer", key, None if exc is not None else future.result(), None if exc is None else str(exc)))
+
     try:
         while True:
             try:
@@ -348,6 +373,8 @@ def _serve(conn: Connection) -> None:
                 agent.hang_up(ours[key])
             elif kind == "clear":
                 agent.clear_audio(ours[key])
+            elif kind == "transfer":
+                agent.transfer(ours[key], rest[1]).add_done_callback(functools.partial(transferred, key))
             if len(ours) > 256:  # forget calls that are over
                 for k in [k for k, a in ours.items() if not agent.is_live(a)]:
                     ours.pop(k, None)
