@@ -115,7 +115,9 @@ class SipWorkerPool:
         }
         self._workers: list[_Worker] = []
         self._where: dict[str, _Worker] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified when a spare worker has started (or failed to)
+        self._spawning = False
+        self._stopping = False
         self._keys = itertools.count(1)
         self._indexes = itertools.count(1)
         self.workers_started = 0
@@ -124,12 +126,12 @@ class SipWorkerPool:
     # ---- SipAgent's interface ----
 
     def start(self) -> None:
-        with self._lock:
-            if not self._workers:
-                self._workers.append(self._new_worker())
+        """Start the first worker in the background: the caller (an event loop) does not wait for it."""
+        self._spawn_spare()
 
     def stop(self) -> None:
         with self._lock:
+            self._stopping = True
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.send(("stop",))
@@ -159,6 +161,29 @@ class SipWorkerPool:
             self._where[call.key] = worker
         call.tried.add(worker.index)
         worker.send(("place", call.key, call.target))
+        with self._lock:
+            free = sum(CALLS_PER_WORKER - len(w.calls) for w in self._workers if w.alive)
+        if free <= 1:  # start the next worker now, so that the call after next does not wait for it
+            self._spawn_spare()
+
+    def _spawn_spare(self) -> None:
+        with self._lock:
+            if self._spawning or sum(1 for w in self._workers if w.alive) >= self.max_workers:
+                return
+            self._spawning = True
+        threading.Thread(target=self._start_spare, name="sip-worker-start", daemon=True).start()
+
+    def _start_spare(self) -> None:
+        worker: _Worker | None = None
+        try:
+            worker = self._new_worker()
+        except (RuntimeError, OSError) as exc:
+            log.error("a SIP worker did not start: %s", exc)
+        with self._lock:
+            if worker is not None:
+                self._workers.append(worker)
+            self._spawning = False
+            self._lock.notify_all()
 
     def hang_up(self, key: str) -> None:
         worker = self._where.get(key)
@@ -203,7 +228,13 @@ class SipWorkerPool:
             room = [w for w in self._workers if len(w.calls) < CALLS_PER_WORKER and w.index not in tried]
             if room:
                 return min(room, key=lambda w: len(w.calls))
-            if len(self._workers) >= self.max_workers:
+            if self._spawning:  # a worker is starting: take it rather than start another
+                self._lock.wait_for(lambda: not self._spawning, START_TIMEOUT_SECS)
+                room = [w for w in self._workers if w.alive and len(w.calls) < CALLS_PER_WORKER]
+                room = [w for w in room if w.index not in tried]
+                if room:
+                    return min(room, key=lambda w: len(w.calls))
+            if sum(1 for w in self._workers if w.alive) >= self.max_workers:
                 raise SipBusy(f"this server's SIP workers hold as many calls as they can ({self.max_workers} x 4)")
             worker = self._new_worker()
             self._workers.append(worker)
@@ -266,7 +297,7 @@ class SipWorkerPool:
 
     def _lost(self, worker: _Worker) -> None:
         """The worker stopped: by our stop(), or it died (PJSIP aborted it). Its calls end here."""
-        stopping = worker not in self._workers
+        stopping = self._stopping
         worker.kill()
         code = worker.proc.returncode
         with self._lock:
