@@ -15,6 +15,7 @@ import functools
 import itertools
 import logging
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ log = logging.getLogger("voxline.sip")
 
 CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
 START_TIMEOUT_SECS = 15.0
+OUTBOX_MESSAGES = 4 * 50 * 4  # 4 s of 20 ms frames for 4 calls
 
 
 @dataclass
@@ -70,18 +72,38 @@ class _Worker:
             self.kill()
             raise RuntimeError(f"the SIP worker did not start: {rest[0] if rest else kind}")
         self.pid = self.proc.pid
+        # What goes down to the worker waits here, written by a thread of its own: a stuck worker never
+        # blocks the gateway's loop (its audio is dropped; a command that finds the queue full kills it).
+        self._outbox: queue.Queue[tuple | None] = queue.Queue(maxsize=OUTBOX_MESSAGES)
+        threading.Thread(target=self._write, name=f"sip-worker-{index}-out", daemon=True).start()
 
     def send(self, message: tuple) -> None:
         if not self.alive:
             return
         try:
-            with self._send_lock:
-                self.conn.send(message)
-        except OSError:  # the worker is gone: its reader reports its calls
-            self.alive = False
+            self._outbox.put_nowait(message)
+        except queue.Full:
+            if message[0] == "audio":
+                return  # the worker is seconds behind: drop audio rather than wait
+            log.error("SIP worker %s (pid %s) takes no commands; stopping it", self.index, self.pid)
+            self.kill()  # its reader then ends its calls
+
+    def _write(self) -> None:
+        while self.alive:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                with self._send_lock:
+                    self.conn.send(message)
+            except OSError:  # the worker is gone: its reader reports its calls
+                self.alive = False
+                return
 
     def kill(self) -> None:
         self.alive = False
+        with contextlib.suppress(AttributeError, queue.Full):
+            self._outbox.put_nowait(None)  # ends the writer
         with contextlib.suppress(OSError):
             self.conn.close()
         with contextlib.suppress(ProcessLookupError):

@@ -125,7 +125,10 @@ async def test_a_sandbox_sip_call_is_transferred_by_refer(sip_live: LiveServer) 
             outcome.append("transferred")
             await asyncio.wait_for(talk, 10)
 
+    from voxline.sandbox.callee import Script
+
     sip_live.app.state.call_runtime_factory = lambda ctx: Transferring()
+    sip_live.app.state.sandbox.sip.scripts["+14155550124"] = Script("human", talk_secs=None, hz=0)  # stays on
     call = await _call(sip_live, "+14155550124")
     assert call["status"] == "completed", call
     assert outcome == ["transferred"], outcome

@@ -158,3 +158,33 @@ async def test_a_tls_trunk_is_called_over_tls_and_its_certificate_is_checked(tmp
         await phone.stop()
     assert ends[0] is not None and ends[0].answered and ends[0].code == 200, (ends, phone.log())
     assert ends[1] is not None and not ends[1].answered and "certificate" in ends[1].reason.lower(), ends
+
+
+async def test_a_stuck_worker_never_blocks_the_caller_and_is_stopped(tmp_path, sipp_runs) -> None:
+    """A worker that stops reading (SIGSTOP here; a PJSIP deadlock in life): our audio to it is dropped at
+    once instead of blocking the gateway's loop, and the next command (a hang-up) stops the worker, which
+    ends its call."""
+    from tests.integration.sip.churn import _Events
+
+    sipp = await run_sipp(tmp_path, "answer_wait_bye.xml")
+    sipp_runs.append(sipp)
+    pool = SipWorkerPool(max_workers=1, bind_host="127.0.0.1", log_level=0)
+    pool.start()
+    try:
+        events = _Events()
+        target = SipTarget(uri=f"sip:+15550001@{sipp.host};transport=udp", from_uri="sip:+15550002@127.0.0.1")
+        key, placed = pool.place(target, events)
+        await asyncio.wrap_future(placed)
+        await asyncio.sleep(0.5)
+        (pid,) = pool.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        for _ in range(5000):  # 100 s of audio: far more than the socket and the outbox hold
+            pool.send_audio(key, b"\x10\x00" * 160)
+        assert time.monotonic() - t0 < 2, "sending audio to a stuck worker blocked"
+        pool.hang_up(key)
+        assert await asyncio.to_thread(events.done.wait, 10), "the stuck worker's call never ended"
+    finally:
+        pool.stop()
+    assert events.end is not None and "worker" in events.end.reason, events.end
+    assert pool.workers_lost == 1
