@@ -89,9 +89,11 @@ async def run_sipp(
     talk_ms: int = 1000,
     calls: int = 1,
     files: dict[str, bytes] | None = None,
+    echo: bool = False,
     **variables: str,
 ) -> Sipp:
-    """SIPp as the trunk for one call; `files` are written to its working directory (e.g. callee.wav)."""
+    """SIPp as the trunk for one call; `files` are written to its working directory (e.g. callee.wav);
+    `echo`: SIPp sends every RTP packet back where it came from."""
     sipp = binary("sipp", "sip-tester")
     port = free_udp_port()
     media_port = free_udp_port()
@@ -126,6 +128,8 @@ async def run_sipp(
         "-max_recv_loops",
         "100",
     ]
+    if echo:
+        args.append("-rtp_echo")
     for name, value in variables.items():
         args += ["-set", name, value]
     proc = await asyncio.create_subprocess_exec(

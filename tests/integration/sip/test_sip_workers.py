@@ -188,3 +188,55 @@ async def test_a_stuck_worker_never_blocks_the_caller_and_is_stopped(tmp_path, s
         pool.stop()
     assert events.end is not None and "worker" in events.end.reason, events.end
     assert pool.workers_lost == 1
+
+
+async def test_each_call_hears_its_own_audio_while_media_ports_are_reused(tmp_path, sipp_runs) -> None:
+    """Rounds of 4 and 3 calls at once through one worker, SIPp echoing each call's RTP: each call sends its
+    own tone and hears that tone back, never another call's, while PJSIP's media ports pass from call to
+    call (_PortPool)."""
+    import math
+    import struct
+
+    from tests.integration.sip.churn import _Events
+    from voxline.sandbox.audio import dominant_hz
+
+    class Heard(_Events):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pcm = bytearray()
+
+        def audio(self, pcm: bytes) -> None:
+            self.pcm.extend(pcm)
+
+    def tone(hz: int) -> bytes:
+        return b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / 8000))) for i in range(8000))
+
+    sipp = await run_sipp(tmp_path, "answer_wait_bye.xml", calls=20, echo=True)
+    sipp_runs.append(sipp)
+    pool = SipWorkerPool(max_workers=1, bind_host="127.0.0.1", log_level=0)
+    pool.start()
+    target = SipTarget(uri=f"sip:+15550001@{sipp.host};transport=udp", from_uri="sip:+15550002@127.0.0.1")
+    wrong = []
+    try:
+        for tones in ((400, 700, 1000, 1300), (1300, 400, 1000), (700, 1000, 400, 1300)):
+            calls = []
+            for hz in tones:
+                events = Heard()
+                key, placed = pool.place(target, events)
+                await asyncio.wrap_future(placed)
+                calls.append((key, events, hz))
+            await asyncio.sleep(0.6)  # answered, media flowing
+            for key, events, hz in calls:
+                events.pcm.clear()
+                pool.send_audio(key, tone(hz))
+            await asyncio.sleep(1.5)
+            for key, events, hz in calls:
+                heard = dominant_hz(bytes(events.pcm))
+                if abs(heard - hz) > 30:
+                    wrong.append((hz, heard))
+                pool.hang_up(key)
+            for _key, events, _hz in calls:
+                assert await asyncio.to_thread(events.done.wait, 5)
+    finally:
+        pool.stop()
+    assert wrong == [], f"calls that heard another call's tone (or none): {wrong}"
