@@ -34,6 +34,7 @@ log = logging.getLogger("voxline.sip")
 CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
 START_TIMEOUT_SECS = 15.0
 OUTBOX_MESSAGES = 4 * 50 * 4  # 4 s of 20 ms frames for 4 calls
+STUCK_SECS = 3.0  # a worker that has not read what we sent for this long is stopped (its calls end)
 
 
 @dataclass
@@ -75,10 +76,18 @@ class _Worker:
         # What goes down to the worker waits here, written by a thread of its own: a stuck worker never
         # blocks the gateway's loop (its audio is dropped; a command that finds the queue full kills it).
         self._outbox: queue.Queue[tuple | None] = queue.Queue(maxsize=OUTBOX_MESSAGES)
+        self._writing_since = 0.0  # when the write under way began (0: none): a stuck worker never ends it
         threading.Thread(target=self._write, name=f"sip-worker-{index}-out", daemon=True).start()
 
     def send(self, message: tuple) -> None:
         if not self.alive:
+            return
+        since = self._writing_since
+        if since and time.monotonic() - since > STUCK_SECS:
+            log.error(
+                "SIP worker %s (pid %s) has read nothing for %.0f s; stopping it", self.index, self.pid, STUCK_SECS
+            )
+            self.kill()  # its reader then ends its calls
             return
         try:
             self._outbox.put_nowait(message)
@@ -86,19 +95,22 @@ class _Worker:
             if message[0] == "audio":
                 return  # the worker is seconds behind: drop audio rather than wait
             log.error("SIP worker %s (pid %s) takes no commands; stopping it", self.index, self.pid)
-            self.kill()  # its reader then ends its calls
+            self.kill()
 
     def _write(self) -> None:
         while self.alive:
             message = self._outbox.get()
             if message is None:
                 return
+            self._writing_since = time.monotonic()
             try:
                 with self._send_lock:
                     self.conn.send(message)
             except OSError:  # the worker is gone: its reader reports its calls
                 self.alive = False
                 return
+            finally:
+                self._writing_since = 0.0
 
     def kill(self) -> None:
         self.alive = False

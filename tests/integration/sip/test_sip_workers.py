@@ -162,8 +162,8 @@ async def test_a_tls_trunk_is_called_over_tls_and_its_certificate_is_checked(tmp
 
 async def test_a_stuck_worker_never_blocks_the_caller_and_is_stopped(tmp_path, sipp_runs) -> None:
     """A worker that stops reading (SIGSTOP here; a PJSIP deadlock in life): our audio to it is dropped at
-    once instead of blocking the gateway's loop, and the next command (a hang-up) stops the worker, which
-    ends its call."""
+    once instead of blocking the gateway's loop, and once it has read nothing for 3 s the next message
+    stops the worker, which ends its call."""
     from tests.integration.sip.churn import _Events
 
     sipp = await run_sipp(tmp_path, "answer_wait_bye.xml")
@@ -182,8 +182,11 @@ async def test_a_stuck_worker_never_blocks_the_caller_and_is_stopped(tmp_path, s
         for _ in range(5000):  # 100 s of audio: far more than the socket and the outbox hold
             pool.send_audio(key, b"\x10\x00" * 160)
         assert time.monotonic() - t0 < 2, "sending audio to a stuck worker blocked"
+        for _ in range(60):  # the gateway goes on sending the call's audio
+            pool.send_audio(key, b"\x10\x00" * 160)
+            await asyncio.sleep(0.1)
         pool.hang_up(key)
-        assert await asyncio.to_thread(events.done.wait, 10), "the stuck worker's call never ended"
+        assert await asyncio.to_thread(events.done.wait, 5), "the stuck worker's call never ended"
     finally:
         pool.stop()
     assert events.end is not None and "worker" in events.end.reason, events.end
