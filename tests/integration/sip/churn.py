@@ -86,7 +86,7 @@ def sipp_trunk(secs: float) -> tuple[subprocess.Popen, SipTarget]:
     assert sipp_bin, "SIPp (sip-tester) is not installed"
     port = _free_port()
     args = [sipp_bin, "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-mp", str(_free_port())]
-    args += ["-d", "0", "-nostdin", "-timeout", f"{int(secs) + 30}s", "-bg"]
+    args += ["-d", "0", "-nostdin", "-timeout", f"{int(secs) + 30}s"]
     sipp = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     time.sleep(0.2)
     return sipp, SipTarget(uri=f"sip:+15550001@127.0.0.1:{port};transport=udp", from_uri="sip:+15550002@127.0.0.1")
