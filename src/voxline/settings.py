@@ -132,6 +132,24 @@ class Settings(BaseSettings):
     carrier_timeout_secs: float = Field(default=10.0, gt=0, description="Timeout of one carrier REST request")
     ring_timeout_secs: float = Field(default=60.0, gt=0, description="End a call not answered within this")
     default_max_call_secs: int = Field(default=3600, ge=10, description="Hang up longer calls; agents may lower it")
+    # SIP trunks (telephony/sip_*): where our user agent listens and what address it writes into SIP and SDP.
+    sip_workers: int = Field(
+        default=4,
+        ge=0,
+        le=64,
+        description="SIP worker processes (4 calls each, PJSIP's limit); 0 = PJSIP inside the server (1 x 4 calls)",
+    )
+    sip_bind_host: str = Field(default="0.0.0.0", description="Address SIP and RTP sockets bind to")
+    sip_public_host: str | None = Field(
+        default=None, description="Public address written in Via/Contact and SDP when behind NAT (unset: the bound one)"
+    )
+    sip_tls_ca_file: str | None = Field(
+        default=None, description="CA bundle (PEM) TLS trunks' certificates are checked against; unset: the system's"
+    )
+    sip_tls_verify: bool = Field(default=True, description="Check a TLS trunk's certificate and host name")
+    sip_keepalive_secs: int = Field(
+        default=30, ge=0, description="In-dialog OPTIONS this often on an answered call; 408/481 ends it; 0 = off"
+    )
     session_finish_grace_secs: float = Field(
         default=30.0, ge=0, description="After a call ends, how long the conversation has to file its session"
     )

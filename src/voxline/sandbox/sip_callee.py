@@ -6,7 +6,8 @@ other emulators: an INVITE must answer the digest challenge with a sandbox accou
 from the deployment's key); any other gets 403. The callee follows the same scripts and test numbers as
 the other carriers' emulators (`MAGIC_SUFFIXES`): busy → 486, declined → 603, failed → 500, no answer →
 rings until CANCEL, human or machine → answers, speaks its tone for `talk_secs` and hangs up with BYE
-(or waits for ours), keeping what it heard.
+(or waits for ours), keeping what it heard. A REFER (blind transfer, RFC 3515) is accepted and reported
+answered at once.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _COMPACT = {
     "m": "contact",
     "l": "content-length",
     "c": "content-type",
+    "r": "refer-to",
 }
 
 
@@ -106,6 +108,7 @@ class CalleeCall:
     last_loud: float = 0.0
     lines_said: int = 0
     wire_errors: list[str] = field(default_factory=list)  # the websocket emulators' checks; none on RTP
+    transferred_to: str | None = None  # the number a REFER named
 
     def bot_quiet_for(self, secs: float) -> bool:
         return self.loud_frames > 0 and time.monotonic() - self.last_loud > secs
@@ -238,6 +241,13 @@ class SipCallee(asyncio.DatagramProtocol):
                 self._stop(call)
         elif m.method == "OPTIONS":
             self._reply(m, addr, 200, "OK", None)
+        elif m.method == "REFER" and call is not None and call.status == "answered":
+            # A blind transfer: accepted, and the new call reported answered at once (NOTIFY with a sipfrag
+            # 200, RFC 3515); the caller then hangs up its leg with BYE.
+            call.transferred_to = _user(m.get("refer-to"))
+            self._reply(m, addr, 202, "Accepted", call)
+            extra = ["Event: refer", "Subscription-State: terminated;reason=noresource"]
+            self._in_dialog(call, "NOTIFY", 2, extra, b"SIP/2.0 200 OK\r\n", "message/sipfrag;version=2.0")
         else:
             self._reply(m, addr, 501, "Not Implemented", None)
 
@@ -389,21 +399,37 @@ class SipCallee(asyncio.DatagramProtocol):
         )
 
     def _bye(self, call: CalleeCall) -> None:
+        self._in_dialog(call, "BYE", 1)
+
+    def _in_dialog(
+        self,
+        call: CalleeCall,
+        method: str,
+        cseq: int,
+        extra: list[str] | None = None,
+        body: bytes = b"",
+        content_type: str = "",
+    ) -> None:
+        """A request of ours inside the call's dialog (to the caller's Contact)."""
         inv = call.invite
         contact = re.search(r"<([^>]+)>", inv.get("contact"))
         target = contact.group(1) if contact else inv.first.split(" ")[1]
         branch = "z9hG4bK" + secrets.token_hex(8)
         lines = [
-            f"BYE {target} SIP/2.0",
+            f"{method} {target} SIP/2.0",
             f"Via: SIP/2.0/UDP {self.host}:{self.port};branch={branch};rport",
             f"From: {inv.get('to')};tag={call.tag}",
             f"To: {inv.get('from')}",
             f"Call-ID: {call.call_id}",
-            "CSeq: 1 BYE",
+            f"CSeq: {cseq} {method}",
             "Max-Forwards: 70",
-            "Content-Length: 0",
+            f"Contact: <sip:{self.host}:{self.port}>",
+            *(extra or []),
         ]
-        self._send(("\r\n".join(lines) + "\r\n\r\n").encode(), call.peer)
+        if body:
+            lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body)}")
+        self._send(("\r\n".join(lines) + "\r\n\r\n").encode() + body, call.peer)
 
     def _send(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._transport is not None:

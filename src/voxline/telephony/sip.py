@@ -149,6 +149,12 @@ class Credentials(CarrierCredentials):
     source_ips: list[Annotated[str, AfterValidator(_cidr)]] = Field(default_factory=list, max_length=50)
     did_number: E164
     transport: Literal["UDP", "TCP", "TLS"] = "UDP"
+    keepalive_secs: Annotated[
+        int | None,
+        Field(
+            ge=0, le=3600, description="in-dialog OPTIONS this often on an answered call (0 off; unset: the server's)"
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Credentials:
@@ -199,7 +205,7 @@ class SipCarrier:
     default_cps = 10.0
     wire_sample_rate = 8000
     answer_media_type = "application/json"
-    supports_transfer = False  # SIP REFER: not built yet
+    supports_transfer = True  # blind transfer by REFER (RFC 3515); a trunk that refuses it ends the call
     # Our own user agent, in this server, posts the call's progress: no carrier on the internet calls us back
     # (the trunk must still reach our RTP port; see the README's SIP notes).
     calls_back_over_internet = False
@@ -231,6 +237,25 @@ class SipCarrier:
         from voxline.telephony import sip_gateway
 
         sip_gateway.gateway().hang_up(carrier_call_id)
+
+    async def transfer(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        creds: Credentials,
+        carrier_call_id: str,
+        to_number: str,
+        dial_url: str,
+    ) -> None:
+        from voxline.telephony import sip_gateway
+
+        try:
+            await sip_gateway.gateway().transfer(carrier_call_id, to_number)
+        except (RuntimeError, TimeoutError) as exc:
+            raise CarrierError(f"sip: {exc or 'the trunk did not answer the REFER'}", retryable=False) from None
+
+    def transfer_document(self, to_number: str) -> str:
+        return ""  # a SIP trunk fetches no instructions: the REFER names the number
 
     async def fetch_status(
         self, http: httpx.AsyncClient, base: str, creds: Credentials, carrier_call_id: str
@@ -302,8 +327,9 @@ def target_for(creds: Mapping[str, Any], req: DialRequest, base: str = "") -> An
         host = f"{host}:{creds['port']}"
     transport = str(creds.get("transport") or "UDP").lower()
     bare_host = host_port(host)[0]
-    scheme = "sips" if transport == "tls" else "sip"
-    uri = f"{scheme}:{req.to_number}@{host};transport={transport}"
+    # TLS as trunks take it: a sip: URI with transport=tls (a sips: URI would ask for TLS on every hop and
+    # a sips: Contact, which callees such as baresip then require: 480 SIPS Required).
+    uri = f"sip:{req.to_number}@{host};transport={transport}"
     from_number = req.from_number or str(creds.get("did_number") or "")
     proxy = creds.get("outbound_proxy")
     return SipTarget(
@@ -314,6 +340,7 @@ def target_for(creds: Mapping[str, Any], req: DialRequest, base: str = "") -> An
         outbound_proxy=f"sip:{proxy};lr;transport={transport}" if proxy else None,
         headers=tuple((str(k), str(v)) for k, v in (creds.get("custom_headers") or {}).items()),
         transport=transport,
+        keepalive_secs=creds.get("keepalive_secs"),
     )
 
 

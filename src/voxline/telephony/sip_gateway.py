@@ -7,8 +7,9 @@ other part of the server then handles a SIP call as it handles any carrier's (to
 claim, the voice runtime, hang-up, settling the end).
 
 It runs on its own thread and event loop, beside PJSIP's thread, so that a SIP call costs the server's
-event loop what a websocket carrier's call costs: one websocket of 20 ms frames. One gateway per process
-(PJSIP allows one endpoint); a call is known only to the process that placed it.
+event loop what a websocket carrier's call costs: one websocket of 20 ms frames. One gateway per process;
+PJSIP itself runs in worker processes (`sip_workers`), so that neither its crashes nor its 4-call limit are
+the server's; a call is known only to the server process that placed it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import websockets
 from voxline.core.call_status import CallStatus
 from voxline.telephony.carrier import DialRequest, StatusUpdate
 from voxline.telephony.sip_agent import SipAgent, SipBusy, SipEnd, SipTarget
+from voxline.telephony.sip_workers import SipWorkerPool
 
 log = logging.getLogger("voxline.sip")
 
@@ -46,6 +48,7 @@ class _Leg:
 
     key: str
     req: DialRequest
+    target: SipTarget
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     state: str = "calling"  # calling | ringing | answered | ended
     reported_end: bool = False
@@ -81,7 +84,7 @@ class _Events:
 
 
 class SipGateway:
-    def __init__(self, agent: SipAgent | None = None) -> None:
+    def __init__(self, agent: SipAgent | SipWorkerPool | None = None) -> None:
         self.agent = agent or SipAgent()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sip-gateway", daemon=True)
@@ -109,6 +112,15 @@ class SipGateway:
     def hang_up(self, key: str) -> None:
         self.agent.hang_up(key)
 
+    async def transfer(self, key: str, to_number: str) -> None:
+        """Blind transfer by REFER to `to_number` at the call's own trunk; raises RuntimeError when the trunk
+        refuses it (many trunks do: then the call simply ends, see the README)."""
+        leg = self._legs.get(key)
+        if leg is None or leg.state != "answered":
+            raise RuntimeError("the call is not answered (or is over)")
+        refer_to = refer_target(leg.target.uri, to_number)
+        await asyncio.wait_for(asyncio.wrap_future(self.agent.transfer(key, refer_to)), HTTP_TIMEOUT_SECS)
+
     def status(self, key: str) -> StatusUpdate | None:
         leg = self._legs.get(key)
         if leg is None:
@@ -127,7 +139,7 @@ class SipGateway:
         box: list[str] = [""]
         key, placed = self.agent.place(target, _Events(self, box))
         box[0] = key
-        leg = _Leg(key, req)
+        leg = _Leg(key, req, target)
         self._legs[key] = leg  # before the INVITE leaves: its first answer may come at once
         try:
             await asyncio.wrap_future(placed)
@@ -261,12 +273,35 @@ _lock = threading.Lock()
 _gateway: SipGateway | None = None
 
 
+def refer_target(call_uri: str, to_number: str) -> str:
+    """The Refer-To URI: `to_number` at the host, port and transport the call itself went to."""
+    _, _, at = call_uri.partition("@")
+    return f"sip:{to_number}@{at}"
+
+
+def _user_agent() -> SipAgent | SipWorkerPool:
+    """PJSIP in worker processes (the default), or in this process when `sip_workers` is 0."""
+    from voxline.settings import Settings
+
+    settings = Settings()
+    options: dict[str, Any] = {
+        "bind_host": settings.sip_bind_host,
+        "public_host": settings.sip_public_host,
+        "keepalive_secs": settings.sip_keepalive_secs,
+        "tls_ca_file": settings.sip_tls_ca_file,
+        "tls_verify": settings.sip_tls_verify,
+    }
+    if settings.sip_workers == 0:
+        return SipAgent(**options)
+    return SipWorkerPool(max_workers=settings.sip_workers, **options)
+
+
 def gateway() -> SipGateway:
     """This process's gateway, started on first use: PJSIP allows one endpoint per process."""
     global _gateway
     with _lock:
         if _gateway is None:
-            gw = SipGateway()
+            gw = SipGateway(_user_agent())
             gw.start()
             # PJSIP's objects must be destroyed on its own thread, before the interpreter tears modules down.
             atexit.register(gw.stop)

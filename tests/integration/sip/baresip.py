@@ -56,11 +56,14 @@ def _write_wav(path: Path, pcm8k: bytes) -> None:
         w.writeframes(pcm8k)
 
 
-async def start_baresip(home: Path, user: str, speech8k: bytes, *, lead_silence_secs: float = 0.0) -> Baresip:
-    """baresip answering calls to `user`, speaking `speech8k` (PCM16 8 kHz) once, then silence."""
+async def start_baresip(
+    home: Path, user: str, speech8k: bytes, *, lead_silence_secs: float = 0.0, certificate: Path | None = None
+) -> Baresip:
+    """baresip answering calls to `user`, speaking `speech8k` (PCM16 8 kHz) once, then silence. With a
+    `certificate` (PEM: certificate and key) it also takes SIP over TLS, on its port + 1."""
     exe = binary("baresip", "baresip")
     port = free_udp_port()
-    await asyncio.to_thread(_configure, home, port, user, speech8k, lead_silence_secs)
+    await asyncio.to_thread(_configure, home, port, user, speech8k, lead_silence_secs, certificate)
     log = (home / "baresip.log").open("wb")  # noqa: ASYNC230 - handed to the child process
     proc = await asyncio.create_subprocess_exec(
         exe, "-f", str(home), "-t", "120", stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
@@ -74,7 +77,9 @@ async def start_baresip(home: Path, user: str, speech8k: bytes, *, lead_silence_
     return Baresip(port, proc, home)
 
 
-def _configure(home: Path, port: int, user: str, speech8k: bytes, lead_silence_secs: float) -> None:
+def _configure(
+    home: Path, port: int, user: str, speech8k: bytes, lead_silence_secs: float, certificate: Path | None = None
+) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "rec").mkdir(exist_ok=True)
     silence = b"\x00\x00" * int(8000 * lead_silence_secs)
@@ -82,6 +87,7 @@ def _configure(home: Path, port: int, user: str, speech8k: bytes, lead_silence_s
     (home / "config").write_text(
         f"""poll_method epoll
 sip_listen 127.0.0.1:{port}
+{f"sip_certificate {certificate}" if certificate else ""}
 audio_player alsa,null
 audio_source aufile,{home / "speak.wav"}
 audio_alert alsa,null

@@ -54,7 +54,7 @@ async def test_a_sandbox_sip_call_talks_with_the_built_in_callee(sip_live: LiveS
         call = await _call(sip_live, "+14155550123", hook)
         assert call["status"] == "completed" and call["disposition"] == "completed", call
         callee: SipCallee = sip_live.app.state.sandbox.sip
-        heard = next(c.heard for c in callee.calls.values() if c.to == "+14155550123" and c.status == "ended")
+        heard = [c.heard for c in callee.calls.values() if c.to == "+14155550123" and c.status == "ended"][-1]
         assert len(heard) > 8000, "the sandbox callee heard nothing over RTP"
         assert abs(dominant_hz(bytes(heard)) - RESPONDER_HZ) < 30, "the callee did not hear our responder's tone"
         deadline = time.monotonic() + 20
@@ -107,3 +107,30 @@ async def test_the_sandbox_trunk_refuses_an_invite_without_the_sandbox_account()
         assert not [c for c in callee.calls.values() if c.status != "ringing"]
     finally:
         await callee.aclose()
+
+
+async def test_a_sandbox_sip_call_is_transferred_by_refer(sip_live: LiveServer) -> None:
+    """A test key's SIP call transferred as the voice runtime's tool does: the sandbox trunk takes the REFER
+    for the number, reports the new call answered, and our leg hangs up: completed."""
+    outcome: list[str] = []
+
+    class Transferring:
+        async def run(self, channel) -> None:  # noqa: ANN001
+            from voxline.sandbox.responder import Responder
+
+            talk = asyncio.create_task(Responder(speak_secs=0.2).run(channel))
+            await asyncio.sleep(0.5)
+            assert channel.control is not None and channel.control.supports_transfer
+            await channel.control.transfer("+14155550199")
+            outcome.append("transferred")
+            await asyncio.wait_for(talk, 10)
+
+    from voxline.sandbox.callee import Script
+
+    sip_live.app.state.call_runtime_factory = lambda ctx: Transferring()
+    sip_live.app.state.sandbox.sip.scripts["+14155550124"] = Script("human", talk_secs=None, hz=0)  # stays on
+    call = await _call(sip_live, "+14155550124")
+    assert call["status"] == "completed", call
+    assert outcome == ["transferred"], outcome
+    callee: SipCallee = sip_live.app.state.sandbox.sip
+    assert [c.transferred_to for c in callee.calls.values() if c.to == "+14155550124"][-1] == "+14155550199"

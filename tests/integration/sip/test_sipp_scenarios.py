@@ -30,7 +30,7 @@ async def _start(live: LiveServer, caller: SipCaller) -> str:
     return r.json()["data"]["call_id"]
 
 
-async def _call(live: LiveServer, sipp: Sipp, wait: float = 20.0, **creds: str) -> dict:
+async def _call(live: LiveServer, sipp: Sipp, wait: float = 20.0, **creds: object) -> dict:
     caller = await make_sip_caller(live, sipp.host, **creds)
     call_id = await _start(live, caller)
     return await wait_status(live, caller, call_id, TERMINAL, wait=wait)  # type: ignore[arg-type]
@@ -177,24 +177,23 @@ async def test_digest_challenge_with_a_wrong_password_fails(sip_live: LiveServer
     assert await sipp.finished() == 0, sipp.output()
 
 
-async def test_calls_beyond_the_sip_stacks_capacity_wait_for_a_free_line(
+async def test_more_calls_at_once_than_one_pjsip_holds_go_to_another_worker(
     sip_live: LiveServer, tmp_path, sipp_runs
 ) -> None:
-    """PJSIP (as the pjsua2-python wheel builds it) holds 4 calls at once per process: a fifth is refused
-    before any INVITE leaves, retried by the dialer, and placed once a line is free."""
+    """PJSIP (as the pjsua2-python wheel builds it) holds 4 calls at once per process; with its worker
+    processes the server holds 6 at once, none refused (no retries allowed here)."""
     settings = sip_live.ctx.settings
-    before = settings.dialer_retry_base_secs, settings.dialer_max_attempts
-    # Retried after 2, 4 and 8 s: time for a loaded machine to finish the first four calls first.
-    settings.dialer_retry_base_secs, settings.dialer_max_attempts = 2.0, 4
+    before = settings.dialer_max_attempts
+    settings.dialer_max_attempts = 1
     try:
-        sipp = await run_sipp(tmp_path, "answer_then_bye.xml", talk_ms=1500, calls=5)
+        sipp = await run_sipp(tmp_path, "answer_then_bye.xml", talk_ms=3000, calls=6)
         sipp_runs.append(sipp)
         caller = await make_sip_caller(sip_live, sipp.host)
-        ids = [await _start(sip_live, caller) for _ in range(5)]
+        ids = [await _start(sip_live, caller) for _ in range(6)]
         calls = [await wait_status(sip_live, caller, i, TERMINAL, wait=30) for i in ids]  # type: ignore[arg-type]
     finally:
-        settings.dialer_retry_base_secs, settings.dialer_max_attempts = before
-    assert [c["status"] for c in calls] == ["completed"] * 5, [(c["status"], c["error_message"]) for c in calls]
+        settings.dialer_max_attempts = before
+    assert [c["status"] for c in calls] == ["completed"] * 6, [(c["status"], c["error_message"]) for c in calls]
     assert await sipp.finished() == 0, sipp.output()
 
 
@@ -242,3 +241,64 @@ async def test_rfc_4733_digits_reach_the_runtime_as_dtmf_events(sip_live: LiveSe
     assert call["status"] == "completed", call
     assert await sipp.finished() == 0, sipp.output()
     assert digits == ["1", "5"], digits
+
+
+async def test_a_trunk_that_lost_the_call_answers_our_keep_alive_481_and_we_hang_up(
+    sip_live: LiveServer, tmp_path, sipp_runs
+) -> None:
+    """The trunk's keep-alive setting (1 s here): an in-dialog OPTIONS on the answered call; SIPp answers 481
+    (the call is gone on its side) and expects our BYE at once."""
+    sipp = await run_sipp(tmp_path, "keepalive_481.xml")
+    sipp_runs.append(sipp)
+    t0 = time.monotonic()
+    call = await _call(sip_live, sipp, keepalive_secs=1)  # type: ignore[arg-type]
+    assert call["status"] == "completed", call
+    assert await sipp.finished() == 0, sipp.output()
+    assert time.monotonic() - t0 < 10
+
+
+async def test_early_media_on_183_is_ringing_and_the_call_then_completes(
+    sip_live: LiveServer, tmp_path, sipp_runs
+) -> None:
+    """183 Session Progress with SDP and 1.5 s of early media (a ringback tone), then 200: the early media
+    neither breaks the call nor starts the conversation early (the runtime starts at the answer)."""
+    wav = _mulaw_wav(tmp_path / "ringback.wav", 425.0, 1.0)
+    sipp = await run_sipp(tmp_path, "early_media_183.xml", talk_ms=1000, files={"callee.wav": wav.read_bytes()})
+    sipp_runs.append(sipp)
+    caller = await make_sip_caller(sip_live, sipp.host)
+    call_id = await _start(sip_live, caller)
+    ringing = await wait_status(sip_live, caller, call_id, ("ringing", "in_progress", *TERMINAL))  # type: ignore[arg-type]
+    assert ringing["status"] in ("ringing", "in_progress"), ringing
+    call = await wait_status(sip_live, caller, call_id, TERMINAL, wait=20)  # type: ignore[arg-type]
+    assert call["status"] == "completed", call
+    assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_a_transfer_is_a_refer_to_the_trunk_and_our_leg_then_hangs_up(
+    sip_live: LiveServer, tmp_path, sipp_runs
+) -> None:
+    """The runtime asks the call's control to transfer (as its transfer tool does): we send REFER with
+    Refer-To sip:+14155550199@<the trunk>, SIPp accepts (202), reports the new call answered (NOTIFY with
+    sipfrag 200) and expects our BYE; the call completes."""
+    import asyncio
+
+    from voxline.sandbox.responder import Responder
+
+    outcome: list[str] = []
+
+    class Transferring:
+        async def run(self, channel) -> None:  # noqa: ANN001
+            talk = asyncio.create_task(Responder(speak_secs=0.2).run(channel))
+            await asyncio.sleep(0.5)
+            assert channel.control is not None and channel.control.supports_transfer
+            await channel.control.transfer("+14155550199")
+            outcome.append("transferred")
+            await asyncio.wait_for(talk, 10)
+
+    sip_live.app.state.call_runtime_factory = lambda ctx: Transferring()
+    sipp = await run_sipp(tmp_path, "transfer_refer.xml")
+    sipp_runs.append(sipp)
+    call = await _call(sip_live, sipp)
+    assert call["status"] == "completed", call
+    assert outcome == ["transferred"], outcome
+    assert await sipp.finished() == 0, sipp.output()
