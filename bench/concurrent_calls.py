@@ -136,7 +136,10 @@ async def _serve(conn: Any, targets: Any, max_calls: int | None) -> None:
         self.keep_samples = True
 
     pacing.PacingStats.__init__ = keep_samples  # type: ignore[method-assign]
-    extra = {"max_calls_per_process": max_calls} if max_calls else {}
+    # Stand-in engines speak at once: the bound for them (real engines default to 4 s).
+    extra: dict[str, Any] = {"first_audio_timeout_secs": 1.5}
+    if max_calls:
+        extra["max_calls_per_process"] = max_calls
     with tempfile.TemporaryDirectory() as tmp:
         server = await loopback.start(Path(tmp), silence_timeout_secs=600, **extra)
         # Start the stand-in brain (a server thread) and Silero's session before the first level, as a

@@ -58,6 +58,7 @@ async def test_a_bot_that_cannot_speak_in_time_apologises_and_the_call_ends_fail
     live: LiveServer,
 ) -> None:
     live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StallingEngines([]))
+    bound, live.ctx.settings.first_audio_timeout_secs = live.ctx.settings.first_audio_timeout_secs, 1.5
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         before = (await http.get("/metrics")).text
     try:
@@ -72,6 +73,7 @@ async def test_a_bot_that_cannot_speak_in_time_apologises_and_the_call_ends_fail
         done = await wait_session_done(live, caller, started["call_id"], wait=30)
     finally:
         del live.app.state.call_runtime_factory
+        live.ctx.settings.first_audio_timeout_secs = bound
     # What the call record (and so the session.completed webhook's `call`) shows.
     assert call["status"] == "failed" and call["error_message"].startswith("no_first_audio"), call
     assert done["disposition"] == "failed" and done["session"]["status"] == "failed", done
