@@ -143,11 +143,21 @@ async def test_sign_in_create_an_agent_place_a_call_watch_it_hear_it_and_redeliv
     await wait_until(lambda: _reload_shows(page, "[data-delivery-status]", "delivered"), "the redelivery to show")
     assert await page.locator("[data-attempts]").inner_text() == "2"
 
+    call_url = page.url.split("#")[0]
+
+    # "Talk to it" starts a browser session as this key and opens its join page; the single-use token rides in
+    # the URL fragment, which the page then wipes from the address bar. (The conversation itself over WebRTC
+    # is tests/browser/test_browser_call.py.)
+    await page.goto(agent_url)
+    await page.get_by_role("button", name="Talk to it").click()
+    await page.wait_for_url(f"{base}/talk/*")
+    await page.get_by_role("button", name="Start talking").wait_for()
+    await wait_until(lambda: page.evaluate("!location.hash.includes('token=')"), "the token to leave the address bar")
+
     # Another partner, signed in elsewhere, gets 404 for this call and this agent and lists none of it.
     other = await new_partner(dashboard_server)
     stranger = await open_page()
     await sign_in(stranger, base, other.api_key)
-    call_url = page.url.split("#")[0]
     assert (await stranger.goto(call_url)).status == 404
     assert (await stranger.goto(agent_url)).status == 404
     await stranger.goto(base + "/calls")
