@@ -211,13 +211,17 @@ class Bench:
         finally:
             self.stop(proc)
         created = {r.id: r.created_at.timestamp() for r in rows}
-        latencies, creates = [], 0
+        slots = {r.id: r.dialed_at.timestamp() for r in rows if r.dialed_at is not None}
+        latencies, to_slot, from_slot, creates = [], [], [], 0
         for req in log["received"]:
             if req["path"].endswith("/Calls.json"):
                 call_id = req["params"]["Url"].split("/answer/")[1].split("?")[0]
                 if call_id in created:
                     creates += 1
                     latencies.append(req["at"] - created[call_id])
+                    if call_id in slots:  # where the time goes: claiming (to the pacing slot), then sending
+                        to_slot.append(slots[call_id] - created[call_id])
+                        from_slot.append(req["at"] - slots[call_id])
         return {
             "phase": "paced",
             "calls": a.calls,
@@ -226,6 +230,8 @@ class Bench:
             "create_requests": creates,
             "statuses": _count(r.status for r in rows),
             "start_to_create": summary_ms(latencies),
+            "start_to_slot": summary_ms(to_slot),
+            "slot_to_create": summary_ms(from_slot),
             "goal_p99_under_100ms": percentile([x * 1000 for x in latencies], 99) < 100,
         }
 
@@ -327,13 +333,14 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=50, help="partner concurrency limit in the burst")
     parser.add_argument("--answered-share", type=float, default=0.1, help="share of callees who answer")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--phases", default="paced,burst")
     args = parser.parse_args()
     results = []
     for backend in args.backends.split(","):
         bench = Bench(backend, args)
         await bench.setup()
         try:
-            for phase in (bench.paced, bench.burst):
+            for phase in [getattr(bench, name) for name in args.phases.split(",")]:
                 result = {"backend": backend, **await phase()}
                 results.append(result)
                 print(result, flush=True)

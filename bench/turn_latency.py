@@ -12,7 +12,7 @@ would), so that neither shares the measured process's event loop or interpreter 
 Offline mode (--engines offline): faster-whisper + Piper + scripted brain; reports the full
 voice-to-voice latency (nothing subtracted).
 
-    python bench/turn_latency.py [--turns 200] [--calls 4] [--engines standin|offline]
+    python bench/turn_latency.py [--turns 200] [--calls 4] [--engines standin|offline] [--trace]
 """
 
 from __future__ import annotations
@@ -59,6 +59,67 @@ def _callee_process(ws_url: str, session_id: str, texts: list[str], reply_quiet_
     out.put(uvloop.run(callee.run()).answer_delays())
 
 
+class HopTrace:
+    """--trace: when each step after the VAD's decision first happened, per turn (one call at a time).
+
+    Wraps Pipecat's FrameProcessor.push_frame and our TurnClock in this process, so it costs a little on every
+    frame: a diagnostic, not the figure itself."""
+
+    STEPS = ("transcription", "context to LLM", "first LLM text", "first TTS audio", "first audio sent")
+
+    def __init__(self) -> None:
+        self.turns: list[dict[str, float]] = []
+        self._open: dict[str, float] | None = None
+
+    def install(self) -> None:
+        import time
+
+        from pipecat.frames import frames as pf
+        from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+        from voxline.voice.pacing import TurnClock
+
+        kinds = (
+            (pf.TranscriptionFrame, "transcription"),
+            (pf.LLMContextFrame, "context to LLM"),
+            (pf.LLMTextFrame, "first LLM text"),
+            (pf.TTSAudioRawFrame, "first TTS audio"),
+        )
+        trace = self
+        push, stopped, sent = FrameProcessor.push_frame, TurnClock.user_stopped, TurnClock.audio_sent
+
+        async def push_frame(proc, frame, direction=FrameDirection.DOWNSTREAM):  # noqa: ANN001, ANN202
+            turn = trace._open
+            if turn is not None:
+                for kind, name in kinds:
+                    if isinstance(frame, kind) and name not in turn:
+                        turn[name] = time.monotonic()
+            return await push(proc, frame, direction)
+
+        def user_stopped(clock, vad_frame):  # noqa: ANN001, ANN202
+            stopped(clock, vad_frame)
+            trace._open = {"vad": clock.user_stopped_at + vad_frame.stop_secs}
+
+        def audio_sent(clock):  # noqa: ANN001, ANN202
+            ms = sent(clock)
+            if ms is not None and trace._open is not None:
+                trace._open["first audio sent"] = time.monotonic()
+                trace.turns.append(trace._open)
+                trace._open = None
+            return ms
+
+        FrameProcessor.push_frame = push_frame  # type: ignore[method-assign]
+        TurnClock.user_stopped = user_stopped  # type: ignore[method-assign]
+        TurnClock.audio_sent = audio_sent  # type: ignore[method-assign]
+
+    def rows(self) -> list[dict]:
+        out = []
+        for step in self.STEPS:
+            after = [t[step] - t["vad"] for t in self.turns if step in t]
+            out.append({"measure": f"VAD decision → {step}", "turns": len(after), **summary_ms(after)})
+        return out
+
+
 async def one_call(server, engines_kind: str, turns: int, brain: LLMEndpoint) -> tuple[list[float], list[int]]:
     call = await server.place_call(intro_message=None, end_call_enabled=False)
     if engines_kind == "standin":
@@ -90,9 +151,13 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--calls", type=int, default=4)
     parser.add_argument("--engines", choices=["standin", "offline"], default="standin")
+    parser.add_argument("--trace", action="store_true", help="also time each step after the VAD (one call)")
     args = parser.parse_args()
     quiet_logs()
-    calls = args.calls if args.engines == "standin" else 1
+    calls = args.calls if args.engines == "standin" and not args.trace else 1
+    trace = HopTrace() if args.trace else None
+    if trace is not None:
+        trace.install()
     per_call = max(1, args.turns // calls)
     # The stand-in model runs in a process of its own, as a real model server would: in this process its
     # HTTP handling would queue behind the calls for the interpreter lock and be counted as ours.
@@ -142,6 +207,8 @@ async def main() -> None:
             {"measure": "runtime latency_ms", "turns": len(runtime_ms), **summary_ms([ms / 1000 for ms in runtime_ms])},
         ]
         goal = {}
+    if trace is not None:
+        rows += trace.rows()
     print_table(
         f"Turn latency, {args.engines} engines, {calls} concurrent call(s), VAD stop window {stop_secs}s",
         rows,

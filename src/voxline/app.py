@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -76,6 +77,16 @@ def background_services() -> list[Callable[[Context], Awaitable[None]]]:
     ]
 
 
+def settle_heap() -> None:
+    """Put what start-up loaded (modules, models, routes: ~250k objects) out of the garbage collector's sight.
+
+    They live as long as the process, yet every full collection walked them all: 100-400 ms in which no call's
+    audio moved and no request was answered, on a busy 2-core machine. Frozen, a full collection walks only
+    what calls and requests hold."""
+    gc.collect()
+    gc.freeze()
+
+
 def call_runtime_factory(settings: Settings) -> Callable[[Context], CallRuntime] | None:
     """What holds a connected call: the AI conversation, unless settings ask for none, in which case sandbox
     calls get the sandbox's test tone and live calls end failed with the reason (never a tone to a person)."""
@@ -93,6 +104,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = ctx is None
         app.state.ctx = ctx or Context.build(settings)
+        settle_heap()
         tasks = [asyncio.create_task(run(app.state.ctx)) for run in background_services()]
         try:
             yield

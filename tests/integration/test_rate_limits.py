@@ -40,6 +40,17 @@ async def test_limits_are_per_key(client, ctx, make_partner):
     assert (await client.get("/config", headers={"Authorization": f"Bearer {other_key}"})).status_code == 200
 
 
+async def test_a_wrong_key_with_a_real_prefix_spends_none_of_that_keys_budget(client, make_partner):
+    """The clear prefix of a key is shown in listings; knowing it must not let anyone exhaust the key's limit."""
+    t = await make_partner(rate_limit_per_min=2)
+    last = t.api_key[-1]
+    forged = t.api_key[:-1] + ("a" if last != "a" else "b")  # same prefix and length, another secret
+    for _ in range(5):
+        assert_error(await client.get("/config", headers={"Authorization": f"Bearer {forged}"}), 401, "UNAUTHORIZED")
+    r = await client.get("/config", headers=t.headers)
+    assert r.status_code == 200 and r.headers["x-ratelimit-remaining"] == "1"
+
+
 async def test_rate_limited_start_creates_no_call(client, ctx, ready, make_partner):
     await partners.update_partner(ctx, ready.tenant.partner_id, partners.Limits(calls_rate_limit_per_min=1))
     assert (await client.post("/calls/start", json=start_body(ready), headers=ready.tenant.headers)).status_code == 200

@@ -22,7 +22,7 @@ from fastapi import WebSocket
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
 from voxline.accounts import partners
-from voxline.app import create_app
+from voxline.app import create_app, settle_heap
 from voxline.context import Context
 from voxline.core.media import MediaChannel
 from voxline.settings import Settings
@@ -134,6 +134,7 @@ async def start(data_dir: Path, **settings_overrides: Any) -> LoopbackServer:
     await asyncio.to_thread(upgrade, settings.resolved_database_url, None)
     ctx = Context.build(settings)
     app = create_app(ctx=ctx)
+    settle_heap()  # as `voxline serve` does at start-up (this server runs without the app's lifespan)
     state = LoopbackServer(
         ctx,
         f"http://127.0.0.1:{port}",

@@ -11,11 +11,10 @@ from voxline.context import Context
 from voxline.core import calling_hours as hours
 from voxline.core import errors
 from voxline.core.timefmt import iso
-from voxline.safety.policy import DEFER, Policy, effective
+from voxline.safety.policy import DEFER, Policy, from_row
 from voxline.settings import Settings
 from voxline.store import calling_policy as policy_store
 from voxline.store import dial_queue as dq
-from voxline.store import dnc as dnc_store
 from voxline.store.dial_queue import Claimed
 
 log = logging.getLogger("voxline.safety")
@@ -32,9 +31,10 @@ def next_moment(
 async def check_start(s, settings: Settings, partner_id: str, mode: str, phone: str, now: datetime) -> datetime:  # noqa: ANN001
     """Raise the specific error that forbids this call now, or return when it may be dialed (`now`, or the next
     allowed moment when the partner defers calls outside its hours)."""
-    if await dnc_store.get(s, partner_id, mode, phone) is not None:
+    listed, row = await policy_store.listed_and_policy(s, partner_id, mode, phone)
+    if listed:
         raise errors.NumberOnDoNotCall()
-    policy = await effective(s, settings, partner_id, mode)
+    policy = from_row(settings, mode, row)
     for cap, days, word in ((policy.max_attempts_per_day, 1, "day"), (policy.max_attempts_per_week, 7, "week")):
         since = now - timedelta(days=days)
         if cap is not None and await policy_store.attempts_since(s, partner_id, mode, phone, since) >= cap:
@@ -65,10 +65,10 @@ async def admit_dial(ctx: Context, claimed: Claimed) -> DialVerdict:
     call = claimed.call
     now = ctx.clock()
     async with ctx.db.transaction() as s:
-        on_list = await dnc_store.get(s, call.partner_id, call.mode, call.to_number) is not None
+        on_list, row = await policy_store.listed_and_policy(s, call.partner_id, call.mode, call.to_number)
         later: datetime | None = None
         if not on_list:
-            policy = await effective(s, ctx.settings, call.partner_id, call.mode)
+            policy = from_row(ctx.settings, call.mode, row)
             when = next_moment(policy, call.to_number, now)
             if when != now:
                 later = when or now + timedelta(days=1)

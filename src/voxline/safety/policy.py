@@ -43,7 +43,11 @@ def default(settings: Settings, mode: str) -> Policy:
 
 
 async def effective(s, settings: Settings, partner_id: str, mode: str) -> Policy:  # noqa: ANN001
-    row = await store.get(s, partner_id, mode)
+    return from_row(settings, mode, await store.get(s, partner_id, mode))
+
+
+def from_row(settings: Settings, mode: str, row: CallingPolicy | None) -> Policy:
+    """The policy a stored row says, or the deployment's defaults when the partner has none."""
     if row is None:
         return default(settings, mode)
     return Policy(

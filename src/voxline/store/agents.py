@@ -10,7 +10,16 @@ from voxline.store.errors import conflicts
 from voxline.store.models import Agent, Partner
 
 _FOR_CALL = (
-    select(Agent.id, Agent.agent_name, Agent.prompt, Agent.intro_message, Agent.variables, Partner.allowed_providers)
+    select(
+        Agent.id,
+        Agent.agent_name,
+        Agent.prompt,
+        Agent.intro_message,
+        Agent.variables,
+        Partner.allowed_providers,
+        Partner.allowed_countries,
+        Partner.allowed_number_types,
+    )
     .join(Partner, Partner.id == Agent.partner_id)
     .where(Agent.id == bindparam("agent_id"), Agent.partner_id == bindparam("partner_id"), Agent.deleted_at.is_(None))
 )
@@ -33,7 +42,8 @@ async def get(s: AsyncSession, partner_id: str, agent_id: str) -> Agent | None:
 
 
 async def for_call(s: AsyncSession, partner_id: str, agent_id: str) -> Row | None:
-    """What starting a call needs of the agent, with the partner's allowed providers, in one round trip."""
+    """What starting a call needs of the agent, with the partner's allowed providers and destination policy, in
+    one round trip."""
     conn = await s.connection()
     return (await conn.execute(_FOR_CALL, {"agent_id": agent_id, "partner_id": partner_id})).first()
 

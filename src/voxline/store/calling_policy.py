@@ -4,11 +4,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxline.store.campaign_tables import CallingPolicy
+from voxline.store.campaign_tables import CallingPolicy, DncEntry
 from voxline.store.models import Call
+
+_ONE = select(literal(1).label("one")).subquery()
+_LISTED = exists().where(
+    DncEntry.partner_id == bindparam("partner_id"),
+    DncEntry.mode == bindparam("mode"),
+    DncEntry.phone == bindparam("phone"),
+)
+_LISTED_AND_POLICY = (
+    select(_LISTED.label("listed"), CallingPolicy)
+    .select_from(_ONE)
+    .outerjoin(
+        CallingPolicy,
+        and_(CallingPolicy.partner_id == bindparam("partner_id"), CallingPolicy.mode == bindparam("mode")),
+    )
+)
+
+
+async def listed_and_policy(
+    s: AsyncSession, partner_id: str, mode: str, phone: str
+) -> tuple[bool, CallingPolicy | None]:
+    """Whether `phone` is on the do-not-call list, and the stored policy (None: the defaults), in one round trip:
+    both are read for every call started and again for every call dialed."""
+    params = {"partner_id": partner_id, "mode": mode, "phone": phone}
+    listed, row = (await s.execute(_LISTED_AND_POLICY, params)).one()
+    return bool(listed), row
 
 
 async def get(s: AsyncSession, partner_id: str, mode: str) -> CallingPolicy | None:

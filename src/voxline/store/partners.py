@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.core import keys
 from voxline.core.principal import Principal
+from voxline.store.db import Database
 from voxline.store.models import Agent, ApiKey, Partner
 
 _PRINCIPAL = (
@@ -30,6 +31,40 @@ _LOCK_LIMIT = (
     .where(Partner.id == bindparam("partner_id"))
     .with_for_update(key_share=True)
 )
+
+
+# One statement: find the key by its prefix and hash, and count the request in its rate window. A presented
+# key that matches no active key counts nothing (knowing a key's clear prefix cannot spend its budget). The
+# hash equality runs in the database: its timing could only tell how much of a SHA-256 digest matched.
+_PRINCIPAL_COUNTED = """
+WITH k AS (
+    SELECT api_keys.id AS key_id, api_keys.mode, partners.id AS partner_id,
+           partners.rate_limit_per_min, partners.calls_rate_limit_per_min
+    FROM api_keys JOIN partners ON partners.id = api_keys.partner_id
+    WHERE api_keys.prefix = $1 AND api_keys.key_hash = $2 AND api_keys.revoked_at IS NULL
+      AND partners.status = 'active'
+    LIMIT 1
+), hit AS (
+    INSERT INTO rate_limit_counters (bucket, window_start, count)
+    SELECT k.key_id || ':' || $3, $4, 1 FROM k
+    ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
+    RETURNING count
+)
+SELECT k.key_id, k.mode, k.partner_id, k.rate_limit_per_min, k.calls_rate_limit_per_min, hit.count FROM k, hit
+"""
+
+
+async def principal_counted(
+    db: Database, prefix: str, presented: str, bucket: str, window_start: int
+) -> tuple[Principal, int] | None:
+    """PostgreSQL: the key's principal and this request's count in its `bucket` window, in one round trip
+    outside any transaction (the upsert is atomic by itself); None for an unknown or revoked key."""
+    async with db.driver_connection() as conn:
+        row = await conn.fetchrow(_PRINCIPAL_COUNTED, prefix, keys.hash_key(presented), bucket, window_start)
+    if row is None:
+        return None
+    key_id, mode, partner_id, rate, calls_rate, count = row
+    return Principal(partner_id, key_id, mode, rate, calls_rate), count
 
 
 async def add_partner(s: AsyncSession, partner: Partner) -> Partner:
