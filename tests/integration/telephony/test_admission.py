@@ -115,9 +115,9 @@ async def _ended(live: LiveServer, tenant, call_id: str) -> dict | None:  # noqa
     return call if call["status"] in ("completed", "failed", "no_answer", "busy", "canceled") else None
 
 
+# Several claimers at once need PostgreSQL's row locks (SQLite has one writer): PostgreSQL only.
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
 async def test_two_apps_on_one_postgresql_calls_go_to_the_process_with_room(fresh_database) -> None:  # noqa: ANN001
-    if fresh_database.backend != "postgres":
-        pytest.skip("several claimers at once need PostgreSQL's row locks (SQLite has one writer)")
     async with running(fresh_database) as full, running(fresh_database) as roomy:
         # The full app holds as many calls as its ceiling allows (claimed calls still ringing elsewhere count;
         # an id that the database never settles keeps them counted for the test's length).
