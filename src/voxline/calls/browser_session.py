@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from voxline.calls.finish import finish_session
-from voxline.calls.start import string_values
+from voxline.calls.start import pending_session, string_values
 from voxline.context import Context
 from voxline.core import errors
 from voxline.core.call_limits import concurrency_limit, hard_cap_secs
@@ -31,7 +31,6 @@ from voxline.core.keys import TEST
 from voxline.core.media import CallRuntime, MediaChannel
 from voxline.core.principal import Principal
 from voxline.core.session_sink import SessionOutcome
-from voxline.core.templating import render
 from voxline.core.timefmt import utcnow
 from voxline.store import agents as agent_store
 from voxline.store import calls as call_store
@@ -101,29 +100,7 @@ async def start_browser_session(
             raise errors.AgentNotFound()
         values = string_values(variables, list(agent.variables))
         session_id = new_id()
-        session = {
-            "id": session_id,
-            "partner_id": partner_id,
-            "mode": mode,
-            "agent_id": agent.id,
-            "call_id": None,
-            "agent_name": agent.agent_name,
-            "status": CallStatus.PENDING.value,
-            "rendered_prompt": render(agent.prompt, values),
-            "rendered_intro": render(agent.intro_message, values),
-            "variables": variables,
-            "transcript": [],
-            "latency": None,
-            "duration_seconds": None,
-            "credits_used": None,
-            "recording_path": None,
-            "extraction": None,
-            "processing_complete": False,
-            "pipeline_completed_at": None,
-            "started_at": None,
-            "ended_at": None,
-            "created_at": now,
-        }
+        session = pending_session(session_id, principal, agent, None, values, variables, now)
         join = {
             "session_id": session_id,
             "partner_id": partner_id,

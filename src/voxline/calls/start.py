@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from voxline.calls.sandbox_callee import SANDBOX_VARIABLES
@@ -206,29 +206,7 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
         values = _string_values(req, [*agent.variables, *sandbox_only])
 
         call_id, session_id = new_id(), new_id()
-        session = {
-            "id": session_id,
-            "partner_id": partner_id,
-            "mode": mode,
-            "agent_id": agent.id,
-            "call_id": call_id,
-            "agent_name": agent.agent_name,
-            "status": "pending",
-            "rendered_prompt": render(agent.prompt, values),
-            "rendered_intro": render(agent.intro_message, values),
-            "variables": dict(req.variables),
-            "transcript": [],
-            "latency": None,
-            "duration_seconds": None,
-            "credits_used": None,
-            "recording_path": None,
-            "extraction": None,
-            "processing_complete": False,
-            "pipeline_completed_at": None,
-            "started_at": None,
-            "ended_at": None,
-            "created_at": now,
-        }
+        session = pending_session(session_id, principal, agent, call_id, values, dict(req.variables), now)
         call = {
             "id": call_id,
             "partner_id": partner_id,
@@ -300,6 +278,42 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
             if active > limit:
                 raise _limit_reached(mode, limit)
         return Started(start_view(call | {"session_id": session_id}), replayed=False)
+
+
+def pending_session(
+    session_id: str,
+    principal: Principal,
+    agent: Any,
+    call_id: str | None,
+    values: dict[str, str],
+    variables: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """A new conversation's session row, before anything has been said: a call's (`call_id`) or a browser
+    test session's (None). The agent's texts are rendered with the call's `values` once, here."""
+    return {
+        "id": session_id,
+        "partner_id": principal.partner_id,
+        "mode": principal.mode,
+        "agent_id": agent.id,
+        "call_id": call_id,
+        "agent_name": agent.agent_name,
+        "status": CallStatus.PENDING.value,
+        "rendered_prompt": render(agent.prompt, values),
+        "rendered_intro": render(agent.intro_message, values),
+        "variables": variables,
+        "transcript": [],
+        "latency": None,
+        "duration_seconds": None,
+        "credits_used": None,
+        "recording_path": None,
+        "extraction": None,
+        "processing_complete": False,
+        "pipeline_completed_at": None,
+        "started_at": None,
+        "ended_at": None,
+        "created_at": now,
+    }
 
 
 def _limit_reached(mode: str, limit: int) -> errors.ConcurrencyLimit:
