@@ -54,6 +54,8 @@ class Database:
             public_base_url="https://voxline.example.test",
             dialer_enabled=False,  # the shared app never dials; tests/integration/telephony runs its own server
             calling_hours="00:00-24:00",  # tests of the hours set a partner's policy; the others run at any hour
+            # In-process test servers swap in their own runtimes; `voxline serve` (tests/e2e) warms its engines.
+            warm_up_engines=False,
         )
         values.update(overrides)
         return Settings(**values)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -40,12 +41,15 @@ from voxline.sandbox.credentials import seal_for_key
 from voxline.sandbox.responder import Responder
 from voxline.settings import Settings
 from voxline.telephony import registry as carriers
-from voxline.voice import recording
+from voxline.voice import engines, recording
 from voxline.voice.catalog import voices
 from voxline.web import routes as dashboard
 from voxline.webhooks import worker as webhook_worker
 
 API_PREFIX = "/api/v2"
+
+
+log = logging.getLogger("voxline.app")
 
 
 def api_routers() -> list[APIRouter]:
@@ -97,6 +101,18 @@ def call_runtime_factory(settings: Settings) -> Callable[[Context], CallRuntime]
     return voice_runtime
 
 
+async def warm_engines(ctx: Context) -> None:
+    """Claim no call until the offline speech engines have loaded and spoken once (on a thread: the event loop
+    keeps serving). An engine that cannot load is logged; calls then proceed and fail as they would have."""
+    ctx.admission.ready = False
+    try:
+        await asyncio.to_thread(engines.warm_up, ctx.settings)
+    except Exception:  # a missing model must not keep the dialer shut: the calls report the failure themselves
+        log.exception("warming the speech engines failed")
+    finally:
+        ctx.admission.ready = True
+
+
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
     settings = settings or (ctx.settings if ctx else Settings())
 
@@ -106,6 +122,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         app.state.ctx = ctx or Context.build(settings)
         settle_heap()
         tasks = [asyncio.create_task(run(app.state.ctx)) for run in background_services()]
+        if factory is not None and settings.dialer_enabled and settings.warm_up_engines:
+            tasks.append(asyncio.create_task(warm_engines(app.state.ctx)))
         try:
             yield
         finally:

@@ -198,6 +198,7 @@ class Admission:
         self._media: set[str] = set()  # media streams held here
         self.refusing: admission.Refusal | None = None  # why the dialer last found no room (None: it had room)
         self.refusals: dict[str, int] = {}  # claim rounds refused while jobs waited, by reason (metrics)
+        self.ready = True  # False while the app warms its speech engines (app.py): no call is claimed then
 
     # ---- the calls in this process's care ----
     def claimed(self, call_id: str) -> None:
@@ -236,7 +237,9 @@ class Admission:
         return 100.0 * (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
 
     def reading(self) -> admission.Reading:
-        return admission.Reading(self.calls(), self.lag.peak(), self.frames.late_pct(), self.loop_cpu_pct())
+        return admission.Reading(
+            self.calls(), self.lag.peak(), self.frames.late_pct(), self.loop_cpu_pct(), ready=self.ready
+        )
 
     def verdict(self) -> admission.Verdict:
         return admission.judge(self.reading(), self.limits)

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
         default="https://config.mcube.com", description="MCube REST root (from a third-party integration)"
     )
     dialer_enabled: bool = Field(default=True, description="Run the dialer in this process")
+    warm_up_engines: bool = Field(
+        default=True,
+        description="Load and run the offline speech engines once at start, and claim no call until they are "
+        "ready (a cold model's first word takes seconds: the first callee would hear silence)",
+    )
     call_runtime: Literal["voice", "responder"] = Field(
         default="voice",
         description="What answers a connected call: voice = the AI conversation; responder = the sandbox's test "

@@ -25,6 +25,13 @@ def test_a_process_with_no_calls_is_never_refused_for_pressure() -> None:
     assert verdict.room == 10 and verdict.reason is None
 
 
+def test_a_process_whose_engines_are_still_loading_takes_no_call_even_when_idle() -> None:
+    cold = judge(Reading(calls=0, loop_lag_ms=0, late_frames_pct=0, cpu_pct=0, ready=False), LIMITS)
+    assert cold.room == 0 and cold.reason == Refusal.WARMING_UP
+    warm = judge(Reading(calls=0, loop_lag_ms=0, late_frames_pct=0, cpu_pct=0, ready=True), LIMITS)
+    assert warm.room == 10 and warm.reason is None
+
+
 def test_frame_window_forgets_seconds_older_than_its_window() -> None:
     now = [100.0]
     window = FrameWindow(secs=5, clock=lambda: now[0])

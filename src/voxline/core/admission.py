@@ -22,6 +22,7 @@ class Refusal(StrEnum):
     LOOP_LAG = "loop_lag"  # the event loop wakes up late: it has more work than time
     FRAMES_LATE = "frames_late"  # outgoing 20 ms frames leave late: callees would hear gaps
     CPU = "cpu"  # the process uses about all of its core
+    WARMING_UP = "warming_up"  # its speech engines are still loading: a call now would start silent
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Reading:
     loop_lag_ms: float  # the worst wake-up delay of the loop's sampler in the window
     late_frames_pct: float  # share of outgoing frames more than 40 ms late in the window
     cpu_pct: float  # CPU time of the process over wall time (100 = one core)
+    ready: bool = True  # its speech engines are loaded (a cold model takes seconds to say its first word)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Verdict:
 def judge(reading: Reading, limits: Limits) -> Verdict:
     """Room for new calls. Pressure refuses only while the process holds calls: with none, its own load
     cannot come from calls, and refusing would leave it idle for good."""
+    if not reading.ready:
+        return Verdict(0, Refusal.WARMING_UP)
     if reading.calls >= limits.max_calls:
         return Verdict(0, Refusal.MAX_CALLS)
     if reading.calls > 0:

@@ -17,7 +17,7 @@ from pipecat.services.openai.llm import OpenAILLMService
 
 from voxline.settings import Settings
 from voxline.voice import local_models
-from voxline.voice.catalog import Voice
+from voxline.voice.catalog import Voice, voices
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,24 @@ def _local_piper(voice: Voice) -> FrameProcessor:
             self._voice = local_models.piper_voice(voice_name)
 
     return LocalPiperTTS(voice.engine_voice)
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the offline engines this deployment uses and run each once (blocking: call it on a thread).
+
+    A cold Whisper or Piper takes seconds to load and to produce its first output, far longer on a busy CPU;
+    paid by the first call, that is a caller hearing silence (or the first-audio watchdog ending the call).
+    Cloud engines need no warming."""
+    import numpy as np
+
+    if settings.stt_engine == "whisper-local":
+        model = local_models.whisper_model(str(local_models.whisper_model_dir(settings.data_dir / "models")))
+        _GreedyWhisper(model).transcribe(np.zeros(8000, dtype=np.float32), language="en")
+    for voice in voices(settings.tts_engines):
+        if voice.engine == "piper":
+            piper = local_models.piper_voice(voice.engine_voice)
+            for _ in piper.synthesize("Hello."):
+                pass
 
 
 class DeploymentEngines:

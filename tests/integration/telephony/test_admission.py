@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -25,6 +26,7 @@ from voxline.app import create_app
 from voxline.context import Context
 from voxline.sandbox.callee import Script
 from voxline.store.models import DialJob
+from voxline.voice import engines
 
 
 @contextlib.asynccontextmanager
@@ -149,3 +151,27 @@ async def test_two_apps_on_one_postgresql_calls_go_to_the_process_with_room(fres
         last = await _start(roomy, tenant, agent, more)
         call = await _until(lambda: _ended(roomy, tenant, last), wait=30, what="the call on the freed app")
         assert call["status"] == "completed" and len(full.sandbox["twilio"].calls) == 1
+
+
+async def test_a_process_claims_no_call_until_its_speech_engines_are_warm(fresh_database, monkeypatch) -> None:  # noqa: ANN001
+    # The engines' loading is held open by the test (the real models, once loaded, stay cached in this process,
+    # so their own load time cannot be relied on here): while it lasts, the call waits in the queue.
+    loading = threading.Event()
+
+    def slow_warm_up(settings) -> None:  # noqa: ANN001
+        loading.wait(30)
+
+    monkeypatch.setattr(engines, "warm_up", slow_warm_up)
+    async with running(fresh_database, warm_up_engines=True, call_runtime="voice") as live:
+        tenant, agent = await sandbox_twilio_partner(live.ctx, live.api, concurrency=5)
+        to = "+919811100009"
+        live.sandbox["twilio"].scripts[to] = Script("human", talk_secs=0.5)
+        call_id = await _start(live, tenant, agent, to)
+        await asyncio.sleep(0.6)  # a dozen dialer polls
+        assert (await _status(live, tenant, call_id))["status"] == "pending"
+        data = (await live.api.get("/calls/concurrency", headers=tenant.headers)).json()["data"]
+        assert data["queued"] == 1 and data["waiting_reason"] == "server_warming_up", data
+        assert not live.sandbox["twilio"].calls, "nothing rings while the engines load"
+        loading.set()
+        done = await _until(lambda: _ended(live, tenant, call_id), wait=30, what="the call to be dialed once warm")
+        assert done["status"] == "completed", done
