@@ -209,8 +209,6 @@ class SipGateway:
         leg.state = "ended"
         for timer in leg.timers:
             timer.cancel()
-        with contextlib.suppress(asyncio.QueueFull):
-            leg.audio_in.put_nowait(None)  # closes the media websocket
         params = {
             "event": "ended",
             "code": str(end.code),
@@ -220,7 +218,22 @@ class SipGateway:
         }
         if end.fault:  # we hung up an answered call whose audio was not reaching the callee
             params["fault"] = end.fault
+            self._spawn(self._report_fault_then_close(leg, params))
+            return
+        with contextlib.suppress(asyncio.QueueFull):
+            leg.audio_in.put_nowait(None)  # closes the media websocket
         self._spawn(self._report(leg, params, forget=True))
+
+    async def _report_fault_then_close(self, leg: _Leg, params: dict[str, str]) -> None:
+        """The fault reaches the call's record (failed, with its reason) before the media websocket closes:
+        the runtime, seeing its media end, would otherwise file the call as completed first."""
+        await self._report(leg, params)
+        with contextlib.suppress(asyncio.QueueFull):
+            leg.audio_in.put_nowait(None)
+        if leg.media_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(leg.media_task), 5)
+        self._legs.pop(leg.key, None)
 
     async def _report(self, leg: _Leg, params: dict[str, str], *, forget: bool = False) -> None:
         """POST one event to the call's status URL, in order (one report at a time per call)."""
