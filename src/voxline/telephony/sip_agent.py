@@ -277,9 +277,6 @@ class SipAgent:
             cfg.uaConfig.userAgent = "Voxline"
             cfg.logConfig.level = self.log_level
             cfg.logConfig.consoleLevel = self.log_level
-            if os.environ.get("VOXLINE_SIP_TRACE"):  # TEMP
-                cfg.logConfig.level = 4
-                cfg.logConfig.filename = os.path.join(os.environ["VOXLINE_SIP_TRACE"], f"pjsip-{os.getpid()}.log")
             cfg.medConfig.clockRate = CLOCK_RATE
             cfg.medConfig.sndClockRate = CLOCK_RATE
             cfg.medConfig.channelCount = 1
