@@ -106,6 +106,7 @@ class CalleeCall:
     answered_at: float | None = None
     loud_frames: int = 0  # frames of the bot's speech heard (RTP carries silence too: count the loud ones)
     last_loud: float = 0.0
+    first_loud_at: float | None = None  # when the bot was first heard (time.monotonic(), as answered_at)
     lines_said: int = 0
     wire_errors: list[str] = field(default_factory=list)  # the websocket emulators' checks; none on RTP
     transferred_to: str | None = None  # the number a REFER named
@@ -128,6 +129,8 @@ class _Rtp(asyncio.DatagramProtocol):
             if max(abs(v) for v in struct.unpack(f"<{len(pcm) // 2}h", pcm)) > LOUD:
                 self.call.loud_frames += 1
                 self.call.last_loud = time.monotonic()
+                if self.call.first_loud_at is None:
+                    self.call.first_loud_at = self.call.last_loud
 
 
 class SipCallee(asyncio.DatagramProtocol):

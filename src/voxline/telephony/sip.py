@@ -185,10 +185,13 @@ BUSY_CODES = frozenset({486, 600, 603})
 NO_ANSWER_CODES = frozenset({408, 480, 487})
 
 
-def ended_status(code: int, reason: str, answered: bool) -> StatusUpdate:
+def ended_status(code: int, reason: str, answered: bool, fault: str | None = None) -> StatusUpdate:
     """A final SIP answer in our vocabulary: 486/600/603 busy, 408/480/487 no answer, anything else failed
-    with the trunk's own words."""
+    with the trunk's own words. An answered call we ended because our audio stopped reaching the callee
+    (`fault`, see sip_agent.MEDIA_STALL_SECS) failed: the person heard a silent line."""
     if answered:
+        if fault:
+            return StatusUpdate(CallStatus.FAILED, error_message=fault)
         return StatusUpdate(CallStatus.COMPLETED)
     words = f"SIP {code} {reason}".strip() if code else reason
     if code in BUSY_CODES:
@@ -281,7 +284,10 @@ class SipCarrier:
             return StatusUpdate(CallStatus.IN_PROGRESS, carrier_call_id=call_id)
         if event == "ended":
             update = ended_status(
-                optional_int(params.get("code")) or 0, params.get("reason", ""), params.get("answered") == "1"
+                optional_int(params.get("code")) or 0,
+                params.get("reason", ""),
+                params.get("answered") == "1",
+                params.get("fault") or None,
             )
             return StatusUpdate(
                 update.status,

@@ -34,6 +34,10 @@ SILENCE = b"\x00" * FRAME_BYTES
 CODECS = ("PCMU/8000", "PCMA/8000")
 SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 MAX_QUEUED_FRAMES = 50  # 1 s of our audio waiting to go out; beyond that the oldest is dropped
+# An answered call whose audio has not gone out for this long is ended as a fault (a silent line): PJSIP's
+# conference clock took no frame from the call's port, or its stream sent no RTP. With silence suppression
+# off (noVad) a healthy call sends a packet every 20 ms, so 2 s of nothing is never a quiet moment.
+MEDIA_STALL_SECS = 2.0
 
 
 class SipBusy(RuntimeError):
@@ -79,6 +83,7 @@ class SipEnd:
     answered: bool
     by_us: bool
     talk_secs: float
+    fault: str | None = None  # we ended it because its audio was not reaching the callee (see MEDIA_STALL_SECS)
 
 
 class SipCallEvents(Protocol):
@@ -118,6 +123,14 @@ class _Live:
     ended: bool = False
     placed: Future[None] = field(default_factory=Future)  # the INVITE left (or SipBusy)
     account_key: tuple | None = None
+    # Whether our audio is leaving (see _watch_media): the stream's state, when the conference clock last took
+    # a frame from the call's port, and the RTP packets the stream had sent when last looked at.
+    media: str = "none"  # none | active | held
+    media_since: float = 0.0
+    last_pull: float = 0.0
+    rtp_sent: int = -1
+    rtp_sent_at: float = 0.0
+    fault: str | None = None
 
 
 class SipAgent:
@@ -144,6 +157,8 @@ class SipAgent:
         # not at all) has lost the call, which then ends here instead of holding a dead line.
         self.keepalive_secs = keepalive_secs
         self._next_keepalive_check = 0.0
+        self._next_media_check = 0.0
+        self.media_stall_secs = MEDIA_STALL_SECS
         # TLS trunks: the server's certificate is checked against these CAs (the system's when unset).
         self.tls_ca_file = tls_ca_file or (SYSTEM_CA_FILE if os.path.exists(SYSTEM_CA_FILE) else None)
         self.tls_verify = tls_verify
@@ -302,6 +317,7 @@ class SipAgent:
             self._release_disconnected()
             self._drain()
             self._keep_alive(time.monotonic())
+            self._watch_media(time.monotonic())
         for live in list(self._calls.values()):
             self._hang_up(live.key)
         deadline = time.monotonic() + 1.0
@@ -426,6 +442,43 @@ class SipAgent:
             except Exception as exc:  # the dialog is going away
                 log.debug("keep-alive of %s: %s", live.key, exc)
 
+    def _watch_media(self, now: float) -> None:
+        """End an answered call whose audio stopped leaving, rather than hold a silent line: the callee
+        would hear nothing while the voice runtime, which only sees its frames reach the gateway, speaks on."""
+        if now < self._next_media_check:
+            return
+        self._next_media_check = now + 0.25
+        for live in list(self._calls.values()):
+            if live.ended or live.call is None or live.answered_at is None or live.fault or live.media == "held":
+                continue
+            stall = self.media_stall_secs
+            since = max(live.answered_at, live.media_since)
+            if live.media != "active":
+                if now - since > stall:
+                    self._media_fault(live, f"the call has had no active audio stream for {stall:g} s")
+                continue
+            if now - max(live.last_pull, since) > stall:
+                self._media_fault(live, f"PJSIP's media clock took none of our audio for {stall:g} s")
+                continue
+            sent = self._rtp_sent(live)
+            if sent is None:
+                continue
+            if sent != live.rtp_sent:
+                live.rtp_sent, live.rtp_sent_at = sent, now
+            elif now - max(live.rtp_sent_at, since) > stall:
+                self._media_fault(live, f"no RTP left for the trunk for {stall:g} s")
+
+    def _rtp_sent(self, live: _Live) -> int | None:
+        try:
+            return int(live.call.getStreamStat(0).rtcp.txStat.pkt)
+        except Exception:  # no stream (yet, or any more): the port check covers it
+            return None
+
+    def _media_fault(self, live: _Live, why: str) -> None:
+        live.fault = f"our audio stopped reaching the callee: {why}"
+        log.error("SIP call %s: %s; hanging up", live.key, live.fault)
+        self._hang_up(live.key)
+
     def _on_tsx(self, live: _Live, method: str, code: int, reason: str = "") -> None:
         """A trunk that no longer knows the call (481) or does not answer (408): hang up. A REFER's answer
         goes to whoever asked for the transfer."""
@@ -495,7 +548,7 @@ class SipAgent:
             code = int(info.lastStatusCode)
             reason = str(info.lastReason)
             self._sockets_closed.append(time.monotonic())
-            self._finish(live, SipEnd(code, reason, answered, live.hung_up_by_us, talk))
+            self._finish(live, SipEnd(code, live.fault or reason, answered, live.hung_up_by_us, talk, live.fault))
             # The pjsua2 objects must outlive this callback and die on this thread: released as soon as
             # PJSIP returns to us (_release_disconnected), before any other command can run.
             self._disconnected.append(live)
@@ -520,13 +573,22 @@ class SipAgent:
     def _on_media(self, live: _Live, call: Any) -> None:
         pj = _pj()
         info = call.getInfo()
+        state = "none"
         for i, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
+                pj.PJSUA_CALL_MEDIA_LOCAL_HOLD,
+                pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+            ):
+                state = "held"  # the trunk (or we) put the call on hold: no audio is expected to leave
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 audio = call.getAudioMedia(i)
                 if live.port is None:
                     live.port = self._ports.lend(live)
                 audio.startTransmit(live.port)
                 live.port.startTransmit(audio)
+                state = "active"
+        if state != live.media:
+            live.media, live.media_since = state, time.monotonic()
 
 
 def _call_class() -> type:
@@ -601,6 +663,7 @@ def _port_class() -> type:
                 if live.last_request:
                     live.gaps.append(now - live.last_request)
                 live.last_request = now
+            live.last_pull = time.monotonic()
             try:
                 chunk = live.outgoing.popleft()
             except IndexError:

@@ -60,27 +60,36 @@ class _Leg:
 
 
 class _Events:
-    """PJSIP's news about one call, handed from PJSIP's threads to the gateway's loop."""
+    """PJSIP's news about one call, handed from PJSIP's threads to the gateway's loop.
+
+    The call's key is read on the gateway's loop, never on the thread the news comes from: the INVITE leaves
+    (and its answers may come back) before `agent.place` has returned the key, and news read with the key
+    still unset went to no call. A callee who answered then heard only silence: the gateway never saw the
+    answer, so it never opened the call's media. `_place` sets the key before its first await, so any news
+    the loop runs finds it."""
 
     def __init__(self, gw: SipGateway, key_box: list[str]) -> None:
         self._gw = gw
         self._key = key_box
         self._call = gw._loop.call_soon_threadsafe
 
+    def _to_gateway(self, handler: Any, *args: Any) -> None:
+        self._call(lambda: handler(self._key[0], *args))
+
     def ringing(self, code: int) -> None:
-        self._call(self._gw._on_ringing, self._key[0], code)
+        self._to_gateway(self._gw._on_ringing, code)
 
     def answered(self) -> None:
-        self._call(self._gw._on_answered, self._key[0])
+        self._to_gateway(self._gw._on_answered)
 
     def audio(self, pcm: bytes) -> None:
-        self._call(self._gw._on_audio, self._key[0], pcm)
+        self._to_gateway(self._gw._on_audio, pcm)
 
     def dtmf(self, digit: str) -> None:
-        self._call(self._gw._on_audio, self._key[0], json.dumps({"event": "dtmf", "digit": digit}))
+        self._to_gateway(self._gw._on_audio, json.dumps({"event": "dtmf", "digit": digit}))
 
     def ended(self, end: SipEnd) -> None:
-        self._call(self._gw._on_ended, self._key[0], end)
+        self._to_gateway(self._gw._on_ended, end)
 
 
 class SipGateway:
@@ -138,9 +147,11 @@ class SipGateway:
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECS)
         box: list[str] = [""]
         key, placed = self.agent.place(target, _Events(self, box))
+        # Both before this coroutine first awaits: the call's news, already on its way, runs on this loop
+        # after that, and finds its key and its leg (see _Events).
         box[0] = key
         leg = _Leg(key, req, target)
-        self._legs[key] = leg  # before the INVITE leaves: its first answer may come at once
+        self._legs[key] = leg
         try:
             await asyncio.wrap_future(placed)
         except SipBusy:
@@ -198,8 +209,6 @@ class SipGateway:
         leg.state = "ended"
         for timer in leg.timers:
             timer.cancel()
-        with contextlib.suppress(asyncio.QueueFull):
-            leg.audio_in.put_nowait(None)  # closes the media websocket
         params = {
             "event": "ended",
             "code": str(end.code),
@@ -207,7 +216,24 @@ class SipGateway:
             "answered": "1" if end.answered else "0",
             "duration": str(round(end.talk_secs)),
         }
+        if end.fault:  # we hung up an answered call whose audio was not reaching the callee
+            params["fault"] = end.fault
+            self._spawn(self._report_fault_then_close(leg, params))
+            return
+        with contextlib.suppress(asyncio.QueueFull):
+            leg.audio_in.put_nowait(None)  # closes the media websocket
         self._spawn(self._report(leg, params, forget=True))
+
+    async def _report_fault_then_close(self, leg: _Leg, params: dict[str, str]) -> None:
+        """The fault reaches the call's record (failed, with its reason) before the media websocket closes:
+        the runtime, seeing its media end, would otherwise file the call as completed first."""
+        await self._report(leg, params)
+        with contextlib.suppress(asyncio.QueueFull):
+            leg.audio_in.put_nowait(None)
+        if leg.media_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(leg.media_task), 5)
+        self._legs.pop(leg.key, None)
 
     async def _report(self, leg: _Leg, params: dict[str, str], *, forget: bool = False) -> None:
         """POST one event to the call's status URL, in order (one report at a time per call)."""

@@ -14,6 +14,7 @@ from tests.integration.sip.conftest import make_sip_caller
 from tests.integration.telephony.conftest import LiveServer, wait_status
 from voxline.core import keys
 from voxline.sandbox.audio import dominant_hz
+from voxline.sandbox.callee import Script
 from voxline.sandbox.responder import RESPONDER_HZ
 from voxline.sandbox.sip_callee import SipCallee
 
@@ -48,15 +49,30 @@ async def _call(live: LiveServer, to: str, hook: str | None = None) -> dict:
     return await wait_status(live, caller, r.json()["data"]["call_id"], TERMINAL, wait=20)  # type: ignore[arg-type]
 
 
+# The callee of the talking test: its tone, and it stays on the line as long as the runtime's first-audio bound
+# allows our first words to take. The default tone callee hangs up 1 s after answering, and on a loaded
+# machine the server's first frame (answer URL, media websocket, runtime start) came 0.9 s after the
+# answer: the callee had then heard only our silence frames, and this test failed now and then.
+LISTENER = Script("human", talk_secs=4.0)
+
+
 async def test_a_sandbox_sip_call_talks_with_the_built_in_callee(sip_live: LiveServer) -> None:
     runner, hook, got = await _receiver()
+    sip_live.app.state.sandbox.sip.scripts["+14155550125"] = LISTENER
     try:
-        call = await _call(sip_live, "+14155550123", hook)
+        call = await _call(sip_live, "+14155550125", hook)
         assert call["status"] == "completed" and call["disposition"] == "completed", call
         callee: SipCallee = sip_live.app.state.sandbox.sip
-        heard = [c.heard for c in callee.calls.values() if c.to == "+14155550123" and c.status == "ended"][-1]
-        assert len(heard) > 8000, "the sandbox callee heard nothing over RTP"
-        assert abs(dominant_hz(bytes(heard)) - RESPONDER_HZ) < 30, "the callee did not hear our responder's tone"
+        ours = [c for c in callee.calls.values() if c.to == "+14155550125" and c.status == "ended"][-1]
+        heard = bytes(ours.heard)
+        first = (
+            f"{ours.first_loud_at - ours.answered_at:.2f} s after the answer"
+            if ours.first_loud_at is not None and ours.answered_at is not None
+            else "never"
+        )
+        told = f"the callee heard {len(heard)} bytes, {ours.loud_frames} loud frames; our first loud frame: {first}"
+        assert len(heard) > 8000, f"the sandbox callee heard nothing over RTP ({told})"
+        assert abs(dominant_hz(heard) - RESPONDER_HZ) < 30, f"the callee did not hear our responder's tone ({told})"
         deadline = time.monotonic() + 20
         while not any(e.get("event") == "session.completed" for e in got) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
@@ -124,8 +140,6 @@ async def test_a_sandbox_sip_call_is_transferred_by_refer(sip_live: LiveServer) 
             await channel.control.transfer("+14155550199")
             outcome.append("transferred")
             await asyncio.wait_for(talk, 10)
-
-    from voxline.sandbox.callee import Script
 
     sip_live.app.state.call_runtime_factory = lambda ctx: Transferring()
     sip_live.app.state.sandbox.sip.scripts["+14155550124"] = Script("human", talk_secs=None, hz=0)  # stays on
