@@ -23,7 +23,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI, Request, Response
 from playwright.async_api import async_playwright, expect
 
 from voxline.accounts import partners
@@ -31,6 +30,7 @@ from voxline.app import create_app
 from voxline.calls.conversation import voice_runtime
 from voxline.context import Context
 from voxline.core import keys
+from voxline.devtools.demo import serve_local, webhook_receiver
 from voxline.settings import Settings
 from voxline.store.migrate import upgrade
 from voxline.voice import local_models
@@ -70,29 +70,6 @@ def spoken_wav(path: Path, text: str, lead_secs: float) -> Path:
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
     return path
-
-
-async def _serve(app, port: int, lifespan: str = "on"):
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    return server, task
-
-
-def _receiver(received: asyncio.Queue) -> FastAPI:
-    hooks = FastAPI()
-
-    @hooks.post("/hook")
-    async def hook(request: Request) -> Response:
-        await received.put((dict(request.headers), await request.body()))
-        return Response(status_code=204)
-
-    return hooks
 
 
 async def launch(pw, microphone_wav: Path):
@@ -152,8 +129,8 @@ async def test_a_browser_talks_to_the_agent_over_webrtc_and_the_session_is_filed
 
     app.state.call_runtime_factory = runtime
     received: asyncio.Queue = asyncio.Queue()
-    hook_server, hook_task = await _serve(_receiver(received), hook_port, lifespan="off")
-    server, task = await _serve(app, port)
+    hook_server, hook_task = await serve_local(webhook_receiver(received), hook_port, lifespan="off")
+    server, task = await serve_local(app, port)
     wav = await asyncio.to_thread(spoken_wav, tmp_path / "caller.wav", LINE, LEAD_SILENCE_SECS)
     bye_wav = await asyncio.to_thread(spoken_wav, tmp_path / "bye.wav", "Thank you, goodbye.", LEAD_SILENCE_SECS)
     # The server's first conversation would otherwise assemble and load Whisper (seconds on a busy machine)

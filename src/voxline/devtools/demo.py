@@ -84,7 +84,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _serve(app: Any, port: int, lifespan: str = "on") -> tuple[Any, asyncio.Task]:
+async def serve_local(app: Any, port: int, lifespan: str = "on") -> tuple[Any, asyncio.Task]:
     import uvicorn
 
     config = uvicorn.Config(
@@ -102,7 +102,7 @@ async def _serve(app: Any, port: int, lifespan: str = "on") -> tuple[Any, asynci
     return server, task
 
 
-def _webhook_receiver(received: asyncio.Queue) -> FastAPI:
+def webhook_receiver(received: asyncio.Queue) -> FastAPI:
     hooks = FastAPI()
 
     @hooks.post("/hook")
@@ -179,8 +179,8 @@ async def run_demo(
     emulator.scripts[callee_number] = Script("human", talk_secs=None, lines=pcm_lines)
 
     received: asyncio.Queue = asyncio.Queue()
-    hook_server, hook_task = await _serve(_webhook_receiver(received), hook_port, lifespan="off")
-    server, task = await _serve(app, port)
+    hook_server, hook_task = await serve_local(webhook_receiver(received), hook_port, lifespan="off")
+    server, task = await serve_local(app, port)
     result = DemoResult(call={}, webhook=None, heard_lines=list(lines))
     try:
         issued = await partners.create_partner(ctx, "demo", partners.Limits(concurrency=5))

@@ -126,3 +126,20 @@ async def check_signin_form(request: Request) -> forms.Form:
     if not cookie or not presented or not secrets.compare_digest(cookie.encode(), presented.encode()):
         raise CsrfRefused()
     return form
+
+
+def signed_in(request: Request, cookie: str, token: str, to: str) -> RedirectResponse:
+    """The answer to a sign-in that opened a session: its cookie set (the sign-in form's CSRF cookie dropped),
+    then on to `to`."""
+    response = RedirectResponse(to, status_code=303)
+    set_cookie(request, response, cookie, token, int(sessions.LIFETIME.total_seconds()))
+    response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/")
+    return response
+
+
+async def signed_out(request: Request, cookie: str, to: str) -> RedirectResponse:
+    """End the session named by `cookie` (the database row and the cookie), then on to `to`."""
+    await sessions.sign_out(request.app.state.ctx, request.cookies.get(cookie))
+    response = RedirectResponse(to, status_code=303)
+    response.delete_cookie(cookie, path="/")
+    return response

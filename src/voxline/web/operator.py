@@ -90,18 +90,12 @@ async def signin(request: Request) -> Response:
         opened = await sessions.sign_in_operator(request.app.state.ctx, form.get("admin_token"))
     except errors.Unauthorized as exc:
         return _signin_page(request, 401, exc.message)
-    response = _see("/operator")
-    auth.set_cookie(request, response, auth.OPERATOR_COOKIE, opened.token, int(sessions.LIFETIME.total_seconds()))
-    response.delete_cookie(auth.SIGNIN_CSRF_COOKIE, path="/")
-    return response
+    return auth.signed_in(request, auth.OPERATOR_COOKIE, opened.token, "/operator")
 
 
 @router.post("/signout")
 async def signout(request: Request, posted: OperatorPost) -> Response:
-    await sessions.sign_out(request.app.state.ctx, request.cookies.get(auth.OPERATOR_COOKIE))
-    response = _see("/operator/signin")
-    response.delete_cookie(auth.OPERATOR_COOKIE, path="/")
-    return response
+    return await auth.signed_out(request, auth.OPERATOR_COOKIE, "/operator/signin")
 
 
 @router.get("")

@@ -94,18 +94,12 @@ async def signin(request: Request) -> Response:
         opened, _principal = await sessions.sign_in_with_key(request.app.state.ctx, form.get("api_key"))
     except errors.Unauthorized as exc:
         return _signin_page(request, 401, exc.message)
-    response = _see(_safe_next(form.get("next")))
-    auth.set_cookie(request, response, auth.PARTNER_COOKIE, opened.token, int(sessions.LIFETIME.total_seconds()))
-    response.delete_cookie(auth.SIGNIN_CSRF_COOKIE, path="/")
-    return response
+    return auth.signed_in(request, auth.PARTNER_COOKIE, opened.token, _safe_next(form.get("next")))
 
 
 @router.post("/signout")
 async def signout(request: Request, posted: PartnerPost) -> Response:
-    await sessions.sign_out(request.app.state.ctx, request.cookies.get(auth.PARTNER_COOKIE))
-    response = _see("/signin")
-    response.delete_cookie(auth.PARTNER_COOKIE, path="/")
-    return response
+    return await auth.signed_out(request, auth.PARTNER_COOKIE, "/signin")
 
 
 # ---- calls ----

@@ -197,3 +197,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/sip/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.xdist_group("sip"))
+
+
+class TransferringRuntime:
+    """A call runtime that transfers the call as the voice runtime's tool does: it talks for a moment, asks the
+    carrier to transfer to `to_number`, notes it in `outcome`, and keeps talking until the call ends."""
+
+    def __init__(self, to_number: str, outcome: list[str]) -> None:
+        self.to_number = to_number
+        self.outcome = outcome
+
+    async def run(self, channel) -> None:  # noqa: ANN001
+        from voxline.sandbox.responder import Responder
+
+        talk = asyncio.create_task(Responder(speak_secs=0.2).run(channel))
+        await asyncio.sleep(0.5)
+        assert channel.control is not None and channel.control.supports_transfer
+        await channel.control.transfer(self.to_number)
+        self.outcome.append("transferred")
+        await asyncio.wait_for(talk, 10)

@@ -10,7 +10,7 @@ import time
 
 from aiohttp import web
 
-from tests.integration.sip.conftest import make_sip_caller
+from tests.integration.sip.conftest import TransferringRuntime, make_sip_caller
 from tests.integration.telephony.conftest import LiveServer, wait_status
 from voxline.core import keys
 from voxline.sandbox.audio import dominant_hz
@@ -130,18 +130,7 @@ async def test_a_sandbox_sip_call_is_transferred_by_refer(sip_live: LiveServer) 
     for the number, reports the new call answered, and our leg hangs up: completed."""
     outcome: list[str] = []
 
-    class Transferring:
-        async def run(self, channel) -> None:  # noqa: ANN001
-            from voxline.sandbox.responder import Responder
-
-            talk = asyncio.create_task(Responder(speak_secs=0.2).run(channel))
-            await asyncio.sleep(0.5)
-            assert channel.control is not None and channel.control.supports_transfer
-            await channel.control.transfer("+14155550199")
-            outcome.append("transferred")
-            await asyncio.wait_for(talk, 10)
-
-    sip_live.app.state.call_runtime_factory = lambda ctx: Transferring()
+    sip_live.app.state.call_runtime_factory = lambda ctx: TransferringRuntime("+14155550199", outcome)
     sip_live.app.state.sandbox.sip.scripts["+14155550124"] = Script("human", talk_secs=None, hz=0)  # stays on
     call = await _call(sip_live, "+14155550124")
     assert call["status"] == "completed", call

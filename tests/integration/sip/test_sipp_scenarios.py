@@ -10,7 +10,7 @@ import struct
 import time
 from pathlib import Path
 
-from tests.integration.sip.conftest import SipCaller, Sipp, make_sip_caller, run_sipp
+from tests.integration.sip.conftest import SipCaller, Sipp, TransferringRuntime, make_sip_caller, run_sipp
 from tests.integration.telephony.conftest import LiveServer, wait_session_done, wait_status
 from voxline.telephony import sip_gateway
 
@@ -280,22 +280,10 @@ async def test_a_transfer_is_a_refer_to_the_trunk_and_our_leg_then_hangs_up(
     """The runtime asks the call's control to transfer (as its transfer tool does): we send REFER with
     Refer-To sip:+14155550199@<the trunk>, SIPp accepts (202), reports the new call answered (NOTIFY with
     sipfrag 200) and expects our BYE; the call completes."""
-    import asyncio
-
-    from voxline.sandbox.responder import Responder
 
     outcome: list[str] = []
 
-    class Transferring:
-        async def run(self, channel) -> None:  # noqa: ANN001
-            talk = asyncio.create_task(Responder(speak_secs=0.2).run(channel))
-            await asyncio.sleep(0.5)
-            assert channel.control is not None and channel.control.supports_transfer
-            await channel.control.transfer("+14155550199")
-            outcome.append("transferred")
-            await asyncio.wait_for(talk, 10)
-
-    sip_live.app.state.call_runtime_factory = lambda ctx: Transferring()
+    sip_live.app.state.call_runtime_factory = lambda ctx: TransferringRuntime("+14155550199", outcome)
     sipp = await run_sipp(tmp_path, "transfer_refer.xml")
     sipp_runs.append(sipp)
     call = await _call(sip_live, sipp)
