@@ -177,6 +177,41 @@ class RecentCalls:
         return self.get(call_id) is not None
 
 
+class ReadyPlans:
+    """Calls' plans read while they ring, so that the media stream's start needs no database.
+
+    The dialer starts reading a call's plan as it asks the carrier to place it; when the callee answers
+    and the media stream opens in this process, the plan is already in memory (the greeting waits for
+    nothing). A stream that opens in another process, or after `ttl_secs`, reads the plan itself.
+    Holds the read's task; the taker awaits it.
+    """
+
+    def __init__(
+        self, ttl_secs: float = 300.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_secs = ttl_secs
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, asyncio.Task[Any]]] = {}
+
+    def put(self, session_id: str, reading: asyncio.Task[Any]) -> None:
+        now = self._clock()
+        if len(self._entries) >= self.max_entries:
+            for key in [k for k, (until, _) in self._entries.items() if until <= now] or list(self._entries)[:1]:
+                self._entries.pop(key, None)
+        self._entries[session_id] = (now + self.ttl_secs, reading)
+
+    def take(self, session_id: str) -> asyncio.Task[Any] | None:
+        """The plan's read for this session (once), or None when there is none or it is stale."""
+        entry = self._entries.pop(session_id, None)
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class Admission:
     """This process's room for calls (see core/admission.py): the calls in its care and what it measures.
 

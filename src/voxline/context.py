@@ -7,7 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from voxline.app_state import Admission, DialWake, EndedCalls, Leases, OutboxSignals, RecentCalls, admission_limits
+from voxline.app_state import (
+    Admission,
+    DialWake,
+    EndedCalls,
+    Leases,
+    OutboxSignals,
+    ReadyPlans,
+    RecentCalls,
+    admission_limits,
+)
 from voxline.core.crypto import SecretBox
 from voxline.core.timefmt import utcnow
 from voxline.meters import Meters
@@ -25,6 +34,7 @@ class Context:
     outbox: OutboxSignals = field(default_factory=OutboxSignals)  # new deliveries reaching this app's worker
     ended: EndedCalls = field(default_factory=EndedCalls)  # calls that ended here, for their media edge
     recent_calls: RecentCalls = field(default_factory=RecentCalls)  # carrier callers verified a moment ago
+    ready_plans: ReadyPlans = field(default_factory=ReadyPlans)  # plans of calls this app dialed, read while ringing
     # The wall clock for rules that depend on the time of day (calling hours): a test moves it, not the wall.
     clock: Callable[[], datetime] = field(default_factory=lambda: utcnow)
     # Room for calls in this process (dialer claims, media streams) and what it measures, and the app's

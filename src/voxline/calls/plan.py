@@ -1,4 +1,5 @@
-"""A call's plan, read once from the store when its media stream connects, for the conversation runtime.
+"""A call's plan, read once from the store, for the conversation runtime: while the call rings (the dialer
+starts the read as it places the call), or when its media stream connects in another process.
 
 The session, its agent (even if deleted since the call started) and the partner's voicemail switch become
 a `voice.plan.CallPlan`: plain data, with this deployment's limits applied. The runtime is handed
@@ -7,6 +8,8 @@ a `voice.plan.CallPlan`: plain data, with this deployment's limits applied. The 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import replace
 
 from voxline.context import Context
@@ -88,7 +91,7 @@ async def load_plan(ctx: Context, session_id: str) -> CallPlan:
 
 async def _read_plan(ctx: Context, session_id: str) -> CallPlan:
     """Read the session, its agent (even if deleted since the call started) and the partner's VMD switch."""
-    async with ctx.db.transaction() as s:
+    async with ctx.db.read() as s:
         session = await calls_store.get_session_by_id(s, session_id)
         if session is None:
             raise LookupError(f"no session {session_id}")
@@ -108,10 +111,27 @@ async def _read_plan(ctx: Context, session_id: str) -> CallPlan:
         )
 
 
+def prefetch(ctx: Context, session_id: str) -> None:
+    """Start reading the call's plan now (it is about to ring), for its media stream to find in memory."""
+    reading = asyncio.create_task(load_plan(ctx, session_id))
+    reading.add_done_callback(_consume_error)  # a failed read is read again, and reported, at media start
+    ctx.ready_plans.put(session_id, reading)
+
+
+def _consume_error(task: asyncio.Task[CallPlan]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def plan_source(ctx: Context) -> PlanSource:
-    """The `PlanSource` a runtime of this app reads its calls' plans from."""
+    """The `PlanSource` a runtime of this app reads its calls' plans from: the one read while the call rang,
+    else the store."""
 
     async def source(session_id: str) -> CallPlan:
+        reading = ctx.ready_plans.take(session_id)
+        if reading is not None:
+            with contextlib.suppress(Exception):
+                return await reading
         return await load_plan(ctx, session_id)
 
     return source

@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 
 from voxline.calls import lifecycle
+from voxline.calls import plan as call_plan
 from voxline.context import Context
 from voxline.core import call_limits
 from voxline.core.call_status import CallStatus
@@ -66,6 +67,9 @@ async def _dial(ctx: Context, http: httpx.AsyncClient, claimed: Claimed) -> None
         delay = (call.dialed_at - utcnow()).total_seconds() if call.dialed_at else 0.0
         if delay > 0:  # the pacing slot this call was given at claim time
             await asyncio.sleep(delay)
+        # Read the conversation's plan while the phone rings: when the callee answers, the greeting waits
+        # for no database (under load, a read at that moment can take seconds on SQLite).
+        call_plan.prefetch(ctx, call.session_id)
         carrier_call_id = await target.carrier.create_call(http, target.base, target.creds, req)
     except CarrierError as exc:
         ctx.leases.release(call.id)

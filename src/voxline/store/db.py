@@ -24,6 +24,7 @@ from voxline.store.errors import conflicts
 # What use-cases hold while a unit of work is open, and a row read by a store function: named here so that
 # nothing outside the store needs to import SQLAlchemy to type them.
 Transaction: TypeAlias = AsyncSession
+READ_ONLY = "voxline_read_only"  # execution option of the connections `Database.read()` hands out
 Record: TypeAlias = Row
 
 
@@ -33,6 +34,10 @@ class Database:
         self.dialect = make_url(url).get_backend_name()
         self.engine = _make_engine(url, self.dialect, schema)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Reads on SQLite begin DEFERRED (WAL: a reader never waits for the writer) and skip the writers' queue.
+        self._reads = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, autoflush=False
+        )
         # SQLite admits one writer at a time. Queue this process's transactions here, in order, rather than in
         # SQLite's busy handler, whose growing sleeps turn contention into multi-second tails.
         self._sqlite_turn = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -55,6 +60,18 @@ class Database:
                 return
             async with self._sqlite_turn, self._sessions() as session, session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        """A unit of work that only reads: one consistent snapshot, never queued behind this process's writers.
+
+        On SQLite a `transaction()` takes the write lock up front (BEGIN IMMEDIATE) and waits its turn behind
+        every other transaction of the process; under load that queue is seconds long. A read needs neither:
+        in WAL mode it sees the last commit and blocks nobody. Writing inside `read()` is a bug (SQLite
+        would have to upgrade the lock mid-transaction, and may refuse).
+        """
+        async with self._reads() as session, session.begin():
+            yield session
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
@@ -109,7 +126,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     @event.listens_for(engine.sync_engine.pool, "invalidate")
     def _on_invalidate(dbapi_conn, _record, _exc) -> None:  # noqa: ANN001

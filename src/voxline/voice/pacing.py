@@ -3,8 +3,8 @@
 Pipecat's websocket output sleeps a fixed interval after each write, so every late wake-up pushes all
 later frames back, and under load the carrier's buffer runs dry (audible gaps; a known field failure).
 Here each frame of a talk-spurt has a deadline `t0 + k * 20 ms`; a late frame is sent at once and the
-next keeps its own deadline, so lateness never accumulates. A small lead (a few frames sent ahead)
-gives the carrier a cushion without making barge-in slow: an interruption drops the queue and the
+next keeps its own deadline, so lateness never accumulates. A lead (200 ms sent ahead) gives the
+carrier a cushion without making barge-in slow: an interruption drops the queue and the
 carrier's buffer is cleared by the serializer (Twilio `clear` and the equivalents).
 
 The transport also stamps the first bot audio after the callee stopped speaking: that is the turn's
@@ -42,7 +42,10 @@ from voxline.core.call_meter import CallMeter, NoMeter
 log = logging.getLogger("voxline.voice")
 
 FRAME_SECS = 0.020
-LEAD_FRAMES = 3  # frames allowed ahead of real time (carrier-side cushion)
+# Frames allowed ahead of real time: the carrier plays what it has buffered, so a pause of our process
+# shorter than the lead (a full garbage collection: ~4 ms of CPU per call held) is never heard. Barge-in
+# does not wait for it: an interruption clears the carrier's buffer (Twilio `clear` and the equivalents).
+LEAD_FRAMES = 10
 LATE_SECS = 0.040  # a frame later than this is "not on time"
 
 

@@ -63,7 +63,7 @@ from voxline.settings import Settings
 from voxline.voice import extraction, recording, voicemail
 from voxline.voice.batching import BatchedInputSerializer
 from voxline.voice.engines import DeploymentEngines, Engines, make_llm
-from voxline.voice.pacing import PacedWebsocketTransport, PacingStats, TurnClock
+from voxline.voice.pacing import FRAME_SECS, LEAD_FRAMES, PacedWebsocketTransport, PacingStats, TurnClock
 from voxline.voice.plan import MAX_DURATION_WARNING_SECS, TIME_WARNING, CallPlan, PlanSource
 from voxline.voice.transcript import BotTap, Transcript, Turn
 from voxline.voice.vad import BatchedSileroVAD
@@ -189,9 +189,11 @@ class LiveCall:
         self._greeting_over = asyncio.Event()
         self._last_activity = time.monotonic()
         self._worker: PipelineWorker | None = None
+        self._tts: FrameProcessor | None = None
         self._gate: FirstUtteranceGate | None = None
         self._tasks: list[asyncio.Task] = []
         self._first_audio_watched = False
+        self._hung_up = False  # the carrier was already asked to end the call (a fault)
 
     @property
     def ending(self) -> bool:
@@ -252,9 +254,10 @@ class LiveCall:
             # Past the VAD nothing needs the callee's audio: every 20 ms frame would otherwise visit
             # every processor below (the per-frame hops are most of a call's CPU).
             processors.append(AudioSink((InputAudioRawFrame,)))
+        self._tts = self.engines.tts(plan.voice)
         processors += [
             llm,
-            self.engines.tts(plan.voice),
+            self._tts,
             transport.output(),
             BotTap(transcript, self.result.turn_clock.take, self._bot_stopped),
         ]
@@ -336,12 +339,20 @@ class LiveCall:
         self._touch()
         self._spoken.set()
 
+    async def _speak(self, frame: Frame) -> None:
+        """Hand the bot's own words (or an interruption of them) straight to the speech engine.
+
+        Queued at the pipeline's start they would wait behind every frame of the callee's audio still
+        being transcribed and scored for speech: under load, seconds of silence before a greeting.
+        """
+        assert self._tts is not None
+        await self._tts.queue_frame(frame)
+
     async def say(self, text: str) -> None:
-        assert self._worker is not None
         self._spoken.clear()
         self._bot_speaking = True
         self._touch()
-        await self._worker.queue_frames([TTSSpeakFrame(text)])
+        await self._speak(TTSSpeakFrame(text))
 
     async def say_and_wait(self, text: str) -> None:
         await self.say(text)
@@ -355,8 +366,11 @@ class LiveCall:
         self._ending = True
         self.result.reason = reason
         assert self._worker is not None
-        frames: list[Frame] = [TTSSpeakFrame(farewell)] if farewell else []
-        await self._worker.queue_frames([*frames, EndFrame()])
+        if farewell:
+            await self._speak(TTSSpeakFrame(farewell))
+        # The end travels the whole pipeline (every processor must close): it reaches the speech engine
+        # after the farewell.
+        await self._worker.queue_frames([EndFrame()])
 
     async def _opening(self) -> None:
         """Greet; or, when a machine may have answered, find out first."""
@@ -456,8 +470,19 @@ class LiveCall:
         )
         assert self._worker is not None
         # Drop whatever the slow engine is still making (the greeting must not follow the apology).
-        await self._worker.queue_frames([InterruptionFrame()])
-        await self.end(EndReason.NO_FIRST_AUDIO, FAULT_APOLOGY)
+        await self._speak(InterruptionFrame())
+        self._ending = True
+        self.result.reason = EndReason.NO_FIRST_AUDIO
+        await self.say(FAULT_APOLOGY)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._spoken.wait(), FAULT_GRACE_SECS)
+        # The call is written down as failed and hung up while our side of the stream is still open: closed
+        # first, the carrier would report a completed call before the fault was on record. The apology's
+        # last audio still buffered at the carrier plays out first.
+        await asyncio.sleep(LEAD_FRAMES * FRAME_SECS)
+        self._hung_up = True
+        await self._hang_up_if_ours()
+        await self._worker.queue_frames([EndFrame()])
         await asyncio.sleep(FAULT_GRACE_SECS)
         if not self._worker.has_finished():
             await self._worker.cancel()
@@ -492,7 +517,8 @@ class LiveCall:
         self.result.ended_at = datetime.now(UTC)
         if self._recorder is not None and self.result.recording_pcm is None and self._recorder.has_audio():
             self.result.recording_pcm = self._recorder.merge_audio_buffers()
-        await self._hang_up_if_ours()
+        if not self._hung_up:
+            await self._hang_up_if_ours()
         return self.result
 
     async def _hang_up_if_ours(self) -> None:
