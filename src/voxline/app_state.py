@@ -208,6 +208,10 @@ class ReadyPlans:
             return None
         return entry[1]
 
+    def __contains__(self, session_id: str) -> bool:
+        entry = self._entries.get(session_id)
+        return entry is not None and entry[0] > self._clock()
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -231,6 +235,7 @@ class Admission:
         self._cpu: deque[tuple[float, float]] = deque()  # (monotonic, loop thread CPU seconds)
         self._claimed: set[str] = set()  # claimed here; media not (yet) held here
         self._media: set[str] = set()  # media streams held here
+        self._claim_times: deque[float] = deque()  # when this process took its latest calls (the ramp)
         self.refusing: admission.Refusal | None = None  # why the dialer last found no room (None: it had room)
         self.refusals: dict[str, int] = {}  # claim rounds refused while jobs waited, by reason (metrics)
         self.ready = True  # False while the app warms its speech engines (app.py): no call is claimed then
@@ -238,6 +243,14 @@ class Admission:
     # ---- the calls in this process's care ----
     def claimed(self, call_id: str) -> None:
         self._claimed.add(call_id)
+        self._claim_times.append(time.monotonic())
+
+    def claims_last_sec(self) -> int:
+        floor = time.monotonic() - 1.0
+        times = self._claim_times
+        while times and times[0] <= floor:
+            times.popleft()
+        return len(times)
 
     def media_started(self, call_id: str) -> None:
         self._claimed.discard(call_id)
@@ -273,7 +286,12 @@ class Admission:
 
     def reading(self) -> admission.Reading:
         return admission.Reading(
-            self.calls(), self.lag.peak(), self.frames.late_pct(), self.loop_cpu_pct(), ready=self.ready
+            self.calls(),
+            self.lag.peak(),
+            self.frames.late_pct(),
+            self.loop_cpu_pct(),
+            ready=self.ready,
+            claims_last_sec=self.claims_last_sec(),
         )
 
     def verdict(self) -> admission.Verdict:
@@ -298,4 +316,5 @@ def admission_limits(settings: Settings) -> admission.Limits:
         max_loop_lag_ms=settings.admission_max_loop_lag_ms,
         max_late_frames_pct=settings.admission_max_late_frames_pct,
         max_cpu_pct=settings.admission_max_loop_cpu_pct,
+        max_claims_per_sec=settings.admission_max_claims_per_sec,
     )

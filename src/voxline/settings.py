@@ -176,6 +176,12 @@ class Settings(BaseSettings):
     admission_max_loop_cpu_pct: float = Field(
         default=90.0, gt=0, description="No new call while the event-loop thread used more CPU than this (5 s)"
     )
+    admission_max_claims_per_sec: int = Field(
+        default=10,
+        ge=0,
+        description="New calls one process takes per second at most (0 = no limit): a burst started at once "
+        "holds the event loop before its load shows in the measurements above",
+    )
     first_audio_timeout_secs: float = Field(
         default=4.0,
         gt=0,

@@ -32,6 +32,16 @@ def test_a_process_whose_engines_are_still_loading_takes_no_call_even_when_idle(
     assert warm.room == 10 and warm.reason is None
 
 
+def test_new_calls_are_taken_at_most_the_ramp_a_second() -> None:
+    ramped = Limits(max_calls=80, max_loop_lag_ms=60, max_late_frames_pct=1.0, max_cpu_pct=90, max_claims_per_sec=5)
+    assert judge(Reading(0, 0, 0, 0, claims_last_sec=0), ramped).room == 5  # not 80 at once
+    assert judge(Reading(3, 0, 0, 0, claims_last_sec=3), ramped).room == 2
+    spent = judge(Reading(5, 0, 0, 0, claims_last_sec=5), ramped)
+    assert spent.room == 0 and spent.reason is Refusal.RAMP
+    assert judge(Reading(78, 0, 0, 0, claims_last_sec=0), ramped).room == 2  # the ceiling still binds
+    assert judge(Reading(3, 0, 0, 0, claims_last_sec=50), LIMITS).room == 7  # 0: no ramp
+
+
 def test_frame_window_forgets_seconds_older_than_its_window() -> None:
     now = [100.0]
     window = FrameWindow(secs=5, clock=lambda: now[0])

@@ -479,7 +479,8 @@ class ConcurrencyOut(BaseModel):
     waiting_reason: str | None = Field(
         None,
         description="Why queued calls wait: `concurrency_limit` (this account's), `server_max_calls`, "
-        "`server_loop_lag`, `server_frames_late` or `server_cpu` (the server has no room to voice another call "
+        "`server_loop_lag`, `server_frames_late`, `server_cpu`, `server_warming_up` or `server_ramp` "
+        "(the server has no room to voice another call "
         "now: calls wait rather than ring and go silent), `dialer` (a dialer's next claim: the connection's calls "
         "per second, or no dialer has looked yet); null when none waits",
     )

@@ -23,6 +23,7 @@ class Refusal(StrEnum):
     FRAMES_LATE = "frames_late"  # outgoing 20 ms frames leave late: callees would hear gaps
     CPU = "cpu"  # the process uses about all of its core
     WARMING_UP = "warming_up"  # its speech engines are still loading: a call now would start silent
+    RAMP = "ramp"  # it took its share of new calls this second: each start costs, and its load shows later
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Limits:
     max_loop_lag_ms: float
     max_late_frames_pct: float
     max_cpu_pct: float
+    max_claims_per_sec: int = 0  # new calls a process takes per second (0: no ramp)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Reading:
     late_frames_pct: float  # share of outgoing frames more than 40 ms late in the window
     cpu_pct: float  # CPU time of the process over wall time (100 = one core)
     ready: bool = True  # its speech engines are loaded (a cold model takes seconds to say its first word)
+    claims_last_sec: int = 0  # calls it took in the last second
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class Verdict:
 
 def judge(reading: Reading, limits: Limits) -> Verdict:
     """Room for new calls. Pressure refuses only while the process holds calls: with none, its own load
-    cannot come from calls, and refusing would leave it idle for good."""
+    cannot come from calls, and refusing would leave it idle for good. New calls are taken at most
+    `max_claims_per_sec` a second: a burst claimed at once would start its pipelines together (each start
+    holds the loop) before any measurement could show their load."""
     if not reading.ready:
         return Verdict(0, Refusal.WARMING_UP)
     if reading.calls >= limits.max_calls:
@@ -64,7 +69,13 @@ def judge(reading: Reading, limits: Limits) -> Verdict:
             return Verdict(0, Refusal.FRAMES_LATE)
         if reading.cpu_pct > limits.max_cpu_pct:
             return Verdict(0, Refusal.CPU)
-    return Verdict(limits.max_calls - reading.calls, None)
+    room = limits.max_calls - reading.calls
+    if limits.max_claims_per_sec:
+        ramp = limits.max_claims_per_sec - reading.claims_last_sec
+        if ramp <= 0:
+            return Verdict(0, Refusal.RAMP)
+        room = min(room, ramp)
+    return Verdict(room, None)
 
 
 class FrameWindow:

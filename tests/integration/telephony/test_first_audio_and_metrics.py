@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-from pipecat.frames.frames import Frame
-from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.frames.frames import Frame, InputAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from tests.integration.telephony.conftest import LiveServer, make_caller, start, wait_session_done, wait_status
 from voxline.calls.conversation import voice_runtime
-from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines, StandInTTS
+from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines, StandInSTT, StandInTTS
+from voxline.sandbox.callee import Script
 from voxline.voice.catalog import Voice
 from voxline.voice.runtime import FAULT_APOLOGY
 
@@ -43,6 +44,26 @@ class StallingEngines(StandInEngines):
         return StallingTTS()
 
 
+class StallingSTT(StandInSTT):
+    """A speech-to-text engine that holds the callee's first audio for STALL_SECS (a cloud STT reconnecting):
+    everything queued behind it on the callee's side waits that long."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.stalls = 1
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, InputAudioRawFrame) and self.stalls:
+            self.stalls -= 1
+            await asyncio.sleep(STALL_SECS)
+        await super().process_frame(frame, direction)
+
+
+class StallingSTTEngines(StandInEngines):
+    def stt(self) -> FrameProcessor:
+        return StallingSTT()
+
+
 def _metric(text: str, name: str, labels: str = "") -> float:
     match = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
     assert match, f"{name}{labels} not in /metrics"
@@ -65,8 +86,6 @@ async def test_a_bot_that_cannot_speak_in_time_apologises_and_the_call_ends_fail
         caller = await make_caller(live, "twilio")
         to = "+919813400001"
         emu = live.sandbox["twilio"]
-        from voxline.sandbox.callee import Script
-
         emu.scripts[to] = Script("human", talk_secs=None, hz=0.0)  # a person who waits, silent, to be spoken to
         started = await start(live, caller, to)
         call = await wait_status(live, caller, started["call_id"], ("failed", "completed"), wait=30)
@@ -95,13 +114,30 @@ async def test_a_bot_that_cannot_speak_in_time_apologises_and_the_call_ends_fail
     assert _metric(after, name, labels) == was + 1
 
 
+async def test_the_greeting_does_not_wait_behind_the_callees_audio(live: LiveServer) -> None:
+    """The bot's own words go straight to its speech engine: a stalled transcriber (and the callee's audio
+    piling up behind it) cannot keep the greeting back, so the call is voiced, not a fault."""
+    live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StallingSTTEngines([]))
+    bound, live.ctx.settings.first_audio_timeout_secs = live.ctx.settings.first_audio_timeout_secs, 1.5
+    try:
+        caller = await make_caller(live, "twilio")
+        to = "+919813400003"
+        live.sandbox["twilio"].scripts[to] = Script("human", talk_secs=STALL_SECS + 1.0)
+        started = await start(live, caller, to)
+        done = await wait_session_done(live, caller, started["call_id"], wait=30)
+    finally:
+        del live.app.state.call_runtime_factory
+        live.ctx.settings.first_audio_timeout_secs = bound
+    assert done["status"] == "completed" and not done["error_message"], done
+    said = [t["content"] for t in done["session"]["transcript"] if t["role"] == "bot"]
+    assert said[:1] == ["Hello Asha!"], said
+
+
 async def test_metrics_after_a_sandbox_call_over_http(live: LiveServer) -> None:
     live.app.state.call_runtime_factory = lambda ctx: voice_runtime(ctx, StandInEngines(["Yes, that works."]))
     try:
         caller = await make_caller(live, "twilio")
         to = "+919813400002"
-        from voxline.sandbox.callee import Script
-
         live.sandbox["twilio"].scripts[to] = Script("human", talk_secs=3.0)
         started = await start(live, caller, to)
         await wait_status(live, caller, started["call_id"], ("completed",), wait=30)
