@@ -143,7 +143,7 @@ async def open_media(
     """
     carrier = carrier_for(provider)
     assert carrier is not None
-    async with ctx.db.transaction() as s:
+    async with ctx.db.read() as s:
         call = await dq.call_by_session(s, session_id) if session_id else None
         conn = await dq.get_connection(s, call.connection_id) if call and call.connection_id else None
     if session_id is not None and (call is None or conn is None or call.provider != provider):
@@ -292,7 +292,7 @@ async def _release_media(ctx: Context, call_id: str) -> None:
 
 
 async def max_call_secs(ctx: Context, call: Call) -> float:
-    async with ctx.db.transaction() as s:
+    async with ctx.db.read() as s:
         agent = await agent_store.get(s, call.partner_id, call.agent_id)
     agent_max = agent.max_call_duration_secs if agent is not None else None
     return float(call_limits.max_call_secs(ctx.settings.default_max_call_secs, agent_max))

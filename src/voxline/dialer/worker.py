@@ -130,7 +130,7 @@ class Dialer:
                 log.info("room for calls again (%d)", verdict.room)
             admission.refusing = None
             return verdict.room
-        async with self.ctx.db.transaction() as s:
+        async with self.ctx.db.read() as s:
             waiting, _ = await dq.queue_stats(s, utcnow())
         if waiting:
             admission.refused(verdict.reason)
@@ -155,7 +155,7 @@ class Dialer:
         awaiting = self.ctx.admission.awaiting_media()
         if not awaiting:
             return
-        async with self.ctx.db.transaction() as s:
+        async with self.ctx.db.read() as s:
             gone = await dq.gone_from(s, awaiting)
         for call_id in gone:
             self.ctx.admission.settled(call_id)
