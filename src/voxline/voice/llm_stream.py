@@ -3,11 +3,12 @@
 Pipecat's OpenAILLMService sends each turn through the OpenAI SDK, whose request-body transformation (by
 type introspection), response-model construction and header building cost ~14 ms of CPU for a
 20-message turn, on the event loop that carries every call's audio; the same request and stream in
-plain JSON over aiohttp cost ~1 ms (bench/llm_client.py; plain httpx ~2 ms). So this service keeps everything of Pipecat's
-(the adapter that turns the LLMContext into messages and tools, the chunk loop, function calls,
-metrics, interruption and error handling) and replaces only `get_chat_completions`: the body is
-`json.dumps` of the same parameters, the stream is parsed line by line with `json.loads`, and each chunk
-reaches Pipecat's loop as a dict whose keys read as attributes, which is all that loop asks of it.
+plain JSON over aiohttp cost ~1 ms (bench/llm_client.py; plain httpx ~2 ms). So this service keeps
+everything of Pipecat's (the adapter that turns the LLMContext into messages and tools, the chunk loop,
+function calls, metrics, interruption and error handling) and replaces only `get_chat_completions`:
+the body is `json.dumps` of the same parameters, the stream is parsed line by line with `json.loads`,
+and each chunk reaches Pipecat's loop as a dict whose keys read as attributes, which is all that loop
+asks of it.
 
 One aiohttp session (a keep-alive connection pool) per event loop serves every call and endpoint. The
 SDK's client is built only if something asks this service for an out-of-band inference (`run_inference`,
@@ -41,7 +42,8 @@ _UNSET = (NotGiven, _SDKNotGiven, _SDKOmit)
 
 
 class LLMRequestError(Exception):
-    """The endpoint refused the request or sent an error in the stream."""
+    """The endpoint refused the request or sent an error in the stream. `status` is read by Pipecat's error
+    classification (401 is a permanent authentication failure, 5xx a server one), as the SDK's was."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -142,13 +144,13 @@ async def open_stream(url: str, headers: dict[str, str], body: bytes) -> ChunkSt
     busy endpoint (429, 5xx) gets one more try, as the SDK gave it."""
     for attempt in (1, 2):
         try:
-            response = await session().post(url, data=body, headers=headers)
+            response = await session().post(url, data=body, headers=headers, allow_redirects=False)
         except aiohttp.ClientConnectionError as exc:
             if attempt == 2 or isinstance(exc, asyncio.TimeoutError):
                 raise
             log.info("LLM request to %s failed (%s), retrying once", url, exc)
             continue
-        if response.status < 400:
+        if response.status < 300:
             return ChunkStream(response)
         try:
             text = (await response.read()).decode("utf-8", "replace")

@@ -26,6 +26,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.utils.errors import ErrorCategory
 
 from voxline.voice import llm_stream, scripted_brain
 from voxline.voice.engines import LLMEndpoint, make_llm
@@ -209,8 +210,10 @@ async def test_a_tool_call_split_across_chunks_is_assembled_before_its_handler_r
     assert not [f for f in up if isinstance(f, ErrorFrame)]
 
 
-@pytest.mark.parametrize(("status", "attempts"), [(401, 1), (500, 2)])
-async def test_a_refused_request_is_an_error_frame_after_one_retry_if_it_may_pass(endpoint, status, attempts):
+@pytest.mark.parametrize(
+    ("status", "attempts", "category"), [(401, 1, ErrorCategory.AUTHENTICATION), (500, 2, ErrorCategory.SERVER)]
+)
+async def test_a_refused_request_is_an_error_frame_after_one_retry_if_it_may_pass(endpoint, status, attempts, category):
     async def answer(request: web.Request, body: dict) -> web.Response:
         error = {"error": {"message": f"no thanks ({status})", "type": "test", "code": None}}
         return web.json_response(error, status=status)
@@ -220,6 +223,7 @@ async def test_a_refused_request_is_an_error_frame_after_one_retry_if_it_may_pas
     (error,) = [f for f in up if isinstance(f, ErrorFrame)]
     assert f"HTTP {status}" in error.error and f"no thanks ({status})" in error.error
     assert isinstance(error.exception, llm_stream.LLMRequestError) and error.exception.status == status
+    assert error.category == category  # as Pipecat classified the SDK's errors: 401 is permanent, 5xx is not
     assert len(endpoint.requests) == attempts
     assert _text(down) == ""
     assert [f for f in down if isinstance(f, LLMFullResponseEndFrame)]
