@@ -144,7 +144,7 @@ async def open_stream(url: str, headers: dict[str, str], body: bytes) -> ChunkSt
     busy endpoint (429, 5xx) gets one more try, as the SDK gave it."""
     for attempt in (1, 2):
         try:
-            response = await session().post(url, data=body, headers=headers, allow_redirects=False)
+            response = await session().post(url, data=body, headers=headers)
         except aiohttp.ClientConnectionError as exc:
             if attempt == 2 or isinstance(exc, asyncio.TimeoutError):
                 raise
