@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -116,6 +118,7 @@ class StreamingChatLLM(OpenAILLMService):
     def create_client(self, api_key: Any = None, base_url: Any = None, **kwargs: Any) -> Any:
         self._url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        self._proxy = proxy_for(self._url)
         self._sdk_args = {"api_key": api_key, "base_url": base_url, **kwargs}
         return None  # the SDK's client is built only if an out-of-band inference asks for it
 
@@ -136,15 +139,27 @@ class StreamingChatLLM(OpenAILLMService):
         headers = self._headers
         if params.get("extra_headers"):
             headers = {**headers, **params["extra_headers"]}
-        return await open_stream(self._url, headers, json.dumps(request_body(params)).encode())
+        return await open_stream(self._url, headers, json.dumps(request_body(params)).encode(), self._proxy)
 
 
-async def open_stream(url: str, headers: dict[str, str], body: bytes) -> ChunkStream:
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for this URL (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), as the SDK's
+    httpx client honoured them; read once per service, not per request (aiohttp's own `trust_env` would
+    also look up ~/.netrc on a thread for every request)."""
+    proxies = urllib.request.getproxies()
+    parts = urllib.parse.urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return proxy
+
+
+async def open_stream(url: str, headers: dict[str, str], body: bytes, proxy: str | None = None) -> ChunkStream:
     """POST a streaming completion; a failed connection (e.g. a pooled one the server had closed) or a
     busy endpoint (429, 5xx) gets one more try, as the SDK gave it."""
     for attempt in (1, 2):
         try:
-            response = await session().post(url, data=body, headers=headers)
+            response = await session().post(url, data=body, headers=headers, proxy=proxy)
         except aiohttp.ClientConnectionError as exc:
             if attempt == 2 or isinstance(exc, asyncio.TimeoutError):
                 raise

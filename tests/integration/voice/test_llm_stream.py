@@ -165,6 +165,17 @@ async def test_the_request_is_the_openai_body_with_the_key_as_a_bearer_token(end
     assert llm.get_full_model_name() == "test-model-2026"
 
 
+async def test_a_proxy_named_by_the_environment_carries_the_request(endpoint, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", endpoint.base_url.removesuffix("/v1"))  # it answers as the model would
+    down, _ = await run_test(_llm("http://model.invalid/v1"), frames_to_send=[LLMContextFrame(_context("Hi"))])
+    assert _text(down) == "Hello there. "
+    assert endpoint.headers[0]["Host"] == "model.invalid"
+    monkeypatch.setenv("NO_PROXY", "model.invalid")
+    assert llm_stream.proxy_for("http://model.invalid/v1/chat/completions") is None
+
+
 async def test_without_tools_the_request_names_none(endpoint):
     await run_test(_llm(endpoint.base_url), frames_to_send=[LLMContextFrame(_context("Hi"))])
     assert "tools" not in endpoint.requests[0] and "tool_choice" not in endpoint.requests[0]
