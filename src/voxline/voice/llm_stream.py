@@ -1,16 +1,17 @@
 """The call's LLM: Pipecat's OpenAI service, with the streamed request done in plain JSON over aiohttp.
 
 Pipecat's OpenAILLMService sends each turn through the OpenAI SDK, whose request-body transformation (by
-type introspection), response-model construction and header building cost ~14 ms of CPU for a
+type introspection), response-model construction and header building cost 9-14 ms of CPU for a
 20-message turn, on the event loop that carries every call's audio; the same request and stream in
-plain JSON over aiohttp cost ~1 ms (bench/llm_client.py; plain httpx ~2 ms). So this service keeps
+plain JSON over aiohttp cost 0.6-1 ms (bench/llm_client.py; plain httpx ~2 ms). So this service keeps
 everything of Pipecat's (the adapter that turns the LLMContext into messages and tools, the chunk loop,
 function calls, metrics, interruption and error handling) and replaces only `get_chat_completions`:
 the body is `json.dumps` of the same parameters, the stream is parsed line by line with `json.loads`,
 and each chunk reaches Pipecat's loop as a dict whose keys read as attributes, which is all that loop
 asks of it.
 
-One aiohttp session (a keep-alive connection pool) per event loop serves every call and endpoint. The
+One aiohttp session (a keep-alive connection pool) per event loop serves every call and endpoint; TLS
+is checked against the system's trust store (SSL_CERT_FILE / SSL_CERT_DIR), not certifi's. The
 SDK's client is built only if something asks this service for an out-of-band inference (`run_inference`,
 which nothing in a call does).
 """
