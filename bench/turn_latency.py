@@ -22,6 +22,7 @@ import asyncio
 import multiprocessing as mp
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -117,6 +118,9 @@ class HopTrace:
         for step in self.STEPS:
             after = [t[step] - t["vad"] for t in self.turns if step in t]
             out.append({"measure": f"VAD decision → {step}", "turns": len(after), **summary_ms(after)})
+        both = [t for t in self.turns if "first LLM text" in t and "context to LLM" in t]
+        hop = [t["first LLM text"] - t["context to LLM"] for t in both]
+        out.append({"measure": "LLM hop: context → first LLM text", "turns": len(hop), **summary_ms(hop)})
         return out
 
 
@@ -167,7 +171,9 @@ async def main() -> None:
         server = await loopback.start(Path(tmp))
         try:
             stop_secs = server.ctx.settings.vad_stop_secs
+            cpu0 = time.process_time()
             results = await asyncio.gather(*(one_call(server, args.engines, per_call, brain) for _ in range(calls)))
+            cpu_s = time.process_time() - cpu0
         finally:
             await server.close()
             brain_process.stop()
@@ -196,9 +202,10 @@ async def main() -> None:
         # 32 ms window, and input arrives in 40 ms frames); after the decision is the platform alone.
         goal = {
             "p99_ms_goal": 30,
+            "after_vad_p99_ms_goal": 20,
             "callee_side_p99_ms": rows[1]["p99_ms"],
             "after_vad_p99_ms": rows[2]["p99_ms"],
-            "met_after_vad": rows[2]["p99_ms"] <= 30,
+            "met_after_vad": rows[2]["p99_ms"] <= 20,
             "met_callee_side": rows[1]["p99_ms"] <= 30,
         }
     else:
@@ -209,6 +216,11 @@ async def main() -> None:
         goal = {}
     if trace is not None:
         rows += trace.rows()
+    # This process's CPU (server, pipelines; the callees and the brain run elsewhere) per bot turn: less
+    # sensitive to other jobs' load than the wall figures. Includes the calls' set-up and idle listening.
+    cpu_per_turn = cpu_s / max(1, len(runtime_ms)) * 1000
+    print(f"\nserver process CPU per bot turn: {cpu_per_turn:.1f} ms ({cpu_s:.1f} s over {len(runtime_ms)} turns)")
+    goal["cpu_ms_per_turn"] = round(cpu_per_turn, 2)
     print_table(
         f"Turn latency, {args.engines} engines, {calls} concurrent call(s), VAD stop window {stop_secs}s",
         rows,

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.llm_service import LLMService
-from pipecat.services.openai.llm import OpenAILLMService
 
 from voxline.settings import Settings
 from voxline.voice import local_models
 from voxline.voice.catalog import Voice, voices
+from voxline.voice.llm_stream import StreamingChatLLM
 
 
 @dataclass(frozen=True)
@@ -46,41 +46,12 @@ def llm_endpoint(settings: Settings) -> LLMEndpoint:
     return LLMEndpoint(scripted_brain.shared().base_url, "scripted", scripted_brain.MODEL_NAME, True)
 
 
-class _SharedClientLLM(OpenAILLMService):
-    """Pipecat's OpenAI LLM service on a client shared per endpoint and event loop.
-
-    A client per call would load the TLS trust store and open fresh connections every time (tens of
-    milliseconds of blocked event loop per call start, felt by every other call on the process).
-    """
-
-    def create_client(self, api_key=None, base_url=None, **kwargs: Any) -> Any:  # noqa: ANN001 - Pipecat's signature
-        import asyncio
-
-        key = (base_url, api_key, id(asyncio.get_running_loop()) if _loop_running() else 0)
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = super().create_client(api_key=api_key, base_url=base_url, **kwargs)
-        return client
-
-
-_clients: dict[tuple, Any] = {}
-
-
-def _loop_running() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def make_llm(endpoint: LLMEndpoint, system_prompt: str) -> LLMService:
-    return _SharedClientLLM(
+    """Pipecat's OpenAI LLM service with the turn's request and stream in plain JSON (see llm_stream)."""
+    return StreamingChatLLM(
         api_key=endpoint.api_key,
         base_url=endpoint.base_url,
-        settings=OpenAILLMService.Settings(model=endpoint.model, system_instruction=system_prompt),
+        settings=StreamingChatLLM.Settings(model=endpoint.model, system_instruction=system_prompt),
     )
 
 
