@@ -1,10 +1,20 @@
 """POST /calls/start throughput and latency against one real `voxline serve` process.
 
 Starts the server on SQLite and on PostgreSQL (a fresh schema), creates a partner with raised rate and
-concurrency limits, then drives /calls/start from concurrent keep-alive clients for a fixed time and
-reports requests/s and p50/p99 latency. The load generator runs on the same 2-core machine.
+concurrency limits, then drives /calls/start from concurrent keep-alive clients for a fixed time (closed
+loop: each client sends its next request when the last is answered) and reports requests/s, p50/p99
+latency and the server's CPU per request. The load generator runs on the same 2-core machine.
+
+Open loop (`--open-at 0.8`): after the closed loop, offer a fixed rate, that fraction of the throughput
+just measured (or `--rate N` requests/s), whatever the answers take, and report latency at that rate. Each
+request's latency counts from the moment it was due, so a server that falls behind is charged for the
+queue it builds. This is the figure the goal's "p99 at 80% of capacity" means.
+
+Round trips (`--round-trips`): the server reaches PostgreSQL through a relay that counts the server's
+ReadyForQuery messages (one per round trip); it reports round trips per start over sequential starts.
 
     python bench/api_start.py [--seconds 20] [--clients 32] [--backends sqlite,postgres]
+                              [--open-at 0.8 | --rate 300] [--round-trips]
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import PG_URL, fresh_schema, print_table, summary_ms, write_json  # noqa: E402
 from tests.e2e.server import free_port  # noqa: E402
+from tests.pg_wire import RoundTrips  # noqa: E402
 
 VOICE_ID = "6176b5f2-e8df-572a-92e9-54414a621127"
 TWILIO = {
@@ -85,41 +96,82 @@ def cli_json(env: dict[str, str], *args: str) -> dict:
     return json.loads(out.stdout)
 
 
-async def drive(base: str, key: str, seconds: float, clients: int, server_pid: int) -> dict:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as http:
-        async with http.post(
-            "/api/v2/agent", json={"agent_name": "bench", "prompt": "Call {{callee_name}}", "voice_id": VOICE_ID}
-        ) as r:
-            agent_id = (await r.json())["data"]["id"]
-        async with http.put("/api/v2/config/telephony/twilio", json=TWILIO) as r:
-            assert r.status == 200
-        body = json.dumps(
-            {
-                "agent_id": agent_id,
-                "to_number": "+919876543210",
-                "provider": "twilio",
-                "variables": {"callee_name": "Sajal"},
-            }
-        )
-        latencies: list[float] = []
-        statuses: dict[int, int] = {}
-        stop_at = time.perf_counter() + seconds
+async def setup(http: aiohttp.ClientSession) -> str:
+    """An agent and a Twilio account for the bench partner; returns the /calls/start body."""
+    async with http.post(
+        "/api/v2/agent", json={"agent_name": "bench", "prompt": "Call {{callee_name}}", "voice_id": VOICE_ID}
+    ) as r:
+        agent_id = (await r.json())["data"]["id"]
+    async with http.put("/api/v2/config/telephony/twilio", json=TWILIO) as r:
+        assert r.status == 200
+    return json.dumps(
+        {
+            "agent_id": agent_id,
+            "to_number": "+919876543210",
+            "provider": "twilio",
+            "variables": {"callee_name": "Sajal"},
+        }
+    )
 
-        async def worker() -> None:
-            while time.perf_counter() < stop_at:
-                t0 = time.perf_counter()
-                async with http.post("/api/v2/calls/start", data=body) as r:
-                    await r.read()
-                    statuses[r.status] = statuses.get(r.status, 0) + 1
-                if r.status == 200:
-                    latencies.append(time.perf_counter() - t0)
 
-        t_start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
-        await asyncio.gather(*[worker() for _ in range(clients)])
-        elapsed, cpu = time.perf_counter() - t_start, cpu_seconds(server_pid) - cpu_start
+async def closed_loop(http: aiohttp.ClientSession, body: str, seconds: float, clients: int, server_pid: int) -> dict:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    stop_at = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            async with http.post("/api/v2/calls/start", data=body) as r:
+                await r.read()
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+            if r.status == 200:
+                latencies.append(time.perf_counter() - t0)
+
+    t_start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
+    await asyncio.gather(*[worker() for _ in range(clients)])
+    elapsed, cpu = time.perf_counter() - t_start, cpu_seconds(server_pid) - cpu_start
+    return _result("closed", clients, latencies, statuses, elapsed, cpu)
+
+
+async def open_loop(http: aiohttp.ClientSession, body: str, seconds: float, rate: float, server_pid: int) -> dict:
+    """Send at `rate` per second on a fixed schedule, not waiting for answers; latency from each send's due time."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    late: list[float] = []  # how late the generator itself sent (its own loop was busy)
+
+    async def one(due: float) -> None:
+        late.append(time.perf_counter() - due)
+        async with http.post("/api/v2/calls/start", data=body) as r:
+            await r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        if r.status == 200:
+            latencies.append(time.perf_counter() - due)
+
+    n = int(seconds * rate)
+    tasks = []
+    t_start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
+    for i in range(n):
+        due = t_start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(due)))
+    await asyncio.gather(*tasks)
+    elapsed, cpu = time.perf_counter() - t_start, cpu_seconds(server_pid) - cpu_start
+    result = _result("open", None, latencies, statuses, elapsed, cpu)
+    late_ms = sorted(x * 1000 for x in late)
     return {
+        **result,
+        "offered_per_s": round(rate, 1),
+        "sender_late_p99_ms": round(late_ms[int(0.99 * (len(late_ms) - 1))], 2),
+    }
+
+
+def _result(loop: str, clients: int | None, latencies: list[float], statuses: dict, elapsed: float, cpu: float) -> dict:
+    return {
+        "loop": loop,
+        "clients": clients if clients is not None else "-",
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "ok": len(latencies),
         "statuses": statuses,
@@ -130,7 +182,46 @@ async def drive(base: str, key: str, seconds: float, clients: int, server_pid: i
     }
 
 
-def run_backend(backend: str, seconds: float, clients: int) -> dict:
+async def count_round_trips(http: aiohttp.ClientSession, body: str, relay: RoundTrips, n: int = 100) -> float:
+    """Round trips per start, over `n` sequential starts after a warm-up (statements prepared)."""
+    for _ in range(10):
+        async with http.post("/api/v2/calls/start", data=body) as r:
+            assert r.status == 200, await r.text()
+    before = relay.count
+    for _ in range(n):
+        async with http.post("/api/v2/calls/start", data=body) as r:
+            assert r.status == 200, await r.text()
+    return (relay.count - before) / n
+
+
+async def drive(base: str, key: str, args: argparse.Namespace, server_pid: int, relay: RoundTrips | None) -> list[dict]:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=max(args.clients, 512))
+    async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as http:
+        body = await setup(http)
+        if relay is not None:
+            return [{"loop": "sequential", "round_trips_per_start": await count_round_trips(http, body, relay)}]
+        runs = []
+        rate = args.rate
+        if not rate:
+            runs.append(await closed_loop(http, body, args.seconds, args.clients, server_pid))
+            rate = args.open_at * runs[-1]["requests_per_s"] if args.open_at else 0
+        if rate:
+            runs.append(await open_loop(http, body, args.seconds, rate, server_pid))
+        return runs
+
+
+async def _with_relay(env: dict[str, str], run) -> list[dict]:  # noqa: ANN001
+    relay = RoundTrips()
+    await relay.start()
+    try:
+        env["VOXLINE_DATABASE_URL"] = relay.url(PG_URL)
+        return await asyncio.to_thread(run, env, relay)
+    finally:
+        await relay.close()
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> list[dict]:
     with tempfile.TemporaryDirectory() as data_dir:
         env, _schema = server_env(backend, data_dir)
         key = cli_json(
@@ -145,16 +236,25 @@ def run_backend(backend: str, seconds: float, clients: int) -> dict:
             "--concurrency",
             "100000",
         )["api_key"]
-        proc, base = serve(env)
-        try:
-            result = asyncio.run(drive(base, key, seconds, clients, proc.pid))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    return {"backend": backend, "clients": clients, **result}
+
+        def run(env: dict[str, str], relay: RoundTrips | None) -> list[dict]:
+            proc, base = serve(env)
+            try:  # the client gets its own loop (the relay, if any, runs on the caller's)
+                return asyncio.run(drive(base, key, args, proc.pid, relay))
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+        if args.round_trips:
+            if backend != "postgres":
+                return []
+            runs = asyncio.run(_with_relay(env, run))
+        else:
+            runs = run(env, None)
+    return [{"backend": backend, **r} for r in runs]
 
 
 def main() -> None:
@@ -162,19 +262,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--open-at", type=float, default=0.0, help="then offer this fraction of the closed loop's rate")
+    parser.add_argument("--rate", type=float, default=0.0, help="open loop only, at this many requests/s")
+    parser.add_argument("--round-trips", action="store_true", help="count PostgreSQL round trips per start")
     args = parser.parse_args()
-    rows = [run_backend(b, args.seconds, args.clients) for b in args.backends.split(",")]
+    rows = [row for b in args.backends.split(",") for row in run_backend(b, args)]
+    if args.round_trips:
+        print_table("POST /calls/start: PostgreSQL round trips per start", rows, ["backend", "round_trips_per_start"])
+        write_json("api_start_round_trips", {"runs": rows})
+        return
     print_table(
         "POST /calls/start, one server process (load generator on the same machine)",
         rows,
         [
             "backend",
+            "loop",
             "clients",
+            "offered_per_s",
             "requests_per_s",
             "p50_ms",
             "p90_ms",
             "p99_ms",
             "server_cpu_ms_per_req",
+            "sender_late_p99_ms",
             "ok",
             "statuses",
         ],
