@@ -92,7 +92,7 @@ def _make_engine(url: str, dialect: str, schema: str | None) -> AsyncEngine:
     connect_args = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, connect_args=connect_args)
+    return create_async_engine(url, pool_size=20, max_overflow=0, pool_pre_ping=False, connect_args=connect_args)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
