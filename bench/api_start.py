@@ -70,6 +70,41 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU used so far by this machine's PostgreSQL processes (0 if none can be read)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class CpuMeter:
+    """CPU per request: the server, PostgreSQL (all its processes, whoever they serve: on a shared machine
+    other clients' queries count too), and this load generator."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        return cpu_seconds(self.pid), postgres_cpu_seconds(), time.process_time()
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        end = self._read()
+        server, pg, client = ((b - a) * 1000 / max(1, requests) for a, b in zip(self.start, end, strict=True))
+        return {
+            "server_cpu_ms_per_req": round(server, 3),
+            "pg_cpu_ms_per_req": round(pg, 3),
+            "client_cpu_ms_per_req": round(client, 3),
+        }
+
+
 def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
@@ -128,10 +163,10 @@ async def closed_loop(http: aiohttp.ClientSession, body: str, seconds: float, cl
             if r.status == 200:
                 latencies.append(time.perf_counter() - t0)
 
-    t_start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
+    t_start, meter = time.perf_counter(), CpuMeter(server_pid)
     await asyncio.gather(*[worker() for _ in range(clients)])
-    elapsed, cpu = time.perf_counter() - t_start, cpu_seconds(server_pid) - cpu_start
-    return _result("closed", clients, latencies, statuses, elapsed, cpu)
+    elapsed = time.perf_counter() - t_start
+    return _result("closed", clients, latencies, statuses, elapsed, meter)
 
 
 async def open_loop(http: aiohttp.ClientSession, body: str, seconds: float, rate: float, server_pid: int) -> dict:
@@ -150,7 +185,7 @@ async def open_loop(http: aiohttp.ClientSession, body: str, seconds: float, rate
 
     n = int(seconds * rate)
     tasks = []
-    t_start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
+    t_start, meter = time.perf_counter(), CpuMeter(server_pid)
     for i in range(n):
         due = t_start + i / rate
         delay = due - time.perf_counter()
@@ -158,8 +193,8 @@ async def open_loop(http: aiohttp.ClientSession, body: str, seconds: float, rate
             await asyncio.sleep(delay)
         tasks.append(asyncio.ensure_future(one(due)))
     await asyncio.gather(*tasks)
-    elapsed, cpu = time.perf_counter() - t_start, cpu_seconds(server_pid) - cpu_start
-    result = _result("open", None, latencies, statuses, elapsed, cpu)
+    elapsed = time.perf_counter() - t_start
+    result = _result("open", None, latencies, statuses, elapsed, meter)
     late_ms = sorted(x * 1000 for x in late)
     return {
         **result,
@@ -168,7 +203,9 @@ async def open_loop(http: aiohttp.ClientSession, body: str, seconds: float, rate
     }
 
 
-def _result(loop: str, clients: int | None, latencies: list[float], statuses: dict, elapsed: float, cpu: float) -> dict:
+def _result(
+    loop: str, clients: int | None, latencies: list[float], statuses: dict, elapsed: float, meter: CpuMeter
+) -> dict:
     return {
         "loop": loop,
         "clients": clients if clients is not None else "-",
@@ -176,8 +213,8 @@ def _result(loop: str, clients: int | None, latencies: list[float], statuses: di
         "ok": len(latencies),
         "statuses": statuses,
         "seconds": round(elapsed, 1),
-        # the server's CPU per request (all requests, including the few not answered 200)
-        "server_cpu_ms_per_req": round(cpu * 1000 / max(1, sum(statuses.values())), 3),
+        # CPU per request (all requests, including the few not answered 200): it hardly depends on load
+        **meter.per_request_ms(sum(statuses.values())),
         **summary_ms(latencies),
     }
 
@@ -284,6 +321,8 @@ def main() -> None:
             "p90_ms",
             "p99_ms",
             "server_cpu_ms_per_req",
+            "pg_cpu_ms_per_req",
+            "client_cpu_ms_per_req",
             "sender_late_p99_ms",
             "ok",
             "statuses",
