@@ -10,6 +10,11 @@ just measured (or `--rate N` requests/s), whatever the answers take, and report 
 request's latency counts from the moment it was due, so a server that falls behind is charged for the
 queue it builds. This is the figure the goal's "p99 at 80% of capacity" means.
 
+Calls end (`--active 100`, PostgreSQL): the load generator ends the oldest pending calls several times a
+second, keeping about that many active, as a partner's limit keeps them in real use. Without it every call
+of the run stays pending, and each start's count of lines in use (which the limit needs) reads every one of
+them: the cost per start grew with the run's length.
+
 Round trips (`--round-trips`): the server reaches PostgreSQL through a relay that counts the server's
 ReadyForQuery messages (one per round trip); it reports round trips per start over sequential starts.
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +38,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import PG_URL, fresh_schema, print_table, summary_ms, write_json  # noqa: E402
@@ -70,30 +77,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU used so far by this machine's PostgreSQL processes (0 if none can be read)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def _local_ports_to(pid: int, remote_port: int) -> set[int]:
+    """The local TCP ports of process `pid`'s connections to `remote_port` on this machine."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            text = stat.read_text()
+            target = os.readlink(fd)
         except OSError:
             continue
-        if "(postgres)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[9] in inodes and int(f[2].rsplit(":", 1)[1], 16) == remote_port:
+                ports.add(int(f[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def postgres_cpu_seconds(server_pid: int) -> float:
+    """CPU used so far by the PostgreSQL backends serving the server's connections (found by their client
+    ports; on a shared machine, other clients' backends are not counted)."""
+    ports = _local_ports_to(server_pid, 5432)
+    rows = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "test", "-Atc", "SELECT pid, client_port FROM pg_stat_activity"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    total = 0.0
+    for row in rows:
+        pid, _, port = row.partition("|")
+        if port and int(port) in ports:
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(int(pid))
     return total
 
 
 class CpuMeter:
-    """CPU per request: the server, PostgreSQL (all its processes, whoever they serve: on a shared machine
-    other clients' queries count too), and this load generator."""
+    """CPU per request: the server, the PostgreSQL backends serving it, and this load generator. (The
+    backends' CPU is read from connections open at both ends of the run: the pool keeps them open.)"""
 
     def __init__(self, server_pid: int) -> None:
         self.pid = server_pid
         self.start = self._read()
 
     def _read(self) -> tuple[float, float, float]:
-        return cpu_seconds(self.pid), postgres_cpu_seconds(), time.process_time()
+        return cpu_seconds(self.pid), postgres_cpu_seconds(self.pid), time.process_time()
 
     def per_request_ms(self, requests: int) -> dict[str, float]:
         end = self._read()
@@ -231,7 +261,25 @@ async def count_round_trips(http: aiohttp.ClientSession, body: str, relay: Round
     return (relay.count - before) / n
 
 
-async def drive(base: str, key: str, args: argparse.Namespace, server_pid: int, relay: RoundTrips | None) -> list[dict]:
+async def end_calls(schema: str, keep: int, stop: asyncio.Event) -> None:
+    """Keep about `keep` calls active: end the older pending ones, as their conversations would."""
+    conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""), server_settings={"search_path": schema})
+    try:
+        while not stop.is_set():
+            await conn.execute(
+                "UPDATE calls SET status = 'completed', ended_at = now() WHERE id IN (SELECT id FROM calls "
+                "WHERE status = 'pending' ORDER BY created_at DESC OFFSET $1)",
+                keep,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+    finally:
+        await conn.close()
+
+
+async def drive(
+    base: str, key: str, args: argparse.Namespace, server_pid: int, relay: RoundTrips | None, schema: str | None
+) -> list[dict]:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=max(args.clients, 512))
     async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as http:
@@ -239,13 +287,20 @@ async def drive(base: str, key: str, args: argparse.Namespace, server_pid: int, 
         if relay is not None:
             return [{"loop": "sequential", "round_trips_per_start": await count_round_trips(http, body, relay)}]
         runs = []
-        rate = args.rate
-        if not rate:
-            runs.append(await closed_loop(http, body, args.seconds, args.clients, server_pid))
-            rate = args.open_at * runs[-1]["requests_per_s"] if args.open_at else 0
-        if rate:
-            runs.append(await open_loop(http, body, args.seconds, rate, server_pid))
-        return runs
+        stop = asyncio.Event()
+        ender = asyncio.ensure_future(end_calls(schema, args.active, stop)) if schema and args.active else None
+        try:
+            rate = args.rate
+            if not rate:
+                runs.append(await closed_loop(http, body, args.seconds, args.clients, server_pid))
+                rate = args.open_at * runs[-1]["requests_per_s"] if args.open_at else 0
+            if rate:
+                runs.append(await open_loop(http, body, args.seconds, rate, server_pid))
+        finally:
+            stop.set()
+            if ender is not None:
+                await ender
+        return [{"active": args.active if ender else "all", **r} for r in runs]
 
 
 async def _with_relay(env: dict[str, str], run) -> list[dict]:  # noqa: ANN001
@@ -260,7 +315,7 @@ async def _with_relay(env: dict[str, str], run) -> list[dict]:  # noqa: ANN001
 
 def run_backend(backend: str, args: argparse.Namespace) -> list[dict]:
     with tempfile.TemporaryDirectory() as data_dir:
-        env, _schema = server_env(backend, data_dir)
+        env, schema = server_env(backend, data_dir)
         key = cli_json(
             env,
             "partner",
@@ -277,7 +332,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> list[dict]:
         def run(env: dict[str, str], relay: RoundTrips | None) -> list[dict]:
             proc, base = serve(env)
             try:  # the client gets its own loop (the relay, if any, runs on the caller's)
-                return asyncio.run(drive(base, key, args, proc.pid, relay))
+                return asyncio.run(drive(base, key, args, proc.pid, relay, schema))
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -301,6 +356,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--open-at", type=float, default=0.0, help="then offer this fraction of the closed loop's rate")
     parser.add_argument("--rate", type=float, default=0.0, help="open loop only, at this many requests/s")
+    parser.add_argument("--active", type=int, default=100, help="PostgreSQL: calls kept active (0: none end)")
     parser.add_argument("--round-trips", action="store_true", help="count PostgreSQL round trips per start")
     args = parser.parse_args()
     rows = [row for b in args.backends.split(",") for row in run_backend(b, args)]
@@ -314,6 +370,7 @@ def main() -> None:
         [
             "backend",
             "loop",
+            "active",
             "clients",
             "offered_per_s",
             "requests_per_s",
