@@ -34,7 +34,7 @@ async def _per_start(client: httpx.AsyncClient, relay, body: dict, headers: dict
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
-async def test_a_start_costs_three_round_trips_on_postgresql(database, make_partner) -> None:  # noqa: ANN001
+async def test_a_start_costs_two_round_trips_on_postgresql(database, make_partner) -> None:  # noqa: ANN001
     async with round_trips() as relay:
         ctx = Context.build(database.settings(database_url=relay.url(database.url)))
         try:
@@ -54,4 +54,4 @@ async def test_a_start_costs_three_round_trips_on_postgresql(database, make_part
         finally:
             await ctx.close()
     print(f"round trips per start: plain {plain}, with Idempotency-Key {keyed}, sandbox {test_mode}")
-    assert (plain, keyed, test_mode) == (3, 3, 3)
+    assert (plain, keyed, test_mode) == (2, 2, 2)

@@ -149,6 +149,41 @@ def pick_connection(owner: Principal, req: StartRequest, found: Sequence[Any]) -
     return active[0]
 
 
+def hint_from_body(raw: bytes, idempotency_key: str | None, default_provider: str) -> start_store.StartHint | None:
+    """What a start's raw JSON body asks for, before the body is validated (None if it is not even that shape):
+    lets the key lookup read the start's facts in the same round trip. Only a hint: the start compares it
+    with the validated request (`Prefetched.serves`)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    agent_id, to_number = body.get("agent_id"), body.get("to_number")
+    provider, connection_id = body.get("provider", default_provider), body.get("connection_id")
+    if not (isinstance(agent_id, str) and isinstance(to_number, str) and isinstance(provider, str)):
+        return None
+    if connection_id is not None and not isinstance(connection_id, str):
+        return None
+    return start_store.StartHint(
+        agent_id if is_uuid(agent_id) else None, provider, connection_id, to_number, idempotency_key
+    )
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """The start's facts read with the key lookup, and what they were read for."""
+
+    hint: start_store.StartHint
+    facts: start_store.StartFacts
+
+    def serves(self, req: StartRequest, idem_key: str | None) -> bool:
+        h = self.hint
+        agent_id = req.agent_id if is_uuid(req.agent_id) else None
+        asked = (agent_id, req.provider, req.connection_id, req.to_number, idem_key)
+        return (h.agent_id, h.provider, h.connection_id, h.to_number, h.idempotency_key) == asked
+
+
 def check_reachable(settings: Settings, provider: str, mode: str) -> None:
     """A live call whose carrier could never call this server back fails now, with the fix, not minutes later."""
     if mode == TEST:
@@ -165,11 +200,13 @@ def check_reachable(settings: Settings, provider: str, mode: str) -> None:
         )
 
 
-async def start_call(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None) -> Started:
+async def start_call(
+    ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None, prefetched: Prefetched | None = None
+) -> Started:
     check_reachable(ctx.settings, req.provider, principal.mode)
     digest = request_hash(req) if idem_key else ""
     try:
-        return await _start(ctx, principal, req, idem_key, digest)
+        return await _start(ctx, principal, req, idem_key, digest, prefetched)
     except Conflict:
         if not idem_key:
             raise
@@ -189,9 +226,16 @@ async def _replay(s: Transaction, owner: Principal, record: IdempotencyKey, dige
     return Started(start_view(call), replayed=True)
 
 
-async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None, digest: str) -> Started:
+async def _start(
+    ctx: Context,
+    principal: Principal,
+    req: StartRequest,
+    idem_key: str | None,
+    digest: str,
+    prefetched: Prefetched | None = None,
+) -> Started:
     if ctx.db.is_postgres:
-        return await _start_postgres(ctx, principal, req, idem_key, digest)
+        return await _start_postgres(ctx, principal, req, idem_key, digest, prefetched)
     partner_id, mode = principal.partner_id, principal.mode
     now, clock_now = utcnow(), ctx.clock()
     async with ctx.db.transaction() as s:
@@ -221,17 +265,26 @@ async def _start(ctx: Context, principal: Principal, req: StartRequest, idem_key
 
 
 async def _start_postgres(
-    ctx: Context, principal: Principal, req: StartRequest, idem_key: str | None, digest: str
+    ctx: Context,
+    principal: Principal,
+    req: StartRequest,
+    idem_key: str | None,
+    digest: str,
+    prefetched: Prefetched | None,
 ) -> Started:
-    """Two round trips: every read in one statement, then one statement that takes the partner's lock, counts
-    its lines in use and writes the rows only when one is free (see store/call_start.py)."""
+    """Every read in one statement (or none: already read with the key lookup, `prefetched`), then one
+    statement that takes the partner's lock, counts its lines in use and writes the rows only when one is
+    free (see store/call_start.py)."""
     partner_id, mode = principal.partner_id, principal.mode
     now, clock_now = utcnow(), ctx.clock()
     agent_id = req.agent_id if is_uuid(req.agent_id) else None
     async with ctx.db.driver_connection() as conn:
-        facts = await start_store.read_postgres(
-            conn, partner_id, mode, agent_id, req.provider, req.connection_id, req.to_number, clock_now, idem_key
-        )
+        if prefetched is not None and prefetched.serves(req, idem_key):
+            facts = prefetched.facts
+        else:
+            facts = await start_store.read_postgres(
+                conn, partner_id, mode, agent_id, req.provider, req.connection_id, req.to_number, clock_now, idem_key
+            )
         if idem_key and facts.idempotency_created_at is not None:
             # The key was used before: answer with its call, or forget it if it expired (rare: in a transaction).
             async with ctx.db.transaction() as s:

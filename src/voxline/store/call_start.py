@@ -27,6 +27,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxline.core.principal import Principal
 from voxline.store import agents as agent_store
 from voxline.store import calling_policy as policy_store
 from voxline.store import connections as connection_store
@@ -80,37 +81,102 @@ class StartFacts:
 
 # ---- PostgreSQL ----
 
-_READ = """
-SELECT a.id, a.agent_name, a.prompt, a.intro_message, a.variables,
+# The reads, with named slots: `:partner` and `:mode` are the key's (parameters, or the key lookup's columns).
+_READS = """
+SELECT {first}a.id, a.agent_name, a.prompt, a.intro_message, a.variables,
        p.allowed_providers, p.allowed_countries, p.allowed_number_types,
        conns.ids, conns.providers, conns.statuses, conns.from_numbers,
-       EXISTS (SELECT 1 FROM dnc_numbers d WHERE d.partner_id = $2 AND d.mode = $3 AND d.phone = $5) AS listed,
-       cp.partner_id IS NOT NULL AS has_policy, cp.windows, cp.outside_hours, cp.fallback_timezone,
+       EXISTS (SELECT 1 FROM dnc_numbers d WHERE d.partner_id = :partner AND d.mode = :mode AND d.phone = :phone),
+       cp.partner_id IS NOT NULL, cp.windows, cp.outside_hours, cp.fallback_timezone,
        cp.max_attempts_per_day, cp.max_attempts_per_week,
-       CASE WHEN cp.max_attempts_per_day IS NOT NULL THEN ({attempts} AND x.created_at >= $6) END,
-       CASE WHEN cp.max_attempts_per_week IS NOT NULL THEN ({attempts} AND x.created_at >= $7) END,
-       (SELECT i.created_at FROM idempotency_keys i WHERE i.partner_id = $2 AND i.mode = $3 AND i.key = $8)
-FROM (SELECT 1) AS one
-LEFT JOIN agents a ON a.id = $1 AND a.partner_id = $2 AND a.deleted_at IS NULL
+       CASE WHEN cp.max_attempts_per_day IS NOT NULL THEN (:attempts AND x.created_at >= :day) END,
+       CASE WHEN cp.max_attempts_per_week IS NOT NULL THEN (:attempts AND x.created_at >= :week) END,
+       (SELECT i.created_at FROM idempotency_keys i
+         WHERE i.partner_id = :partner AND i.mode = :mode AND i.key = :idem)
+FROM {source}
+LEFT JOIN agents a ON a.id = :agent AND a.partner_id = :partner AND a.deleted_at IS NULL
 LEFT JOIN partners p ON p.id = a.partner_id
-LEFT JOIN calling_policies cp ON cp.partner_id = $2 AND cp.mode = $3
+LEFT JOIN calling_policies cp ON cp.partner_id = :partner AND cp.mode = :mode
 CROSS JOIN LATERAL (
     SELECT array_agg(c.id ORDER BY c.created_at) AS ids, array_agg(c.provider ORDER BY c.created_at) AS providers,
            array_agg(c.status ORDER BY c.created_at) AS statuses,
            array_agg(c.from_number ORDER BY c.created_at) AS from_numbers
     FROM telephony_connections c
-    WHERE c.partner_id = $2 AND c.mode = $3 AND {which}
+    WHERE c.partner_id = :partner AND c.mode = :mode AND :which
 ) AS conns
 """.replace(
-    "{attempts}",
+    ":attempts",
     # calls to the number since then, except those canceled before they were dialed (as attempts_since)
-    "SELECT count(*) FROM calls x WHERE x.partner_id = $2 AND x.mode = $3 AND x.to_number = $5"
+    "SELECT count(*) FROM calls x WHERE x.partner_id = :partner AND x.mode = :mode AND x.to_number = :phone"
     " AND (x.status <> 'canceled' OR x.dialed_at IS NOT NULL)",
 )
-# $4: the connection asked for by id (in any state: the checks say what is wrong with it), or the provider
-# whose active connections are the candidates; the same rows as connections.one_for_call / .dialable.
-_READ_ONE = _READ.replace("{which}", "c.id = $4")
-_READ_DIALABLE = _READ.replace("{which}", "c.provider = $4 AND c.status = 'ACTIVE'")
+# :which picks the connection asked for by id (in any state: the checks say what is wrong with it), or the
+# provider's active ones: the same rows as connections.one_for_call / .dialable.
+_ONE, _DIALABLE = "c.id = :which", "c.provider = :which AND c.status = 'ACTIVE'"
+
+
+def _render(sql: str, slots: dict[str, str]) -> str:
+    for name in sorted(slots, key=len, reverse=True):  # :week before :w..., whatever the names
+        sql = sql.replace(f":{name}", slots[name])
+    return sql
+
+
+def _reads(which: str) -> str:
+    slots = {"partner": "$2", "mode": "$3", "agent": "$1", "which": "$4", "phone": "$5", "day": "$6"}
+    slots |= {"week": "$7", "idem": "$8"}
+    return _render(_READS.replace(":which", which).format(first="", source="(SELECT 1) AS one"), slots)
+
+
+_READ_ONE, _READ_DIALABLE = _reads(_ONE), _reads(_DIALABLE)
+
+# The key lookup and its rate count (as partners.principal_counted) with the reads, in one statement: an
+# unknown or revoked key returns no row and counts nothing.
+_KEYED = """
+WITH k AS (
+    SELECT api_keys.id AS key_id, api_keys.mode, partners.id AS partner_id,
+           partners.rate_limit_per_min, partners.calls_rate_limit_per_min
+    FROM api_keys JOIN partners ON partners.id = api_keys.partner_id
+    WHERE api_keys.prefix = $1 AND api_keys.key_hash = $2 AND api_keys.revoked_at IS NULL
+      AND partners.status = 'active'
+    LIMIT 1
+), hit AS (
+    INSERT INTO rate_limit_counters (bucket, window_start, count)
+    SELECT k.key_id || ':' || $3, $4, 1 FROM k
+    ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
+    RETURNING count
+)"""
+
+
+def _keyed_reads(which: str) -> str:
+    slots = {"partner": "k.partner_id", "mode": "k.mode", "agent": "$5", "which": "$6", "phone": "$7"}
+    slots |= {"day": "$8", "week": "$9", "idem": "$10"}
+    first = "k.key_id, k.mode, k.partner_id, k.rate_limit_per_min, k.calls_rate_limit_per_min, hit.count, "
+    return _KEYED + _render(_READS.replace(":which", which).format(first=first, source="k CROSS JOIN hit"), slots)
+
+
+_KEYED_ONE, _KEYED_DIALABLE = _keyed_reads(_ONE), _keyed_reads(_DIALABLE)
+
+
+@dataclass(frozen=True)
+class StartHint:
+    """What a /calls/start request asks for, read from its body before the body is validated, so that the key
+    lookup can read the start's facts in the same statement. The start uses them only if the validated
+    request asks for the same (else it reads again)."""
+
+    agent_id: str | None  # None: not a UUID, so no agent
+    provider: str
+    connection_id: str | None
+    to_number: str
+    idempotency_key: str | None
+
+
+def _facts(row: Any, at: int) -> StartFacts:
+    agent = Agent(*row[at : at + 8]) if row[at] is not None else None
+    ids = row[at + 8] or ()
+    arrays = (ids, row[at + 9], row[at + 10], row[at + 11])
+    connections = [Connection(*c) for c in zip(*arrays, strict=True)] if ids else []
+    policy = StoredPolicy(*row[at + 14 : at + 19]) if row[at + 13] else None
+    return StartFacts(agent, connections, row[at + 12], policy, row[at + 19], row[at + 20], row[at + 21])
 
 
 async def read_postgres(
@@ -127,12 +193,25 @@ async def read_postgres(
     """`conn`: the driver's connection (`Database.driver_connection`). One round trip."""
     sql, which = (_READ_ONE, connection_id) if connection_id is not None else (_READ_DIALABLE, provider)
     args = (agent_id, partner_id, mode, which, phone, now - timedelta(days=1), now - timedelta(days=7))
-    row = await conn.fetchrow(sql, *args, idempotency_key)
-    agent = Agent(*row[:8]) if row[0] is not None else None
-    ids = row[8] or ()
-    connections = [Connection(*c) for c in zip(ids, row[9], row[10], row[11], strict=True)] if ids else []
-    policy = StoredPolicy(*row[14:19]) if row[13] else None
-    return StartFacts(agent, connections, row[12], policy, row[19], row[20], row[21])
+    return _facts(await conn.fetchrow(sql, *args, idempotency_key), 0)
+
+
+async def principal_counted_with_facts(
+    conn: Any, prefix: str, key_hash: str, bucket: str, window_start: int, hint: StartHint, now: datetime
+) -> tuple[Principal, int, StartFacts] | None:
+    """`partners.principal_counted` and `read_postgres` in one round trip: the key's principal, this
+    request's count in its rate window, and what the start `hint` asks for in the key's partner and mode.
+    None for an unknown or revoked key (nothing counted)."""
+    if hint.connection_id is not None:
+        sql, which = _KEYED_ONE, hint.connection_id
+    else:
+        sql, which = _KEYED_DIALABLE, hint.provider
+    args = (prefix, key_hash, bucket, window_start, hint.agent_id, which, hint.to_number)
+    row = await conn.fetchrow(sql, *args, now - timedelta(days=1), now - timedelta(days=7), hint.idempotency_key)
+    if row is None:
+        return None
+    key_id, mode, partner_id, rate, calls_rate, count = row[:6]
+    return Principal(partner_id, key_id, mode, rate, calls_rate), count, _facts(row, 6)
 
 
 def _cast(table: Table, name: str) -> str:
