@@ -154,6 +154,7 @@ def serve(
         log_level=settings.log_level,
         log_config=logging_config(LOGGING_CONFIG, settings.log_level),  # our lines name their call_id/session_id
         access_log=False,
+        http="voxline.api.http_protocol:OneWriteHttpToolsProtocol",  # httptools, each response in one write
     )
 
 

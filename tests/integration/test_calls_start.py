@@ -239,6 +239,31 @@ async def test_same_idempotency_key_with_another_body_conflicts(client, ready):
     assert_error(r, 409, "IDEMPOTENCY_CONFLICT")
 
 
+async def test_an_expired_idempotency_key_starts_a_new_call(client, ctx, ready):
+    headers = {**ready.tenant.headers, "Idempotency-Key": "order-44"}
+    first = (await client.post("/calls/start", json=start_body(ready), headers=headers)).json()["data"]
+    async with ctx.db.transaction() as s:
+        await s.execute(
+            text("UPDATE idempotency_keys SET created_at = created_at - make_interval(secs => :d) WHERE key = :k")
+            if ctx.db.is_postgres
+            else text(
+                "UPDATE idempotency_keys SET created_at = datetime(created_at, '-' || :d || ' seconds') WHERE key = :k"
+            ),
+            {"d": ctx.settings.idempotency_ttl_secs + 60, "k": "order-44"},
+        )
+    again = await client.post("/calls/start", json=start_body(ready, to_number="+14155550123"), headers=headers)
+    assert again.status_code == 200 and "idempotent-replayed" not in again.headers
+    assert again.json()["data"]["call_id"] != first["call_id"]
+    replay = await client.post("/calls/start", json=start_body(ready, to_number="+14155550123"), headers=headers)
+    assert replay.json()["data"]["call_id"] == again.json()["data"]["call_id"]
+    stored = await rows(
+        ctx,
+        "SELECT call_id FROM idempotency_keys WHERE key = 'order-44' AND partner_id = :p",
+        p=ready.tenant.partner_id,
+    )
+    assert stored == [(again.json()["data"]["call_id"],)]
+
+
 async def test_idempotency_keys_are_per_partner(client, ready, make_partner):
     other = await make_partner()
     agent = await create_agent(client, other)

@@ -82,3 +82,29 @@ async def test_two_app_instances_on_one_database_share_the_limit(database, make_
             await c.aclose()
         for stack in stacks:
             await stack.close()
+
+
+async def test_a_start_checks_the_key_before_the_body_and_counts_invalid_bodies(client, ready, make_partner):
+    """On PostgreSQL the key lookup of /calls/start also reads what the body asks for; the order of the
+    answers stays that of every route: the key (401), then the rate (429), then the body (400)."""
+    bad_body = {"agent_id": "not-a-uuid", "to_number": "12"}
+    assert_error(await client.post("/calls/start", json=bad_body), 401, "UNAUTHORIZED")
+    forged = {
+        "Authorization": "Bearer " + ready.tenant.api_key[:-1] + ("a" if ready.tenant.api_key[-1] != "a" else "b")
+    }
+    assert_error(await client.post("/calls/start", json=start_body(ready), headers=forged), 401, "UNAUTHORIZED")
+    t = await make_partner(calls_rate_limit_per_min=2)
+    assert (await client.post("/calls/start", json=bad_body, headers=t.headers)).status_code == 400
+    assert (await client.post("/calls/start", json=bad_body, headers=t.headers)).status_code == 400
+    assert_error(await client.post("/calls/start", json=bad_body, headers=t.headers), 429, "RATE_LIMITED")
+
+
+async def test_a_start_whose_body_reads_otherwise_once_validated_still_starts(client, ready):
+    """The facts read with the key are used only for the very request validated: an agent id in capitals
+    (validated to lower case) is read again, with the same outcome."""
+    body = start_body(ready, agent_id=ready.agent["id"].upper())
+    r = await client.post("/calls/start", json=body, headers=ready.tenant.headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-ratelimit-limit"]
+    r = await client.post("/calls/start", json=start_body(ready, agent_id=None), headers=ready.tenant.headers)
+    assert r.status_code == 400

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from voxline.context import Context
 from voxline.core import errors, keys
 from voxline.core.principal import Principal
+from voxline.store import call_start as start_store
 from voxline.store import partners as partner_store
 from voxline.store import ratelimit as ratelimit_store
+from voxline.store.call_start import StartFacts, StartHint
 
 GENERAL = "general"
 CALLS = "calls"
@@ -43,6 +45,34 @@ async def admit(ctx: Context, authorization: str | None, bucket: str) -> tuple[P
             if principal is None:
                 raise errors.Unauthorized()
             count = await ratelimit_store.hit(s, f"{principal.key_id}:{bucket}", window)
+    return principal, _counted(ctx, principal, bucket, count, now, window)
+
+
+async def admit_for_start(
+    ctx: Context, authorization: str | None, hint: StartHint | None
+) -> tuple[Principal, RateState, StartFacts | None]:
+    """`admit` for POST /calls/start: on PostgreSQL, with what the start `hint` asks for read in the same
+    round trip (None when there is no hint, or on SQLite)."""
+    if hint is None or not ctx.db.is_postgres:
+        principal, state = await admit(ctx, authorization, CALLS)
+        return principal, state, None
+    presented = _bearer(authorization)
+    if presented is None or keys.mode_of(presented) is None:
+        raise errors.Unauthorized()
+    now = time.time()
+    window = int(now // WINDOW_SECS)
+    async with ctx.db.driver_connection() as conn:
+        found = await start_store.principal_counted_with_facts(
+            conn, keys.display_prefix(presented), keys.hash_key(presented), CALLS, window, hint, ctx.clock()
+        )
+    if found is None:
+        raise errors.Unauthorized()
+    principal, count, facts = found
+    return principal, _counted(ctx, principal, CALLS, count, now, window), facts
+
+
+def _counted(ctx: Context, principal: Principal, bucket: str, count: int, now: float, window: int) -> RateState:
+    """The key's rate state after this request, the `count`th in its window; RATE_LIMITED past the limit."""
     limit = _limit_for(ctx, principal, bucket)
     reset_in = max(1, int((window + 1) * WINDOW_SECS - now + 0.999))
     state = RateState(limit, max(0, limit - count), reset_in)
@@ -51,7 +81,7 @@ async def admit(ctx: Context, authorization: str | None, bucket: str) -> tuple[P
             f"Rate limit of {limit} requests per minute exceeded for this key; retry in {reset_in} s.",
             headers={"Retry-After": str(reset_in), **rate_headers(state)},
         )
-    return principal, state
+    return state
 
 
 async def count_request(ctx: Context, principal: Principal, bucket: str) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from voxline.api.deps import CallsCaller, CtxDep
+from voxline.api.deps import CallsCaller, CtxDep, StartCaller
 from voxline.api.responses import errors as documented
 from voxline.api.responses import ok, raises
 from voxline.api.schemas import (
@@ -65,7 +65,8 @@ START_DESCRIPTION = (
 async def start_call(
     body: StartCallBody,
     ctx: CtxDep,
-    caller: CallsCaller,
+    caller: StartCaller,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -86,7 +87,7 @@ async def start_call(
         body.connection_id,
         provider_given="provider" in body.model_fields_set,
     )
-    started = await start.start_call(ctx, caller, req, key)
+    started = await start.start_call(ctx, caller, req, key, getattr(request.state, "start_prefetched", None))
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:

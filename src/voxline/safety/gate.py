@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from voxline.context import Context
 from voxline.core import calling_hours as hours
@@ -28,16 +29,30 @@ def next_moment(
     return hours.next_allowed(zones, [policy.windows, *extra], now)
 
 
-async def check_start(s, settings: Settings, partner_id: str, mode: str, phone: str, now: datetime) -> datetime:  # noqa: ANN001
+def check_start(
+    settings: Settings,
+    mode: str,
+    phone: str,
+    now: datetime,
+    listed: bool,
+    row: Any,
+    attempts_day: int | None,
+    attempts_week: int | None,
+) -> datetime:
     """Raise the specific error that forbids this call now, or return when it may be dialed (`now`, or the next
-    allowed moment when the partner defers calls outside its hours)."""
-    listed, row = await policy_store.listed_and_policy(s, partner_id, mode, phone)
+    allowed moment when the partner defers calls outside its hours).
+
+    What it decides on is read by the caller: whether the number is on the do-not-call list, the stored
+    policy `row` (None: the defaults), and the calls to the number in the last day and week (needed only
+    where the policy caps them)."""
     if listed:
         raise errors.NumberOnDoNotCall()
     policy = from_row(settings, mode, row)
-    for cap, days, word in ((policy.max_attempts_per_day, 1, "day"), (policy.max_attempts_per_week, 7, "week")):
-        since = now - timedelta(days=days)
-        if cap is not None and await policy_store.attempts_since(s, partner_id, mode, phone, since) >= cap:
+    for cap, attempts, word in (
+        (policy.max_attempts_per_day, attempts_day, "day"),
+        (policy.max_attempts_per_week, attempts_week, "week"),
+    ):
+        if cap is not None and attempts is not None and attempts >= cap:
             raise errors.FrequencyCapReached(
                 f"{phone} was already called {cap} time(s) in the last {word}, the account's limit."
             )

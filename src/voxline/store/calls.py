@@ -6,7 +6,6 @@ do not exist for it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -40,57 +39,6 @@ async def insert_started_call(
     await conn.execute(_INSERT_SESSION, session)
     await conn.execute(_INSERT_CALL, call)
     await conn.execute(_INSERT_JOB, job)
-
-
-def _insert_if_room(table: Any, names: tuple[str, ...], prefix: str, room: Any) -> Any:
-    """INSERT INTO table (names) SELECT <their parameters> FROM room WHERE there is room: a data-modifying CTE."""
-    values = select(*[bindparam(prefix + n, type_=table.c[n].type) for n in names]).select_from(room)
-    values = values.where(room.c.active < bindparam("limit"))
-    return insert(table).from_select(list(names), values).cte(f"{prefix}ins")
-
-
-@functools.cache
-def _start_under_limit(session: tuple[str, ...], call: tuple[str, ...], job: tuple[str, ...]) -> Any:
-    room = (
-        select(func.count().label("active"))
-        .select_from(
-            select(Call.id)
-            .where(
-                Call.partner_id == bindparam("partner_id"),
-                Call.mode == bindparam("mode"),
-                Call.status.in_(bindparam("statuses", expanding=True)),
-            )
-            .limit(bindparam("cap"))
-            .subquery()
-        )
-        .cte("room")
-    )
-    inserts = [
-        _insert_if_room(Session.__table__, session, "s_", room),
-        _insert_if_room(Call.__table__, call, "c_", room),
-        _insert_if_room(DialJob.__table__, job, "j_", room),
-    ]
-    return select(room.c.active).add_cte(*inserts)
-
-
-async def insert_started_call_under_limit(
-    s: AsyncSession,
-    call: dict[str, Any],
-    session: dict[str, Any],
-    job: dict[str, Any],
-    statuses: Sequence[str],
-    limit: int,
-) -> int:
-    """PostgreSQL, with the partner's lock held: count the mode's active calls and, only if fewer than `limit`,
-    write the call, its session and its dial-queue row, all in one round trip. Returns the count before."""
-    conn = await s.connection()
-    params: dict[str, Any] = {"partner_id": call["partner_id"], "mode": call["mode"], "limit": limit}
-    params |= {"statuses": list(statuses), "cap": limit + 1}
-    params |= {f"s_{k}": v for k, v in session.items()}
-    params |= {f"c_{k}": v for k, v in call.items()}
-    params |= {f"j_{k}": v for k, v in job.items()}
-    stmt = _start_under_limit(tuple(session), tuple(call), tuple(job))  # one statement per shape, built once
-    return (await conn.execute(stmt, params)).scalar_one()
 
 
 async def count_active(s: AsyncSession, partner_id: str, mode: str, statuses: Sequence[str], cap: int) -> int:

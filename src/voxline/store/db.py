@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import event
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from voxline.private_files import private_sqlite
 from voxline.store.errors import conflicts
@@ -79,9 +80,13 @@ class Database:
         whole unit of work. It saves the BEGIN and COMMIT round trips and SQLAlchemy's per-statement work, which
         on the hottest paths cost more than the statement itself."""
         assert self.is_postgres, "asyncpg only"
-        async with self.engine.connect() as conn:  # nothing executed through it: no transaction is begun
-            raw = await conn.get_raw_connection()
-            yield raw.driver_connection
+        # Straight from the pool, without SQLAlchemy's Connection around it (a third of this checkout's cost).
+        # Nothing is executed through SQLAlchemy, so no transaction is begun; returning it rolls back nothing.
+        pooled = await self.engine.raw_connection()
+        try:
+            yield pooled.driver_connection
+        finally:
+            await greenlet_spawn(pooled.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -109,7 +114,7 @@ def _make_engine(url: str, dialect: str, schema: str | None) -> AsyncEngine:
     connect_args = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, connect_args=connect_args)
+    return create_async_engine(url, pool_size=20, max_overflow=0, pool_pre_ping=False, connect_args=connect_args)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
