@@ -223,7 +223,7 @@ def _cast(table: Table, name: str) -> str:
 class _Write:
     """The write statement for one shape of rows, and how to lay its arguments out."""
 
-    def __init__(self, shapes: Sequence[tuple[Table, tuple[str, ...]]]) -> None:
+    def __init__(self, shapes: Sequence[tuple[Any, tuple[str, ...]]]) -> None:  # (a mapped class's Table, names)
         n = 6  # the function's parameters come first
         ctes: list[str] = []
         self.json: list[list[bool]] = []
