@@ -119,14 +119,14 @@ async def _callees_main(targets: Any, results: Any, cps: float, noise_dbfs: floa
 
 
 # ---- a server process -------------------------------------------------------------------------------
-def _server(conn: Any, targets: Any, max_calls: int | None) -> None:
+def _server(conn: Any, targets: Any, max_calls: int | None, ramp: int | None) -> None:
     """A loopback Voxline server on uvloop (as `voxline serve` runs) that claims and holds calls."""
     import uvloop
 
-    uvloop.run(_serve(conn, targets, max_calls))
+    uvloop.run(_serve(conn, targets, max_calls, ramp))
 
 
-async def _serve(conn: Any, targets: Any, max_calls: int | None) -> None:
+async def _serve(conn: Any, targets: Any, max_calls: int | None, ramp: int | None) -> None:
     from voxline.calls import plan as call_plan
     from voxline.calls.conversation import voice_runtime
     from voxline.devtools import loopback
@@ -159,6 +159,8 @@ async def _serve(conn: Any, targets: Any, max_calls: int | None) -> None:
     extra: dict[str, Any] = {"first_audio_timeout_secs": 1.5}
     if max_calls:
         extra["max_calls_per_process"] = max_calls
+    if ramp is not None:
+        extra["admission_max_claims_per_sec"] = ramp
     with tempfile.TemporaryDirectory() as tmp:
         server = await loopback.start(Path(tmp), silence_timeout_secs=600, **extra)
         # Start the stand-in brain (a server thread) and Silero's session before the first level, as a
@@ -393,6 +395,7 @@ def main() -> None:
     parser.add_argument("--cps", type=float, default=10.0, help="calls connecting per second")
     parser.add_argument("--processes", type=int, default=1, help="server processes the calls are spread over")
     parser.add_argument("--max-calls", type=int, default=None, help="VOXLINE_MAX_CALLS_PER_PROCESS (default: its)")
+    parser.add_argument("--ramp", type=int, default=None, help="VOXLINE_ADMISSION_MAX_CLAIMS_PER_SEC (default: its)")
     parser.add_argument("--warmup", type=int, default=5, help="calls per process placed once before the levels")
     parser.add_argument(
         "--gap-ms", type=float, default=40.0, help="a longer hole in what the callee hears is a stutter"
@@ -411,7 +414,7 @@ def main() -> None:
     servers, procs = [], []
     for _ in range(args.processes):
         mine, theirs = SPAWN.Pipe()
-        proc = SPAWN.Process(target=_server, args=(theirs, targets, args.max_calls), daemon=True)
+        proc = SPAWN.Process(target=_server, args=(theirs, targets, args.max_calls, args.ramp), daemon=True)
         proc.start()
         servers.append(mine)
         procs.append(proc)
@@ -475,6 +478,7 @@ def main() -> None:
             "cps": args.cps,
             "gap_ms": args.gap_ms,
             "max_calls": args.max_calls,
+            "ramp": args.ramp,
             "warmup": args.warmup,
             "line_noise_dbfs": args.line_noise_dbfs,
         },

@@ -161,11 +161,13 @@ class Settings(BaseSettings):
 
     # Admission control (core/admission.py): a process claims a call only while it has room for it.
     max_calls_per_process: int = Field(
-        default=80,
+        default=50,
         ge=1,
         description="Ceiling of calls one server process holds (claimed, ringing or connected). The default is "
-        "what one process kept on time on a 2-core machine with stand-in engines; with offline Whisper/Piper a "
-        "process holds far fewer, which the measurements below catch. Measure yours with bench/concurrent_calls.py",
+        "what one process held on a 2-core machine with stand-in engines with no hole in any callee's audio; past "
+        "it, a full garbage collection (about 3-4 ms of CPU per call held) outlasts the 200 ms of audio buffered "
+        "at the carrier. With offline Whisper/Piper a process holds far fewer, which the measurements below catch. "
+        "Measure yours with bench/concurrent_calls.py",
     )
     admission_max_loop_lag_ms: float = Field(
         default=60.0, gt=0, description="No new call while the event loop woke this late (worst of the last 3 s)"
