@@ -31,6 +31,7 @@ from voxline.core.principal import Principal
 from voxline.store import agents as agent_store
 from voxline.store import calling_policy as policy_store
 from voxline.store import connections as connection_store
+from voxline.store import partners as partner_store
 from voxline.store.errors import Conflict
 from voxline.store.models import Call, DialJob, IdempotencyKey, Session
 
@@ -131,20 +132,7 @@ _READ_ONE, _READ_DIALABLE = _reads(_ONE), _reads(_DIALABLE)
 
 # The key lookup and its rate count (as partners.principal_counted) with the reads, in one statement: an
 # unknown or revoked key returns no row and counts nothing.
-_KEYED = """
-WITH k AS (
-    SELECT api_keys.id AS key_id, api_keys.mode, partners.id AS partner_id,
-           partners.rate_limit_per_min, partners.calls_rate_limit_per_min
-    FROM api_keys JOIN partners ON partners.id = api_keys.partner_id
-    WHERE api_keys.prefix = $1 AND api_keys.key_hash = $2 AND api_keys.revoked_at IS NULL
-      AND partners.status = 'active'
-    LIMIT 1
-), hit AS (
-    INSERT INTO rate_limit_counters (bucket, window_start, count)
-    SELECT k.key_id || ':' || $3, $4, 1 FROM k
-    ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
-    RETURNING count
-)"""
+_KEYED = partner_store.KEY_AND_COUNT
 
 
 def _keyed_reads(which: str) -> str:

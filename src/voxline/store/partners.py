@@ -36,7 +36,7 @@ _LOCK_LIMIT = (
 # One statement: find the key by its prefix and hash, and count the request in its rate window. A presented
 # key that matches no active key counts nothing (knowing a key's clear prefix cannot spend its budget). The
 # hash equality runs in the database: its timing could only tell how much of a SHA-256 digest matched.
-_PRINCIPAL_COUNTED = """
+KEY_AND_COUNT = """
 WITH k AS (
     SELECT api_keys.id AS key_id, api_keys.mode, partners.id AS partner_id,
            partners.rate_limit_per_min, partners.calls_rate_limit_per_min
@@ -49,9 +49,14 @@ WITH k AS (
     SELECT k.key_id || ':' || $3, $4, 1 FROM k
     ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
     RETURNING count
-)
+)"""  # the key (`k`) and its counted request (`hit`): shared with call_start
+
+_PRINCIPAL_COUNTED = (
+    KEY_AND_COUNT
+    + """
 SELECT k.key_id, k.mode, k.partner_id, k.rate_limit_per_min, k.calls_rate_limit_per_min, hit.count FROM k, hit
 """
+)
 
 
 async def principal_counted(
