@@ -7,6 +7,8 @@ own lines (`variables.sandbox_callee_say`, test keys only). Test numbers choose 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.integration.telephony.conftest import (
@@ -20,6 +22,7 @@ from voxline.calls.conversation import voice_runtime
 from voxline.core import keys
 from voxline.devtools.standins import StandInEngines
 from voxline.sandbox.callee import TEST_NUMBERS, markdown_table
+from voxline.voice import engines
 
 
 def _emucall(live: LiveServer, provider: str, to: str):  # noqa: ANN202
@@ -42,6 +45,9 @@ def talking(live: LiveServer):  # noqa: ANN201
 async def test_the_default_callee_holds_a_spoken_conversation(talking: LiveServer) -> None:
     live = talking
     live.app.state.call_runtime_factory = voice_runtime  # the offline engines, as `voxline serve` runs them
+    # ...warmed before the first call, as `voxline serve` does (this test server skips its warm-up gate): a
+    # cold Piper on a busy machine can miss the first-audio bound, and the call then rightly ends as a fault.
+    await asyncio.to_thread(engines.warm_up, live.ctx.settings)
     caller = await make_caller(live, "twilio")
     to = "+919815500001"
     started = await start(live, caller, to)
