@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import PG_URL, fresh_schema, print_table, summary_ms, write_json  # noqa: E402
-from tests.e2e.server import free_port  # noqa: E402
+from tests.e2e.server import free_port, stop  # noqa: E402
 from tests.pg_wire import RoundTrips  # noqa: E402
 
 VOICE_ID = "6176b5f2-e8df-572a-92e9-54414a621127"
@@ -334,11 +333,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> list[dict]:
             try:  # the client gets its own loop (the relay, if any, runs on the caller's)
                 return asyncio.run(drive(base, key, args, proc.pid, relay, schema))
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop(proc)
 
         if args.round_trips:
             if backend != "postgres":
