@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import uuid
@@ -33,21 +34,46 @@ def binary(name: str, package: str) -> str:
     return path
 
 
+# Ports for SIPp and baresip come from below the kernel's ephemeral range (32768-60999 on Linux), where no
+# socket bound to port 0 (PJSIP's RTP, any client) can land, and each test process has its own slice of it:
+# a port checked free here cannot be taken by another process before SIPp or baresip binds it.
+_PORTS_BELOW_EPHEMERAL = (20000, 32000)
+_SLICE = 1500
+_STEP = 48  # baresip takes its RTP ports from the 40 above its SIP port
+_next_port: list[int] = []
+
+
+def _slice_start() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    slices = (_PORTS_BELOW_EPHEMERAL[1] - _PORTS_BELOW_EPHEMERAL[0]) // _SLICE
+    return _PORTS_BELOW_EPHEMERAL[0] + (index % slices) * _SLICE
+
+
 def free_udp_port() -> int:
-    """A port free for UDP and TCP both (SIPp and PJSIP may use either), and its neighbour for RTCP."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-        if port % 2 or port > 65000:
-            continue
+    """An even port free for UDP and TCP both (SIPp and PJSIP may use either), with its neighbour free for
+    RTCP, taken in turn from this test process's own slice of ports."""
+    start = _slice_start()
+    if not _next_port:
+        _next_port.append(start)
+    for _ in range(_SLICE // _STEP):
+        port = _next_port[0]
+        _next_port[0] = start + (port + _STEP - start) % (_SLICE - _STEP)
         try:
-            with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u2:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u,
+                socket.socket() as t,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u2,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u3,
+            ):
+                u.bind(("127.0.0.1", port))
                 t.bind(("127.0.0.1", port))
                 u2.bind(("127.0.0.1", port + 1))
+                u3.bind(("127.0.0.1", port + 2))
         except OSError:
             continue
         return port
+    raise AssertionError(f"no free port pair left in {start}-{start + _SLICE}")
 
 
 @dataclass
