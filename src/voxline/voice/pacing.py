@@ -125,7 +125,13 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
     Here a read waits with a timer only when the queue is empty, a write is awaited directly, and a
     sent frame travels on only when somebody needs it (`audio_downstream`):
     the recorder, or the transcript learning a turn's latency. Interruption handling, bot-speaking
-    frames, chunking and resampling stay Pipecat's.
+    frames and resampling stay Pipecat's.
+
+    Audio waits in the queue as one frame per talk-spurt, not one per 20 ms chunk: a TTS answers faster
+    than it is played, and ten seconds of queued speech were 500 frame objects per call, which every full
+    garbage collection walked (most of a call's share of the pause). Queued audio of the same kind is
+    appended to the frame at the queue's tail; the sender cuts 20 ms frames from it as it sends them.
+    An interruption drops the interruptible rest of the spurt being sent, as Pipecat drops queued chunks.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -133,26 +139,103 @@ class PacedMediaSender(BaseOutputTransport.MediaSender):
         # "Bot speaking" heartbeats travel up and down the whole pipeline; Pipecat sends one every
         # 200 ms for idle timeouts a call does not use. Once a second is plenty.
         self._bot_speaking_frame_period = 1.0
+        self._spurt: OutputAudioRawFrame | None = None  # the queued frame new audio may be appended to
+        self._sending: OutputAudioRawFrame | None = None  # the frame 20 ms chunks are being cut from
+        self._sent_bytes = 0  # of `_sending`'s audio
+
+    async def handle_audio_frame(self, frame: OutputAudioRawFrame) -> None:
+        """Pipecat's buffering into whole chunks, with the chunks queued by `_queue_chunk`."""
+        if not self._params.audio_out_enabled:
+            return
+        resampled = await self._resampler.resample(frame.audio, frame.sample_rate, self._sample_rate)
+        self._audio_buffer_cls = type(frame)
+        self._buffer_audio(resampled, uninterruptible=not frame.interruptible)
+        while self._buffered_audio_bytes >= self._audio_chunk_size:
+            audio, uninterruptible = self._take_audio_chunk()
+            self._queue_chunk(type(frame), audio, uninterruptible, frame.num_channels)
+
+    async def _enqueue_audio_chunk(self, audio: bytes, uninterruptible: bool) -> None:
+        self._queue_chunk(self._audio_buffer_cls, audio, uninterruptible, self._params.audio_out_channels)
+
+    def _queue_chunk(self, cls: type, audio: bytes, uninterruptible: bool, channels: int) -> None:
+        queued = self._audio_queue._queue  # noqa: SLF001 - asyncio.Queue's deque: is our frame still last?
+        spurt = self._spurt
+        if self._mixer:  # Pipecat's own loop reads the queue then: one frame per chunk, as it expects
+            chunk = cls(audio, sample_rate=self._sample_rate, num_channels=channels)
+            chunk.transport_destination = self._destination
+            chunk.interruptible = not uninterruptible
+            self._audio_queue.put_nowait(chunk)
+            return
+        if (
+            spurt is not None
+            and queued
+            and queued[-1] is spurt
+            and type(spurt) is cls
+            and spurt.interruptible != uninterruptible
+            and spurt.num_channels == channels
+        ):
+            spurt.audio.extend(audio)  # type: ignore[attr-defined] - a bytearray while queued
+            return
+        spurt = cls(bytearray(audio), sample_rate=self._sample_rate, num_channels=channels)
+        spurt.transport_destination = self._destination
+        spurt.interruptible = not uninterruptible
+        self._spurt = spurt
+        self._audio_queue.put_nowait(spurt)
+
+    def _next_chunk(self) -> OutputAudioRawFrame | None:
+        """The next 20 ms frame of the spurt being sent, if any is left."""
+        spurt = self._sending
+        if spurt is None:
+            return None
+        start, size = self._sent_bytes, self._audio_chunk_size
+        end = start + size
+        if end >= len(spurt.audio):
+            self._sending = None
+        self._sent_bytes = end
+        chunk = type(spurt)(
+            bytes(spurt.audio[start:end]), sample_rate=spurt.sample_rate, num_channels=spurt.num_channels
+        )
+        chunk.transport_destination = spurt.transport_destination
+        chunk.interruptible = spurt.interruptible
+        return chunk
+
+    def _create_audio_task(self) -> None:
+        if not self._audio_task:
+            self._spurt = self._sending = None
+        super()._create_audio_task()
+
+    async def handle_interruptions(self, frame: InterruptionFrame) -> None:
+        if self._sending is not None and self._sending.interruptible:
+            self._sending = None
+        await super().handle_interruptions(frame)
 
     def _next_frame(self):  # noqa: ANN202 - Pipecat's signature (an async generator)
         if self._mixer:
             return super()._next_frame()
 
         async def without_mixer():  # noqa: ANN202
+            queue = self._audio_queue
             while True:
-                try:
-                    frame = self._audio_queue.get_nowait()
-                except asyncio.QueueEmpty:
+                frame = self._next_chunk()
+                if frame is None:
                     try:
-                        async with asyncio.timeout(BOT_VAD_STOP_FALLBACK_SECS):
-                            frame = await self._audio_queue.get()
-                    except TimeoutError:
-                        await self._bot_stopped_speaking()
-                        continue
+                        frame = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        try:
+                            async with asyncio.timeout(BOT_VAD_STOP_FALLBACK_SECS):
+                                frame = await queue.get()
+                        except TimeoutError:
+                            await self._bot_stopped_speaking()
+                            continue
+                    queue.task_done()
+                    if isinstance(frame, OutputAudioRawFrame) and isinstance(frame.audio, bytearray):
+                        self._sending, self._sent_bytes = frame, 0
+                        frame = self._next_chunk()
+                        if frame is None:
+                            continue
                 await self._filter_audio(frame)
                 self._apply_volume(frame)
                 yield frame
-                self._audio_queue.task_done()
 
         return without_mixer()
 

@@ -4,11 +4,14 @@ scripted brain behind the real OpenAI-compatible LLM path."""
 from __future__ import annotations
 
 import asyncio
+import gc
+
+from pipecat.frames.frames import TTSAudioRawFrame
 
 from tests.integration.voice.conftest import place_call, wait_finished
 from voxline.calls.conversation import voice_runtime
 from voxline.devtools.callee_voice import line
-from voxline.devtools.standins import StandInEngines
+from voxline.devtools.standins import SECS_PER_CHAR, StandInEngines
 from voxline.devtools.twilio_peer import TwilioCallee
 from voxline.voice.runtime import with_limits
 
@@ -65,6 +68,29 @@ async def test_callee_speaking_over_the_bot_stops_it_within_one_audio_chunk_and_
     bot = [t for t in data["session"]["transcript"] if t["role"] == "bot"]
     assert bot[0].get("interrupted") is True
     assert any("booked your appointment" in t["content"] for t in bot)
+
+
+async def test_a_long_answer_waits_as_one_frame_and_reaches_the_callee_whole_and_paced(voice_server):
+    """A TTS answers faster than it is played; what waits is held as one frame per talk-spurt (not one object
+    per 20 ms for every full garbage collection to walk), and the callee still gets every 20 ms of it."""
+    intro = "Hello {{callee_name}}. " + "I have a lot to say today. " * 16
+    call = await place_call(voice_server, intro_message=intro)
+    script = ["Thank you very much, goodbye."]
+    talk = asyncio.create_task(_converse(voice_server, call, script, [line(script[0])]))
+    await asyncio.sleep(2.0)  # the stand-in TTS has made the whole greeting; about 3 s of it still waits
+    gc.collect()  # (frames of earlier tests' calls, dead but not yet collected, are not this call's)
+    queued = sum(1 for o in gc.get_objects() if type(o) is TTSAudioRawFrame)
+    runtime, heard, _ = await talk
+    assert queued <= 4, f"{queued} audio frames held while the greeting played"
+    spoken = len(intro.replace("{{callee_name}}", "Sajal")) * SECS_PER_CHAR
+    first_spurt = [heard.media_times[0]]
+    for t in heard.media_times[1:]:
+        if t - first_spurt[-1] > 0.3:
+            break
+        first_spurt.append(t)
+    assert abs(len(first_spurt) * 0.020 - spoken) < 0.1, (len(first_spurt), spoken)
+    assert first_spurt[-1] - first_spurt[0] > spoken - 0.5  # paced: sent over its own length, minus the lead
+    assert runtime.last_result.transcript.turns[0].interrupted is False
 
 
 async def test_a_call_reaching_its_duration_cap_says_the_farewell_and_ends(voice_server):
