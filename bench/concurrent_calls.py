@@ -119,14 +119,14 @@ async def _callees_main(targets: Any, results: Any, cps: float, noise_dbfs: floa
 
 
 # ---- a server process -------------------------------------------------------------------------------
-def _server(conn: Any, targets: Any, max_calls: int | None, ramp: int | None) -> None:
+def _server(conn: Any, targets: Any, max_calls: int | None, ramp: int | None, processes: int) -> None:
     """A loopback Voxline server on uvloop (as `voxline serve` runs) that claims and holds calls."""
     import uvloop
 
-    uvloop.run(_serve(conn, targets, max_calls, ramp))
+    uvloop.run(_serve(conn, targets, max_calls, ramp, processes))
 
 
-async def _serve(conn: Any, targets: Any, max_calls: int | None, ramp: int | None) -> None:
+async def _serve(conn: Any, targets: Any, max_calls: int | None, ramp: int | None, processes: int) -> None:
     from voxline.calls import plan as call_plan
     from voxline.calls.conversation import voice_runtime
     from voxline.devtools import loopback
@@ -155,8 +155,9 @@ async def _serve(conn: Any, targets: Any, max_calls: int | None, ramp: int | Non
         self.keep_samples = True
 
     pacing.PacingStats.__init__ = keep_samples  # type: ignore[method-assign]
-    # Stand-in engines speak at once: the issue's bound for them (real engines default to 4 s).
-    extra: dict[str, Any] = {"first_audio_timeout_secs": 1.5}
+    # Stand-in engines speak at once: the issue's bound for them (real engines default to 4 s). The default
+    # ceiling of calls shares the cores among the processes, as under `voxline serve --workers`.
+    extra: dict[str, Any] = {"first_audio_timeout_secs": 1.5, "server_processes": processes}
     if max_calls:
         extra["max_calls_per_process"] = max_calls
     if ramp is not None:
@@ -414,7 +415,9 @@ def main() -> None:
     servers, procs = [], []
     for _ in range(args.processes):
         mine, theirs = SPAWN.Pipe()
-        proc = SPAWN.Process(target=_server, args=(theirs, targets, args.max_calls, args.ramp), daemon=True)
+        proc = SPAWN.Process(
+            target=_server, args=(theirs, targets, args.max_calls, args.ramp, args.processes), daemon=True
+        )
         proc.start()
         servers.append(mine)
         procs.append(proc)

@@ -312,7 +312,7 @@ class Admission:
 
 def admission_limits(settings: Settings) -> admission.Limits:
     return admission.Limits(
-        max_calls=settings.max_calls_per_process,
+        max_calls=settings.calls_ceiling,
         max_loop_lag_ms=settings.admission_max_loop_lag_ms,
         max_late_frames_pct=settings.admission_max_late_frames_pct,
         max_cpu_pct=settings.admission_max_loop_cpu_pct,

@@ -132,6 +132,7 @@ def serve(
 
     public_url = os.environ.get("VOXLINE_PUBLIC_BASE_URL") or own_url(host, port)
     os.environ["VOXLINE_PUBLIC_BASE_URL"] = public_url  # the server processes read it from their settings
+    os.environ["VOXLINE_SERVER_PROCESSES"] = str(workers)  # their default ceiling of calls shares the cores
     settings = _settings()
     migrations.upgrade(settings.resolved_database_url, settings.database_schema)
     settings.resolved_encryption_key  # noqa: B018 - create the key file before workers race for it

@@ -160,14 +160,17 @@ class Settings(BaseSettings):
     )
 
     # Admission control (core/admission.py): a process claims a call only while it has room for it.
-    max_calls_per_process: int = Field(
-        default=50,
+    max_calls_per_process: int | None = Field(
+        default=None,
         ge=1,
-        description="Ceiling of calls one server process holds (claimed, ringing or connected). The default is "
-        "what one process held on a 2-core machine with stand-in engines with no hole in any callee's audio; past "
-        "it, a full garbage collection (about 3-4 ms of CPU per call held) outlasts the 200 ms of audio buffered "
-        "at the carrier. With offline Whisper/Piper a process holds far fewer, which the measurements below catch. "
-        "Measure yours with bench/concurrent_calls.py",
+        description="Ceiling of calls one server process holds (claimed, ringing or connected). Unset: 50 per "
+        "process while each has a core of its own, shared out when processes outnumber cores (`--workers 4` on 2 "
+        "cores: 25 each). 50 is what one process held on a 2-core machine with stand-in engines with no hole in "
+        "any callee's audio, and two processes on two cores 50 each. With offline Whisper/Piper a process holds "
+        "far fewer, which the measurements below catch. Measure yours with bench/concurrent_calls.py",
+    )
+    server_processes: int = Field(
+        default=1, ge=1, description="Server processes on this machine (`voxline serve --workers` sets it)"
     )
     admission_max_loop_lag_ms: float = Field(
         default=60.0, gt=0, description="No new call while the event loop woke this late (worst of the last 3 s)"
@@ -236,6 +239,15 @@ class Settings(BaseSettings):
     carrier_hangup_grace_secs: float = Field(
         default=5.0, ge=0, description="After the farewell, wait this long for the carrier to close, then hang up"
     )
+
+    @property
+    def calls_ceiling(self) -> int:
+        """The ceiling of calls per process: the configured one, or the default for this machine's cores."""
+        if self.max_calls_per_process is not None:
+            return self.max_calls_per_process
+        from voxline.core.admission import default_ceiling
+
+        return default_ceiling(len(os.sched_getaffinity(0)), self.server_processes)
 
     @property
     def resolved_database_url(self) -> str:

@@ -68,3 +68,25 @@ def test_peak_window_keeps_the_largest_recent_value() -> None:
     assert peak.peak() == 10
     now[0] = 9
     assert peak.peak() == 0.0
+
+
+def test_the_default_ceiling_shares_the_cores_among_the_server_processes() -> None:
+    from voxline.core.admission import CALLS_PER_CORE, default_ceiling
+
+    assert default_ceiling(cores=2, processes=1) == CALLS_PER_CORE  # one event loop: a second core does not help
+    assert default_ceiling(cores=2, processes=2) == CALLS_PER_CORE
+    assert default_ceiling(cores=2, processes=4) == CALLS_PER_CORE // 2  # two processes to a core
+    assert default_ceiling(cores=1, processes=200) == 1  # never none
+
+
+def test_a_configured_ceiling_wins_over_the_default(monkeypatch) -> None:
+    import os
+
+    from voxline.core.admission import default_ceiling
+    from voxline.settings import Settings
+
+    monkeypatch.setenv("VOXLINE_SERVER_PROCESSES", "8")
+    cores = len(os.sched_getaffinity(0))
+    assert Settings().calls_ceiling == default_ceiling(cores, 8)
+    monkeypatch.setenv("VOXLINE_MAX_CALLS_PER_PROCESS", "7")
+    assert Settings().calls_ceiling == 7

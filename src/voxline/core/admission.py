@@ -26,6 +26,15 @@ class Refusal(StrEnum):
     RAMP = "ramp"  # it took its share of new calls this second: each start costs, and its load shows later
 
 
+CALLS_PER_CORE = 50  # one process on a core of its own, stand-in engines (bench/concurrent_calls.py)
+
+
+def default_ceiling(cores: int, processes: int) -> int:
+    """Calls per process when none is configured: one event loop holds CALLS_PER_CORE with a core to itself
+    (a second core does not help it: the loop is one thread); processes sharing cores share them out."""
+    return max(1, round(CALLS_PER_CORE * min(1.0, cores / max(1, processes))))
+
+
 @dataclass(frozen=True)
 class Limits:
     max_calls: int

@@ -43,7 +43,7 @@ log = logging.getLogger("voxline.voice")
 
 FRAME_SECS = 0.020
 # Frames allowed ahead of real time: the carrier plays what it has buffered, so a pause of our process
-# shorter than the lead (a full garbage collection: ~4 ms of CPU per call held) is never heard. Barge-in
+# shorter than the lead (a full garbage collection: ~1 ms per call held) is never heard. Barge-in
 # does not wait for it: an interruption clears the carrier's buffer (Twilio `clear` and the equivalents).
 LEAD_FRAMES = 10
 LATE_SECS = 0.040  # a frame later than this is "not on time"

@@ -123,7 +123,7 @@ async def test_two_apps_on_one_postgresql_calls_go_to_the_process_with_room(fres
     async with running(fresh_database) as full, running(fresh_database) as roomy:
         # The full app holds as many calls as its ceiling allows (claimed calls still ringing elsewhere count;
         # an id that the database never settles keeps them counted for the test's length).
-        for i in range(full.ctx.settings.max_calls_per_process):
+        for i in range(full.ctx.settings.calls_ceiling):
             full.ctx.admission.claimed(f"held-elsewhere-{i}")
         tenant, agent = await sandbox_twilio_partner(full.ctx, full.api, concurrency=20)
         for i in range(6):
@@ -140,13 +140,13 @@ async def test_two_apps_on_one_postgresql_calls_go_to_the_process_with_room(fres
         assert full.ctx.admission.refusals.get("max_calls", 0) > 0
         assert not full.sandbox["twilio"].calls and len(roomy.sandbox["twilio"].calls) == 6
         # Room again on the full app: it takes calls too.
-        for i in range(full.ctx.settings.max_calls_per_process):
+        for i in range(full.ctx.settings.calls_ceiling):
             full.ctx.admission.settled(f"held-elsewhere-{i}")
         more = "+919811300001"
         full.sandbox["twilio"].scripts[more] = Script("human", talk_secs=0.3)
         roomy.sandbox["twilio"].scripts[more] = Script("human", talk_secs=0.3)
         roomy.ctx.admission.claimed("now-the-other-is-full")
-        for i in range(1, roomy.ctx.settings.max_calls_per_process):
+        for i in range(1, roomy.ctx.settings.calls_ceiling):
             roomy.ctx.admission.claimed(f"busy-{i}")
         last = await _start(roomy, tenant, agent, more)
         call = await _until(lambda: _ended(roomy, tenant, last), wait=30, what="the call on the freed app")

@@ -152,7 +152,7 @@ async def test_metrics_after_a_sandbox_call_over_http(live: LiveServer) -> None:
         assert _metric(text, "voxline_frames_sent_total") >= 5  # the greeting's 20 ms frames ("Hello Asha!": 0.13 s)
         assert _metric(text, "voxline_frames_late_total") >= 0
         assert _metric(text, "voxline_calls_active") >= 0
-        assert _metric(text, "voxline_calls_max") == live.ctx.settings.max_calls_per_process
+        assert _metric(text, "voxline_calls_max") == live.ctx.settings.calls_ceiling
         assert _metric(text, "voxline_event_loop_lag_seconds") >= 0
         assert _metric(text, "voxline_dial_queue_depth") >= 0
         assert _metric(text, "voxline_webhook_backlog") >= 0

@@ -6,6 +6,8 @@ Then a process is killed mid-call and the call is reconciled when the server com
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import time
 from collections import Counter
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 
 from tests.integration.telephony.conftest import sandbox_twilio_partner
 from tests.integration.telephony.servers import start_server, wait_ready
+from voxline.core.admission import default_ceiling
 from voxline.store.models import Call, DialJob, Partner, Session, TelephonyConnection
 
 pytestmark = pytest.mark.slow
@@ -195,6 +198,10 @@ async def test_serve_with_two_workers_answers_and_completes_sandbox_calls(fresh,
         assert len(_worker_processes(server.proc.pid)) == 2, "two worker processes"
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             assert all([(await http.get("/healthz")).status_code == 200 for _ in range(10)])
+            # each process's default ceiling of calls counts the other's share of the cores
+            metrics = (await http.get("/metrics")).text
+            ceiling = re.search(r"^voxline_calls_max (\S+)$", metrics, re.M)
+            assert ceiling and float(ceiling.group(1)) == default_ceiling(len(os.sched_getaffinity(0)), 2)
             body = {"agent_id": agent["id"], "provider": "twilio", "variables": {"callee_name": "W"}}
             call_ids = []
             for i in range(4):
