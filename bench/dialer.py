@@ -104,9 +104,13 @@ class Bench:
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
+        warming = 'voxline_admission_refusing{reason="warming_up"} 1.0'
         while True:
+            # Ready once it answers and has warmed its speech engines (it claims no call before): that wait
+            # is the deployment's start-up, not the dialer's latency.
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                up = httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+                if up and warming not in httpx.get(f"{base}/metrics", timeout=1).text:
                     return proc, base
             except httpx.HTTPError:
                 pass
@@ -213,12 +217,15 @@ class Bench:
         created = {r.id: r.created_at.timestamp() for r in rows}
         slots = {r.id: r.dialed_at.timestamp() for r in rows if r.dialed_at is not None}
         latencies, to_slot, from_slot, creates = [], [], [], 0
+        slow: dict[str, float] = {}
+        first = min(created.values(), default=0.0)
         for req in log["received"]:
             if req["path"].endswith("/Calls.json"):
                 call_id = req["params"]["Url"].split("/answer/")[1].split("?")[0]
                 if call_id in created:
                     creates += 1
                     latencies.append(req["at"] - created[call_id])
+                    slow[call_id] = req["at"] - created[call_id]
                     if call_id in slots:  # where the time goes: claiming (to the pacing slot), then sending
                         to_slot.append(slots[call_id] - created[call_id])
                         from_slot.append(req["at"] - slots[call_id])
@@ -233,6 +240,9 @@ class Bench:
             "start_to_slot": summary_ms(to_slot),
             "slot_to_create": summary_ms(from_slot),
             "goal_p99_under_100ms": percentile([x * 1000 for x in latencies], 99) < 100,
+            # when in the phase the slow ones were started (seconds from the first start): a cluster shows a
+            # pause of the server, a spread shows a steady cost
+            "over_100ms_started_at_s": sorted(round(created[c] - first, 1) for c, x in slow.items() if x > 0.1),
         }
 
     async def burst(self) -> dict[str, Any]:

@@ -120,7 +120,7 @@ async def warm_engines(ctx: Context) -> None:
     except Exception:  # a missing model must not keep the dialer shut: the calls report the failure themselves
         log.exception("warming the speech engines failed")
     finally:
-        ctx.admission.ready = True
+        ctx.admission.warmed()
 
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
@@ -131,8 +131,11 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         own = ctx is None
         app.state.ctx = ctx or Context.build(settings)
         settle_heap()
+        warm = factory is not None and settings.dialer_enabled and settings.warm_up_engines
+        if warm:  # before the dialer's first claim, which could otherwise come before warm_engines first runs
+            app.state.ctx.admission.ready = False
         tasks = [asyncio.create_task(run(app.state.ctx)) for run in background_services()]
-        if factory is not None and settings.dialer_enabled and settings.warm_up_engines:
+        if warm:
             tasks.append(asyncio.create_task(warm_engines(app.state.ctx)))
         try:
             yield

@@ -240,6 +240,13 @@ class Admission:
         self.refusals: dict[str, int] = {}  # claim rounds refused while jobs waited, by reason (metrics)
         self.ready = True  # False while the app warms its speech engines (app.py): no call is claimed then
 
+    def warmed(self) -> None:
+        """The speech engines are up: claim calls. The loop lag and CPU that loading them cost are not the
+        calls' load; left in the windows, they refused every claim after the first for up to 3 s."""
+        self.lag = admission.PeakWindow(self.LAG_WINDOW_SECS)
+        self._cpu.clear()
+        self.ready = True
+
     # ---- the calls in this process's care ----
     def claimed(self, call_id: str) -> None:
         self._claimed.add(call_id)

@@ -182,10 +182,12 @@ class Settings(BaseSettings):
         default=90.0, gt=0, description="No new call while the event-loop thread used more CPU than this (5 s)"
     )
     admission_max_claims_per_sec: int = Field(
-        default=10,
+        default=50,
         ge=0,
         description="New calls one process takes per second at most (0 = no limit): a burst started at once "
-        "holds the event loop before its load shows in the measurements above",
+        "holds the event loop before its load shows in the measurements above. It bounds dialing too, so it "
+        "sits well above any carrier's calls-per-second: at 10 a second, a paced campaign of 10 starts a second "
+        "queued up to 7.6 s (p99) before its dial",
     )
     first_audio_timeout_secs: float = Field(
         default=4.0,

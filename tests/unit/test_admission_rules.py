@@ -90,3 +90,16 @@ def test_a_configured_ceiling_wins_over_the_default(monkeypatch) -> None:
     assert Settings().calls_ceiling == default_ceiling(cores, 8)
     monkeypatch.setenv("VOXLINE_MAX_CALLS_PER_PROCESS", "7")
     assert Settings().calls_ceiling == 7
+
+
+def test_what_warming_the_engines_cost_the_loop_does_not_refuse_the_first_calls() -> None:
+    from voxline.app_state import Admission
+
+    process = Admission(LIMITS)
+    process.ready = False
+    process.sampled(0.400, now=100.0, loop_cpu_secs=0.0)  # loading Whisper/Piper held the loop 400 ms
+    process.sampled(0.0, now=100.05, loop_cpu_secs=0.05)
+    process.warmed()
+    process.claimed("first")
+    verdict = process.verdict()
+    assert verdict.reason is None and verdict.room == LIMITS.max_calls - 1
