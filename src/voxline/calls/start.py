@@ -113,10 +113,8 @@ def string_values(variables: dict[str, Any], declared: list[str]) -> dict[str, s
 
 async def resolve_connection(s: Transaction, owner: Principal, req: StartRequest) -> Record:
     """The key's own connection: a sandbox call uses test-mode credentials, a live call live ones."""
-    if req.connection_id is not None:
-        conn = await connection_store.one_for_call(s, owner.partner_id, owner.mode, req.connection_id)
-        return pick_connection(owner, req, [conn] if conn is not None else [])
-    return pick_connection(owner, req, await connection_store.dialable(s, owner.partner_id, owner.mode, req.provider))
+    found = await connection_store.for_call(s, owner.partner_id, owner.mode, req.provider, req.connection_id)
+    return pick_connection(owner, req, found)
 
 
 def pick_connection(owner: Principal, req: StartRequest, found: Sequence[Any]) -> Any:

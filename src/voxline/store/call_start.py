@@ -280,11 +280,7 @@ async def read_in_transaction(
     now: datetime,
 ) -> StartFacts:
     agent = await agent_store.for_call(s, partner_id, agent_id) if agent_id is not None else None
-    if connection_id is not None:
-        one = await connection_store.one_for_call(s, partner_id, mode, connection_id)
-        found = [one] if one is not None else []
-    else:
-        found = await connection_store.dialable(s, partner_id, mode, provider)
+    found = await connection_store.for_call(s, partner_id, mode, provider, connection_id)
     connections = [Connection(c.id, c.provider, c.status, c.from_number) for c in found]
     listed, row = await policy_store.listed_and_policy(s, partner_id, mode, phone)
     policy = None

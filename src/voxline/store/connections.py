@@ -64,6 +64,15 @@ async def one_for_call(s: AsyncSession, partner_id: str, mode: str, connection_i
     return (await conn.execute(_ONE_FOR_CALL, params)).first()
 
 
+async def for_call(s: AsyncSession, partner_id: str, mode: str, provider: str, connection_id: str | None) -> list[Row]:
+    """The candidates for a new call: the connection `connection_id` names (in any state, so the checks can
+    say what is wrong with it), else the provider's active ones."""
+    if connection_id is not None:
+        one = await one_for_call(s, partner_id, mode, connection_id)
+        return [one] if one is not None else []
+    return await dialable(s, partner_id, mode, provider)
+
+
 async def default_for(s: AsyncSession, partner_id: str, mode: str, provider: str) -> TelephonyConnection | None:
     stmt = select(_C).where(*_mine(partner_id, mode), _C.provider == provider, _C.is_default.is_(True))
     return (await s.execute(stmt)).scalars().first()
